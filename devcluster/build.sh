@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries from the Go module proxy, once per version.
+# Binaries land in $JOBWARDEN_CACHE/bin/<component>-<version>/ (outside the repository);
+# a component whose binary is already there is skipped, so only the first run pays.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache="${JOBWARDEN_CACHE:-$HOME/.cache/jobwarden}"
+logs="$cache/logs"
+mkdir -p "$cache/bin" "$logs"
+
+die() { echo "devcluster build: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH: install Go >= 1.25 (https://go.dev/doc/install) and retry"
+
+k8s_minor="${KUBERNETES_VERSION#v}"; k8s_minor="${k8s_minor#*.}"; k8s_minor="${k8s_minor%%.*}"
+grep -q "require k8s.io/kubernetes $KUBERNETES_VERSION" "$here/gomod/kubernetes/go.mod" \
+  || die "gomod/kubernetes/go.mod does not require k8s.io/kubernetes $KUBERNETES_VERSION (versions.env): update both together"
+
+# run_build NAME OUTDIR MODULE_DIR GO_ARGS... : builds in a scratch copy of the module so
+# go.sum updates never dirty the repository; logs to $logs/build-NAME.log.
+run_build() {
+  local name="$1" out="$2" moddir="$3"; shift 3
+  local log="$logs/build-$name.log" work
+  work="$(mktemp -d)"
+  cp -r "$moddir"/. "$work"/
+  echo "devcluster build: $name -> $out (log: $log)"
+  local start=$SECONDS
+  if ! (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go "$@") >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -rf "$work" "$out.tmp"
+    die "building $name failed: command 'go $*' in a copy of $moddir; full log: $log"
+  fi
+  rm -rf "$work"
+  echo "devcluster build: $name done in $((SECONDS - start)) s"
+}
+
+k8s_out="$cache/bin/kubernetes-$KUBERNETES_VERSION"
+if [[ ! -x "$k8s_out/kube-apiserver" || ! -x "$k8s_out/kube-controller-manager" || ! -x "$k8s_out/kube-scheduler" || ! -x "$k8s_out/kubectl" ]]; then
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
+  mkdir -p "$k8s_out.tmp"
+  run_build kubernetes "$k8s_out" "$here/gomod/kubernetes" build -trimpath -ldflags "$ldflags" -o "$k8s_out.tmp/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  rm -rf "$k8s_out"; mv "$k8s_out.tmp" "$k8s_out"
+fi
+
+etcd_out="$cache/bin/etcd-$ETCD_VERSION"
+if [[ ! -x "$etcd_out/etcd" ]]; then
+  grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$here/gomod/etcd/go.mod" \
+    || die "gomod/etcd/go.mod does not require etcd $ETCD_VERSION (versions.env): update both together"
+  mkdir -p "$etcd_out.tmp"
+  run_build etcd "$etcd_out" "$here/gomod/etcd" build -trimpath -ldflags "-s -w" -o "$etcd_out.tmp/etcd" .
+  rm -rf "$etcd_out"; mv "$etcd_out.tmp" "$etcd_out"
+fi
+
+kwok_out="$cache/bin/kwok-$KWOK_VERSION"
+if [[ ! -x "$kwok_out/kwok" ]]; then
+  mkdir -p "$kwok_out.tmp"
+  # kwok has no replace directives, so a plain `go install module@version` works.
+  GOBIN="$kwok_out.tmp" run_build kwok "$kwok_out" "$here/gomod/etcd" install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  rm -rf "$kwok_out"; mv "$kwok_out.tmp" "$kwok_out"
+fi
+
+echo "devcluster build: binaries ready under $cache/bin"

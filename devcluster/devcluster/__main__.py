@@ -1,0 +1,56 @@
+"""Command line: `python -m devcluster up|down|status [--dir DIR]`.
+
+`up` starts the local control plane in the background and returns; its processes
+outlive this command until `down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from devcluster.binaries import ClusterError
+from devcluster.cluster import IDENTITIES, STATE_FILE, LocalCluster, stop_recorded
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--dir", type=Path, default=Path(".devcluster"), help="working directory")
+    parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
+    args = parser.parse_args(argv)
+    workdir: Path = args.dir.resolve()
+
+    if args.command == "down":
+        if stop_recorded(workdir):
+            print(f"devcluster: stopped the cluster in {workdir}")
+        else:
+            print(f"devcluster: no cluster recorded in {workdir}")
+        return 0
+
+    if args.command == "status":
+        state_path = workdir / STATE_FILE
+        if not state_path.exists():
+            print(f"devcluster: no cluster recorded in {workdir}")
+            return 1
+        print(json.dumps(json.loads(state_path.read_text()), indent=2))
+        return 0
+
+    cluster = LocalCluster(workdir, nodes=args.nodes, die_with_parent=False)
+    try:
+        cluster.start()
+    except ClusterError as error:
+        print(f"devcluster: the local cluster did not start: {error}", file=sys.stderr)
+        return 1
+    print(f"devcluster: up at {cluster.server} (logs in {cluster.log_dir})")
+    for identity in IDENTITIES:
+        print(f"  {identity:<9} {cluster.kubeconfig(identity)}")
+    print(f"export KUBECONFIG={cluster.kubeconfig()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

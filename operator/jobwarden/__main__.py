@@ -1,0 +1,45 @@
+"""`python -m jobwarden`: run the operator (kopf) with jobwarden's handlers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse flags and run kopf until stopped."""
+    parser = argparse.ArgumentParser(prog="jobwarden", description=__doc__)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+    group.add_argument("--peering", default=None, help="kopf peering name (HA, one active)")
+    parser.add_argument("--priority", type=int, default=0, help="peering priority")
+    parser.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Imported here so `--help` works without loading kopf and the handlers.
+    import kopf  # noqa: PLC0415
+
+    import jobwarden.controller  # noqa: F401, PLC0415  (registers the handlers)
+
+    asyncio.run(
+        kopf.operator(
+            clusterwide=True,
+            standalone=args.standalone or args.peering is None,
+            peering_name=args.peering,
+            priority=args.priority,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Names shared by the CRDs, the operator, the webhooks and the CLI.
+
+Kept in one place so a label or annotation key is never spelled two ways.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "jobwarden.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+CATEGORY: Final = "jobwarden"
+
+KIND_SCHEDULED_JOB: Final = "ScheduledJob"
+KIND_JOB_RUN: Final = "JobRun"
+KIND_EXPORT: Final = "Export"
+KIND_WORKER_QUOTA: Final = "WorkerQuota"
+
+PLURAL_SCHEDULED_JOBS: Final = "scheduledjobs"
+PLURAL_JOB_RUNS: Final = "jobruns"
+PLURAL_EXPORTS: Final = "exports"
+PLURAL_WORKER_QUOTAS: Final = "workerquotas"
+
+# Annotations stamped by the admission webhook from the request's user; users cannot
+# forge them (the webhook overwrites whatever a request carries).
+ANNOTATION_CREATED_BY: Final = f"{GROUP}/created-by"
+ANNOTATION_CANCEL_REQUESTED_BY: Final = f"{GROUP}/cancel-requested-by"
+ANNOTATION_CANCEL_REQUESTED_AT: Final = f"{GROUP}/cancel-requested-at"
+ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+# Free text a user (or `kubectl jobwarden cancel --reason`) may set next to
+# `spec.cancel: true`; copied into `status.cancellation.reason`.
+ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"
+
+# Labels the operator puts on the objects it creates, for selection and filtering.
+LABEL_SCHEDULED_JOB: Final = f"{GROUP}/scheduledjob"
+LABEL_RUN: Final = f"{GROUP}/run"
+LABEL_RUN_KIND: Final = f"{GROUP}/run-kind"
+LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
+LABEL_TRIGGER: Final = f"{GROUP}/trigger"
+LABEL_TENANT: Final = f"{GROUP}/tenant"
+
+# Name limits, enforced by the CRDs' root CEL rules. A scheduled run is named
+# `<scheduledjob>-<unix seconds, 10 digits>`, and a worker pod `<run>-<attempt>`;
+# pod names become label values (63 characters at most), so:
+MAX_SCHEDULED_JOB_NAME: Final = 40  # 40 + 1 + 10 = 51 <= MAX_RUN_NAME
+MAX_RUN_NAME: Final = 52  # 52 + 1 + len("11") = 55 <= 63
+MAX_LABEL_VALUE: Final = 63
+
+# Bounds of the run settings, shared by the models and the tests.
+MIN_TIMEOUT_SECONDS: Final = 1
+MAX_TIMEOUT_SECONDS: Final = 14400
+DEFAULT_TIMEOUT_SECONDS: Final = 1800
+MAX_RETRIES: Final = 10
+DEFAULT_RETRIES: Final = 3
+MAX_ATTEMPTS: Final = MAX_RETRIES + 1
+MAX_CANCEL_GRACE_PERIOD_SECONDS: Final = 600
+DEFAULT_CANCEL_GRACE_PERIOD_SECONDS: Final = 30
+DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
+DEFAULT_RETRY_FACTOR: Final = 2.0
+DEFAULT_RETRY_MAX_SECONDS: Final = 3600
+
+# Bounded status lists (newest last); the operator trims the oldest entries.
+MAX_LOG_ENTRIES: Final = 50
+MAX_HISTORY_ENTRIES: Final = 100
+MAX_ACTIVE_LISTED: Final = 50
+MAX_CONDITIONS: Final = 16
+
+#: The operator-wide quota for namespaces without a WorkerQuota.
+DEFAULT_MAX_RUNNING: Final = 10

@@ -1,0 +1,181 @@
+"""Status of a run: the part JobRun and Export share (one engine runs both)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
+
+from jobwarden.api.base import ApiModel
+from jobwarden.api.common import (
+    Condition,
+    LabelName,
+    LogEntry,
+    Message,
+    Reason,
+    UserName,
+    conditions_field,
+    log_field,
+)
+from jobwarden.api.constants import MAX_ATTEMPTS, MAX_CANCEL_GRACE_PERIOD_SECONDS
+from jobwarden.api.enums import RunPhase
+
+_COUNTER_NAME_HINT = "e.g. rows, bytes, total"
+
+
+class QueueInfo(ApiModel):
+    """Where a waiting run stands in its namespace's admission queue, and why."""
+
+    position: int = Field(
+        ge=1, description="1 = admitted next. Order: priority (High first), then age."
+    )
+    reason: Reason = Field(
+        description=(
+            "Why the run waits: QuotaExhausted (the namespace's WorkerQuota is full), "
+            "ConcurrencyPolicy (its ScheduledJob forbids overlapping runs), Suspended."
+        )
+    )
+    message: Message = Field(default="", description="Details, e.g. 'quota 10/10 running'.")
+    since: datetime | None = Field(default=None, description="When the run started waiting.")
+
+
+class Attempt(ApiModel):
+    """One attempt: one worker pod, named `<run>-<attempt>`."""
+
+    attempt: int = Field(ge=1, le=MAX_ATTEMPTS, description="Attempt number, from 1.")
+    pod_name: LabelName = Field(description="Name of the worker pod of this attempt.")
+    start_time: datetime | None = Field(default=None, description="When the pod was created.")
+    finish_time: datetime | None = Field(
+        default=None, description="When the attempt's outcome was recorded."
+    )
+    exit_code: int | None = Field(
+        default=None,
+        description=(
+            "Exit code of the worker container: 0 success, 143 stopped cleanly on "
+            "cancel (SIGTERM), 137 killed, anything else a failure."
+        ),
+    )
+    reason: Reason | None = Field(
+        default=None,
+        description="Why it ended: Completed, Error, DeadlineExceeded, Cancelled, CancelTimeout …",
+    )
+    message: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The worker's termination message (or the tail of its log on error).",
+    )
+
+
+class Cancellation(ApiModel):
+    """The audit record of a cancel request and what it did."""
+
+    requested_by: UserName = Field(
+        description=(
+            "User who set spec.cancel (from the jobwarden.dev/cancel-requested-by "
+            "annotation the admission webhook stamps; 'unknown' without it)."
+        )
+    )
+    requested_at: datetime = Field(description="When the cancel was requested.")
+    reason: Message | None = Field(
+        default=None,
+        description="Why, from the jobwarden.dev/cancel-reason annotation, if given.",
+    )
+    signalled_at: datetime | None = Field(
+        default=None,
+        description="When the worker pod was deleted (SIGTERM sent); unset if none ran.",
+    )
+    finished_at: datetime | None = Field(default=None, description="When the cancel ended.")
+    grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_CANCEL_GRACE_PERIOD_SECONDS,
+        description="Grace period the worker was given after SIGTERM.",
+    )
+    outcome: Reason = Field(
+        default="Pending",
+        description=(
+            "Pending (still stopping), Cancelled, Succeeded (the worker finished before "
+            "it honoured the cancel), CancelTimeout (killed at the end of the grace "
+            "period or never seen exiting), Ignored (the run had already ended)."
+        ),
+    )
+
+
+class Progress(ApiModel):
+    """What the worker last reported (it doubles as its heartbeat)."""
+
+    fraction: float | None = Field(
+        default=None, ge=0, le=1, description="Share of the work done, 0 to 1."
+    )
+    percent: int | None = Field(
+        default=None, ge=0, le=100, description="fraction * 100, rounded down, for printing."
+    )
+    message: Message | None = Field(default=None, description="What the worker is doing.")
+    counters: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description=f"Named counters ({_COUNTER_NAME_HINT}), at most 32.",
+        json_schema_extra={"maxProperties": 32},
+    )
+    update_time: datetime | None = Field(
+        default=None, description="When the worker last reported (its heartbeat)."
+    )
+
+
+class RunStatus(ApiModel):
+    """Observed state of a JobRun or an Export, written by the operator.
+
+    The operator writes it once per reconcile; the worker only patches `progress`.
+    """
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this status reflects."
+    )
+    phase: RunPhase | None = Field(
+        default=None,
+        description=(
+            "Summary of the conditions, for printing: Queued, Running, Retrying, "
+            "Cancelling, Succeeded, Failed or Cancelled (the last three are final)."
+        ),
+    )
+    reason: Reason | None = Field(
+        default=None,
+        description="Why the run is in its phase, e.g. QuotaExhausted, DeadlineExceeded.",
+    )
+    message: Message | None = Field(default=None, description="One-line human summary.")
+    conditions: list[Condition] = conditions_field()
+    queue: QueueInfo | None = Field(
+        default=None, description="Set while the run waits for admission (phase Queued)."
+    )
+    attempt: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ATTEMPTS,
+        description="Number of the current (or last) attempt; 0 before the first.",
+    )
+    attempts: list[Attempt] = Field(
+        default_factory=list,
+        max_length=MAX_ATTEMPTS,
+        description="Every attempt so far, oldest first.",
+    )
+    start_time: datetime | None = Field(
+        default=None, description="When the first attempt started (the run was admitted)."
+    )
+    completion_time: datetime | None = Field(
+        default=None, description="When the run reached a final phase."
+    )
+    next_attempt_time: datetime | None = Field(
+        default=None, description="When the next attempt starts (phase Retrying)."
+    )
+    duration: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Human-readable run time, e.g. '2m13s' (final once the run has ended).",
+    )
+    cancellation: Cancellation | None = Field(
+        default=None, description="Set once a cancel was requested: who, when, outcome."
+    )
+    progress: Progress | None = Field(
+        default=None, description="The worker's last progress report."
+    )
+    log: list[LogEntry] = log_field("run")

@@ -1,0 +1,239 @@
+"""ScheduledJob: a pod template plus a cron schedule (or none: a one-time job)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from jobwarden.api.base import ApiModel, cel, k8s_schema, validations
+from jobwarden.api.common import (
+    Condition,
+    LogEntry,
+    Reason,
+    conditions_field,
+    log_field,
+)
+from jobwarden.api.constants import MAX_ACTIVE_LISTED, MAX_HISTORY_ENTRIES, MAX_RUN_NAME
+from jobwarden.api.enums import (
+    ConcurrencyPolicy,
+    MissedRunPolicy,
+    RunPhase,
+    ScheduledJobPhase,
+    Trigger,
+)
+from jobwarden.api.settings import RunSettings, cancel_field
+
+_CRON_FIELD = "[0-9A-Za-z*?,/#-]+"
+_MACROS = "yearly|annually|monthly|weekly|daily|midnight|hourly"
+#: Plausibility only (five fields or a macro); the admission webhook parses it fully.
+SCHEDULE_RULE = rf"self.matches('^(@({_MACROS})|{_CRON_FIELD}( +{_CRON_FIELD}){{4}})$')"
+TIME_ZONE_RULE = r"self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')"
+TEMPLATE_DESCRIPTION = (
+    "The worker pod, as in a Job's spec.template: metadata (labels, annotations) and a "
+    "core/v1 PodSpec. The operator names the pod <run>-<attempt>, adds its labels, "
+    "environment (run name, namespace, kind, attempt) and a tracking finalizer, and "
+    "sets restartPolicy: Never (retries are the run's, not the kubelet's)."
+)
+
+
+class MissedRunSettings(ApiModel):
+    """What to do with fires that were missed while the operator was down, the job
+    was suspended, or concurrencyPolicy Forbid skipped them."""
+
+    policy: MissedRunPolicy = Field(
+        default=MissedRunPolicy.RUN_ONCE,
+        description=(
+            "Skip: run none of them. RunOnce (default, like a CronJob): run only the "
+            "latest missed fire. RunAll: run each missed fire, oldest first; when more "
+            "than maxRuns were missed, only the latest maxRuns are run. Fires older "
+            "than startingDeadlineSeconds are never run. Every missed fire is counted "
+            "in status.missedRuns."
+        ),
+    )
+    max_runs: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="RunAll only: the most missed fires run after an outage (1-100).",
+    )
+
+
+class ActiveRun(ApiModel):
+    """A run of this job that has not finished yet."""
+
+    name: str = Field(max_length=MAX_RUN_NAME, description="Name of the JobRun.")
+    scheduled_time: datetime | None = Field(
+        default=None, description="The fire time it was created for (unset for manual runs)."
+    )
+
+
+class RunSummary(ApiModel):
+    """What remains of a finished run after it was deleted by the history limits."""
+
+    name: str = Field(max_length=MAX_RUN_NAME, description="Name of the JobRun.")
+    trigger: Trigger = Field(description="Schedule, Manual or Rerun.")
+    scheduled_time: datetime | None = Field(default=None, description="Its fire time, if any.")
+    start_time: datetime | None = Field(default=None, description="When it started running.")
+    completion_time: datetime | None = Field(default=None, description="When it ended.")
+    phase: RunPhase = Field(description="Its final phase: Succeeded, Failed or Cancelled.")
+    duration_seconds: float | None = Field(
+        default=None, ge=0, description="Run time from start to completion, in seconds."
+    )
+    reason: Reason | None = Field(default=None, description="Why it ended that way.")
+
+
+class ScheduledJobSpec(RunSettings):
+    """Desired state of a ScheduledJob."""
+
+    schedule: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "When to run, as five cron fields (minute hour day-of-month month "
+            "day-of-week, e.g. '0 2 * * *') or a macro (@hourly, @daily, @weekly, "
+            "@monthly, @yearly), evaluated in timeZone. Unset: a one-time job that runs "
+            "once, right after creation, and then is Completed."
+        ),
+        json_schema_extra=validations(
+            cel(
+                SCHEDULE_RULE,
+                "schedule must be five cron fields separated by spaces, e.g. '0 2 * * *', "
+                "or a macro such as @daily (put the time zone in spec.timeZone)",
+            )
+        ),
+    )
+    time_zone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA time zone of the schedule, e.g. Europe/Berlin. DST-correct.",
+        json_schema_extra=validations(
+            cel(TIME_ZONE_RULE, "timeZone must be an IANA time zone name such as Europe/Berlin")
+        ),
+    )
+    suspend: bool = Field(
+        default=False,
+        description=(
+            "Pause: no new runs start (running ones continue); history is kept. Fires "
+            "missed while paused follow missedRunPolicy when resumed."
+        ),
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.FORBID,
+        description=(
+            "When a fire comes while a run of this job is still active. Allow: run both. "
+            "Forbid (default): skip the new fire (counted as missed). Replace: cancel the "
+            "active run, then start the new one."
+        ),
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=31536000,
+        description=(
+            "A fire that cannot start within this many seconds of its time is missed, "
+            "not run late. Unset: no deadline."
+        ),
+    )
+    missed_run_policy: MissedRunSettings = Field(
+        default=MissedRunSettings(),
+        description="What to do with missed fires (default: run the latest one once).",
+    )
+    template: dict[str, Any] = Field(
+        description=TEMPLATE_DESCRIPTION, json_schema_extra=k8s_schema("PodTemplateSpec")
+    )
+    sensitive: bool = Field(
+        default=False,
+        description=(
+            "A sensitive job: creating a manual run (or re-run) needs the RBAC verb "
+            "execute-sensitive on this ScheduledJob in addition to creating the JobRun."
+        ),
+    )
+    successful_runs_history_limit: int = Field(
+        default=10, ge=0, le=1000, description="Finished successful JobRuns to keep."
+    )
+    failed_runs_history_limit: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Failed and cancelled JobRuns to keep.",
+    )
+    run_retention_days: float = Field(
+        default=90,
+        gt=0,
+        le=3650,
+        description=(
+            "Finished JobRuns older than this are deleted even within the history "
+            "limits; fractions are allowed (0.5 = 12 hours). A summary of each deleted "
+            "run stays in status.history."
+        ),
+    )
+    cancel: bool = cancel_field()
+
+
+class ScheduledJobStatus(ApiModel):
+    """Observed state of a ScheduledJob, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this status reflects."
+    )
+    phase: ScheduledJobPhase | None = Field(
+        default=None,
+        description=(
+            "Active, Suspended, Completed (a one-time job whose run ended) or Cancelled "
+            "(spec.cancel: no more runs)."
+        ),
+    )
+    conditions: list[Condition] = conditions_field()
+    next_schedule_time: datetime | None = Field(
+        default=None, description="The next fire time; unset while suspended or finished."
+    )
+    last_schedule_time: datetime | None = Field(
+        default=None, description="The fire time of the latest scheduled run."
+    )
+    last_successful_time: datetime | None = Field(
+        default=None, description="When a run of this job last succeeded."
+    )
+    last_failure_time: datetime | None = Field(
+        default=None, description="When a run of this job last failed or was cancelled."
+    )
+    consecutive_failures: int = Field(
+        default=0, ge=0, description="Runs failed in a row since the last success."
+    )
+    missed_runs: int = Field(
+        default=0, ge=0, description="Fires missed so far (not run, or run late by policy)."
+    )
+    active_count: int = Field(default=0, ge=0, description="Number of unfinished runs.")
+    active: list[ActiveRun] = Field(
+        default_factory=list,
+        max_length=MAX_ACTIVE_LISTED,
+        description=f"Unfinished runs, oldest first (at most {MAX_ACTIVE_LISTED} listed).",
+    )
+    history: list[RunSummary] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_ENTRIES,
+        description=(
+            "Summaries of runs deleted by the history limits or retention, newest last "
+            f"(at most {MAX_HISTORY_ENTRIES})."
+        ),
+    )
+    log: list[LogEntry] = log_field("job (fires, missed fires, pauses)")
+
+
+class ScheduledJob(ApiModel):
+    """A whole ScheduledJob object (metadata left as the API server's dict)."""
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: ScheduledJobSpec
+    status: ScheduledJobStatus = Field(default_factory=ScheduledJobStatus)
+
+
+__all__ = [
+    "ActiveRun",
+    "MissedRunSettings",
+    "RunSummary",
+    "ScheduledJob",
+    "ScheduledJobSpec",
+    "ScheduledJobStatus",
+]

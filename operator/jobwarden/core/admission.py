@@ -1,0 +1,51 @@
+"""Admission order of waiting runs in one namespace, under its worker quota.
+
+Pure: the engine passes what it observed (who holds a slot, who waits) and gets
+back, for every waiting run, its queue position and whether it may start now.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from jobwarden.api.enums import Priority
+
+
+@dataclass(frozen=True, order=True)
+class WaitingRun:
+    """A run that wants a slot. Sorts by priority (High first), age, then name."""
+
+    priority_rank: int
+    created: datetime.datetime
+    kind: str
+    name: str
+
+    @classmethod
+    def of(cls, priority: Priority, created: datetime.datetime, kind: str, name: str) -> WaitingRun:
+        """Build from a run's priority and creation time."""
+        return cls(priority.rank, created, kind, name)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Where one waiting run stands."""
+
+    position: int  # 1-based
+    admit: bool
+
+
+def rank(waiting: Iterable[WaitingRun], holders: int, limit: int) -> dict[tuple[str, str], Ticket]:
+    """Positions of the waiting runs, and which of them fit in the free slots.
+
+    `holders` counts runs that hold a slot now (running workers, including slots
+    reserved in memory but not yet visible in the API), so the quota holds even
+    while writes are in flight.
+    """
+    free = max(0, limit - holders)
+    ordered = sorted(waiting)
+    return {
+        (run.kind, run.name): Ticket(position=index + 1, admit=index < free)
+        for index, run in enumerate(ordered)
+    }

@@ -1,0 +1,560 @@
+"""The run lifecycle as one pure decision.
+
+`decide(run, pods, slot, now)` looks at a JobRun or Export (spec, status), its
+worker pods and its namespace's admission answer, and returns the plan: which pod
+to create or delete, the complete new status, the Events, the audit records and
+when to look again. It never performs I/O and never reads the clock.
+
+The status is the run's memory: an attempt is recorded when its pod is created,
+its outcome when the pod has ended, and the tracking finalizer is removed only
+after that, so a restarted operator always knows where every run stands.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.api.enums import CancelOutcome, QueueReason, RunPhase
+from jobwarden.core.conditions import (
+    Condition,
+    copy_conditions,
+    find_condition,
+    format_micro_time,
+    is_true,
+    parse_time,
+    set_condition,
+)
+from jobwarden.core.observed import PodView, RunView, Slot, Termination
+from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
+from jobwarden.core.reasons import EventReason, Reason, RunCondition
+
+#: How long past the grace period a worker may take to be seen exiting before the
+#: operator assumes its node is lost, force-deletes the pod and reports CancelTimeout.
+DEFAULT_EXIT_MARGIN_SECONDS = 10.0
+#: How long a pod the operator created may be missing from its cache (watch lag).
+POD_APPEAR_SECONDS = 30.0
+#: Exit code of a process killed with SIGKILL (the end of a grace period).
+EXIT_KILLED = 137
+UNKNOWN_USER = "unknown"
+
+
+def pod_name(run_name: str, attempt: int) -> str:
+    """Deterministic worker pod name: creating it twice is impossible."""
+    return f"{run_name}-{attempt}"
+
+
+def format_duration(seconds: float) -> str:
+    """'850ms', '4.2s', '2m13s', '1h02m' — short, for printer columns and logs."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class _Draft:
+    """The status being built, plus the plan; helpers keep `decide` readable."""
+
+    def __init__(self, run: RunView, now: datetime.datetime) -> None:
+        self.run = run
+        self.now = now
+        self.original = run.status
+        self.status: dict[str, Any] = copy.deepcopy(dict(run.status))
+        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
+        self.plan = Plan()
+
+    @property
+    def stamp(self) -> str:
+        return format_micro_time(self.now)
+
+    def log(self, message: str) -> None:
+        entries = list(self.status.get("log") or [])
+        entries.append({"time": self.stamp, "message": message[:1024]})
+        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
+
+    def condition(self, type_: RunCondition, status: bool, reason: str, message: str) -> None:
+        set_condition(
+            self.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            now=self.now,
+            generation=self.run.generation,
+        )
+
+    def event(self, warning: bool, reason: EventReason, message: str) -> None:
+        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
+
+    def audit(self, action: str, outcome: str, user: str = "", detail: str = "") -> None:
+        self.plan.audit.append(Audit(action, outcome, user, detail))
+
+    def attempts(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = self.status.setdefault("attempts", [])
+        return records
+
+    def open_attempt(self) -> dict[str, Any] | None:
+        """The record of the current attempt while its outcome is not yet known."""
+        attempt = int(self.status.get("attempt") or 0)
+        records: list[dict[str, Any]] = self.attempts()
+        for record in reversed(records):
+            if int(record.get("attempt", 0)) == attempt and not record.get("finishTime"):
+                found: dict[str, Any] = record
+                return found
+        return None
+
+    def cancellation(self) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = self.status.get("cancellation")
+        return record if isinstance(record, dict) else None
+
+    def finish(self, phase: RunPhase, reason: Reason, message: str) -> None:
+        """Move to a final phase."""
+        self.status["completionTime"] = self.stamp
+        self.status["nextAttemptTime"] = None
+        self.status["queue"] = None
+        started = parse_time(self.status.get("startTime"))
+        if started is not None:
+            self.status["duration"] = format_duration((self.now - started).total_seconds())
+        self.condition(RunCondition.FINISHED, True, reason, message)
+        self.condition(RunCondition.ADMITTED, False, Reason(phase.value), "run has finished")
+        self.status["reason"] = str(reason)
+        self.status["message"] = message
+        self.plan.holds_slot = False
+        self.plan.wants_slot = False
+
+
+def decide(
+    run: RunView,
+    pods: Sequence[PodView],
+    slot: Slot,
+    now: datetime.datetime,
+    *,
+    exit_margin_seconds: float = DEFAULT_EXIT_MARGIN_SECONDS,
+) -> Plan:
+    """The next step of one run. See the module docstring."""
+    draft = _Draft(run, now)
+    if run.deleting:
+        _release_finished_pods(draft, pods)
+        return draft.plan
+
+    if run.phase.terminal:
+        _decide_terminal(draft, pods)
+        return _close(draft)
+
+    if run.settings.cancel:
+        _record_cancel_request(draft)
+
+    _adopt_unrecorded_pod(draft, pods)
+    record = draft.open_attempt()
+    if record is not None:
+        pod = next((p for p in pods if p.name == record.get("podName")), None)
+        _decide_attempt(draft, record, pod, exit_margin_seconds)
+    elif run.settings.cancel:
+        _cancel_without_worker(draft)
+    else:
+        _decide_waiting(draft, slot)
+    _release_finished_pods(draft, pods)
+    return _close(draft)
+
+
+# ---------------------------------------------------------------------- terminal
+def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
+    """A final run changes no more: a late cancel is recorded as ignored."""
+    if draft.run.settings.cancel and draft.cancellation() is None:
+        user = draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or UNKNOWN_USER
+        draft.status["cancellation"] = {
+            "requestedBy": user,
+            "requestedAt": _requested_at(draft),
+            "reason": draft.run.annotations.get(c.ANNOTATION_CANCEL_REASON),
+            "finishedAt": draft.stamp,
+            "outcome": CancelOutcome.IGNORED.value,
+        }
+        phase = draft.run.phase.value
+        draft.log(f"cancel requested by {user} ignored: the run had already {phase.lower()}")
+        draft.event(True, EventReason.CANCEL_IGNORED, f"not in a cancellable state: {phase}")
+        draft.audit("cancel-requested", "ignored", user, f"phase {phase}")
+    _release_finished_pods(draft, pods)
+    for pod in pods:
+        if pod.alive and pod.deletion_requested is None:
+            draft.plan.pre_actions.append(
+                DeletePod(pod.name, pod.uid, draft.run.settings.cancel_grace_period_seconds)
+            )
+
+
+# ------------------------------------------------------------------------ cancel
+def _requested_at(draft: _Draft) -> str:
+    stamped = parse_time(draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_AT))
+    return format_micro_time(stamped) if stamped else draft.stamp
+
+
+def _record_cancel_request(draft: _Draft) -> None:
+    draft.condition(
+        RunCondition.CANCEL_REQUESTED, True, Reason.CANCEL_REQUESTED, "spec.cancel is true"
+    )
+    if draft.cancellation() is not None:
+        return
+    user = draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or UNKNOWN_USER
+    draft.status["cancellation"] = {
+        "requestedBy": user,
+        "requestedAt": _requested_at(draft),
+        "reason": draft.run.annotations.get(c.ANNOTATION_CANCEL_REASON),
+        "outcome": CancelOutcome.PENDING.value,
+    }
+    draft.log(f"cancel requested by {user}")
+    draft.event(False, EventReason.CANCEL_REQUESTED, f"cancel requested by {user}")
+    draft.audit("cancel-requested", "accepted", user)
+
+
+def _cancel_finished(draft: _Draft, outcome: CancelOutcome) -> str:
+    """Close the cancellation record; returns 'after X' for messages."""
+    record = draft.cancellation()
+    if record is None:
+        return ""
+    record["finishedAt"] = draft.stamp
+    record["outcome"] = outcome.value
+    requested = parse_time(record.get("requestedAt"))
+    if requested is None:
+        return ""
+    return f" after {format_duration(max(0.0, (draft.now - requested).total_seconds()))}"
+
+
+def _cancel_without_worker(draft: _Draft) -> None:
+    """Queued or Retrying: Cancelled at once, and no pod is ever created."""
+    record = draft.cancellation() or {}
+    user = str(record.get("requestedBy", UNKNOWN_USER))
+    after = _cancel_finished(draft, CancelOutcome.CANCELLED)
+    draft.finish(RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} before a worker ran")
+    draft.log(f"cancelled{after} (no worker was running)")
+    draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
+    draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, "no worker was running")
+
+
+# ----------------------------------------------------------------------- waiting
+def _adopt_unrecorded_pod(draft: _Draft, pods: Sequence[PodView]) -> None:
+    """A pod newer than the recorded attempt: the operator died between creating
+    it and writing status. Record it as the current attempt instead of making another."""
+    current = int(draft.status.get("attempt") or 0)
+    newer = [p for p in pods if p.attempt > current]
+    if not newer:
+        return
+    pod = max(newer, key=lambda p: p.attempt)
+    draft.status["attempt"] = pod.attempt
+    draft.attempts().append(
+        {"attempt": pod.attempt, "podName": pod.name, "startTime": format_micro_time(pod.created)}
+    )
+    draft.status.setdefault("startTime", format_micro_time(pod.created))
+    draft.status["nextAttemptTime"] = None
+    draft.status["queue"] = None
+    draft.condition(RunCondition.ADMITTED, True, Reason.ADMITTED, f"worker pod {pod.name}")
+    draft.log(f"attempt {pod.attempt} found running on pod {pod.name}")
+
+
+def _decide_waiting(draft: _Draft, slot: Slot) -> None:
+    """No worker: wait out a backoff, wait for a slot, or start the next attempt."""
+    next_attempt = parse_time(draft.status.get("nextAttemptTime"))
+    if next_attempt is not None and next_attempt > draft.now:
+        draft.plan.wake_in((next_attempt - draft.now).total_seconds())
+        return
+    if slot.admit:
+        _start_attempt(draft, slot)
+        return
+    draft.plan.wants_slot = True
+    queue = draft.status.get("queue") or None
+    message = f"quota {slot.running}/{slot.limit} running"
+    if queue is None:
+        draft.status["queue"] = {
+            "position": slot.position,
+            "reason": QueueReason.QUOTA_EXHAUSTED.value,
+            "message": message,
+            "since": draft.stamp,
+        }
+        draft.log(f"queued (position {slot.position}: {message})")
+        draft.event(
+            False,
+            EventReason.QUEUED,
+            f"waiting for a worker slot: position {slot.position}, {message}",
+        )
+    elif _position_worth_writing(int(queue.get("position") or 0), slot.position):
+        draft.status["queue"] = {**queue, "position": slot.position, "message": message}
+    draft.condition(RunCondition.ADMITTED, False, Reason.QUOTA_EXHAUSTED, message)
+
+
+def _position_worth_writing(stored: int, actual: int) -> bool:
+    """Exact near the head of the queue, coarser further back (O(n log n) writes)."""
+    if stored == actual:
+        return False
+    return actual <= 10 or stored >= 2 * actual or actual > stored
+
+
+def _start_attempt(draft: _Draft, slot: Slot) -> None:
+    attempt = int(draft.status.get("attempt") or 0) + 1
+    name = pod_name(draft.run.name, attempt)
+    draft.plan.pre_actions.append(CreatePod(name, attempt))
+    draft.plan.holds_slot = True
+    draft.status["attempt"] = attempt
+    draft.attempts().append({"attempt": attempt, "podName": name, "startTime": draft.stamp})
+    draft.status.setdefault("startTime", draft.stamp)
+    draft.status["nextAttemptTime"] = None
+    draft.status["queue"] = None
+    usage = f"quota {slot.running + 1}/{slot.limit} running"
+    draft.condition(
+        RunCondition.ADMITTED, True, Reason.ADMITTED, f"attempt {attempt} on pod {name}"
+    )
+    draft.log(f"attempt {attempt} started on pod {name} ({usage})")
+    draft.event(False, EventReason.ADMITTED, f"admitted ({usage})")
+    draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name}")
+    if attempt == 1:
+        draft.audit("admitted", "started", detail=usage)
+    draft.plan.wake_in(draft.run.settings.timeout_seconds)
+
+
+# ----------------------------------------------------------------------- running
+def _decide_attempt(
+    draft: _Draft, record: dict[str, Any], pod: PodView | None, margin: float
+) -> None:
+    """A worker was started for the current attempt: watch it, signal it, or record it."""
+    settings = draft.run.settings
+    draft.plan.holds_slot = True
+    if pod is None:
+        started = parse_time(record.get("startTime")) or draft.now
+        if (draft.now - started).total_seconds() < POD_APPEAR_SECONDS:
+            draft.plan.wake_in(1.0)  # our own create is not in the cache yet
+            return
+        _end_attempt(draft, record, None, forced=False)
+        return
+    if pod.termination is not None:
+        _end_attempt(draft, record, pod, forced=False)
+        return
+
+    cancellation = draft.cancellation()
+    if settings.cancel and cancellation is not None:
+        signalled = parse_time(cancellation.get("signalledAt"))
+        if signalled is None:
+            grace = settings.cancel_grace_period_seconds
+            if pod.deletion_requested is None:
+                draft.plan.pre_actions.append(DeletePod(pod.name, pod.uid, grace))
+            cancellation["signalledAt"] = draft.stamp
+            cancellation["gracePeriodSeconds"] = grace
+            draft.log(f"SIGTERM sent to pod {pod.name}; grace period {grace}s")
+            draft.plan.wake_in(grace + margin)
+            return
+        deadline = signalled + datetime.timedelta(
+            seconds=int(cancellation.get("gracePeriodSeconds") or 0) + margin
+        )
+        if draft.now >= deadline:
+            _end_attempt(draft, record, pod, forced=True)
+        else:
+            draft.plan.wake_in((deadline - draft.now).total_seconds())
+        return
+
+    if record.get("reason") == Reason.DEADLINE_EXCEEDED:
+        deadline = (pod.deletion_deadline or draft.now) + datetime.timedelta(seconds=margin)
+        if draft.now >= deadline:
+            _end_attempt(draft, record, pod, forced=True)
+        else:
+            draft.plan.wake_in((deadline - draft.now).total_seconds())
+        return
+
+    started = parse_time(record.get("startTime")) or pod.created
+    timeout_at = started + datetime.timedelta(seconds=settings.timeout_seconds)
+    if draft.now >= timeout_at:
+        grace = settings.cancel_grace_period_seconds
+        draft.plan.pre_actions.append(DeletePod(pod.name, pod.uid, grace))
+        record["reason"] = Reason.DEADLINE_EXCEEDED.value
+        message = f"attempt {record['attempt']} ran longer than {settings.timeout_seconds}s"
+        draft.log(f"{message}; SIGTERM sent to pod {pod.name}")
+        draft.event(True, EventReason.DEADLINE_EXCEEDED, message)
+        draft.plan.wake_in(grace + margin)
+        return
+    draft.plan.wake_in((timeout_at - draft.now).total_seconds())
+
+
+def _end_attempt(
+    draft: _Draft, record: dict[str, Any], pod: PodView | None, *, forced: bool
+) -> None:
+    """Record how the current attempt ended and move the run on."""
+    termination: Termination | None = pod.termination if pod is not None else None
+    record["finishTime"] = draft.stamp
+    if termination is not None:
+        record["exitCode"] = termination.exit_code
+        if termination.message:
+            record["message"] = termination.message[-4096:]
+    if pod is not None and (forced or pod.alive):
+        draft.plan.pre_actions.append(DeletePod(pod.name, pod.uid, 0))
+    if pod is not None and pod.tracked:
+        draft.plan.post_actions.append(ReleasePod(pod.name, pod.uid))
+    draft.plan.holds_slot = False
+    attempt = int(record["attempt"])
+
+    cancellation = draft.cancellation()
+    if draft.run.settings.cancel and cancellation is not None:
+        _end_cancelled_attempt(draft, record, termination, forced)
+        return
+
+    if record.get("reason") == Reason.DEADLINE_EXCEEDED:
+        reason, what = Reason.DEADLINE_EXCEEDED, "exceeded its deadline"
+    elif termination is None:
+        reason, what = Reason.POD_LOST, "lost its worker pod"
+        record["message"] = "the worker pod disappeared before its exit was seen"
+    elif termination.exit_code == 0:
+        record["reason"] = Reason.COMPLETED.value
+        draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, f"attempt {attempt} succeeded")
+        draft.log(f"attempt {attempt} succeeded")
+        draft.event(False, EventReason.SUCCEEDED, f"attempt {attempt} succeeded")
+        draft.audit("finished", RunPhase.SUCCEEDED.value)
+        return
+    else:
+        reason, what = Reason.ERROR, f"exited with code {termination.exit_code}"
+    record["reason"] = reason.value
+    _retry_or_fail(draft, attempt, reason, what)
+
+
+def _end_cancelled_attempt(
+    draft: _Draft, record: dict[str, Any], termination: Termination | None, forced: bool
+) -> None:
+    user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))
+    code = termination.exit_code if termination is not None else None
+    if not forced and code == 0:
+        record["reason"] = Reason.COMPLETED.value
+        after = _cancel_finished(draft, CancelOutcome.SUCCEEDED)
+        draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, "finished before it honoured the cancel")
+        draft.log(f"worker finished with exit code 0 before honouring the cancel{after}")
+        draft.event(False, EventReason.SUCCEEDED, "worker finished before it honoured the cancel")
+        draft.audit("cancel-finished", CancelOutcome.SUCCEEDED.value, user)
+        return
+    if forced or termination is None or code == EXIT_KILLED:
+        record["reason"] = Reason.CANCEL_TIMEOUT.value
+        after = _cancel_finished(draft, CancelOutcome.CANCEL_TIMEOUT)
+        detail = (
+            "killed at the end of the grace period"
+            if code == EXIT_KILLED
+            else "no exit seen within the grace period; pod force-deleted"
+        )
+        draft.finish(
+            RunPhase.FAILED, Reason.CANCEL_TIMEOUT, f"cancellation attempt timed out: {detail}"
+        )
+        draft.log(f"cancellation attempt timed out{after}: {detail}")
+        draft.event(True, EventReason.CANCEL_TIMEOUT, f"cancellation attempt timed out: {detail}")
+        draft.audit("cancel-finished", CancelOutcome.CANCEL_TIMEOUT.value, user, detail)
+        return
+    record["reason"] = Reason.CANCELLED.value
+    after = _cancel_finished(draft, CancelOutcome.CANCELLED)
+    draft.finish(RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} (exit code {code})")
+    draft.log(f"cancelled{after} (worker exited with code {code})")
+    draft.event(
+        False, EventReason.CANCELLED, f"cancelled by {user}; worker exited with code {code}"
+    )
+    draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, f"exit code {code}")
+
+
+def _retry_or_fail(draft: _Draft, attempt: int, reason: Reason, what: str) -> None:
+    settings = draft.run.settings
+    if attempt <= settings.retries:
+        delay = settings.backoff.delay(attempt)
+        at = draft.now + datetime.timedelta(seconds=delay)
+        draft.status["nextAttemptTime"] = format_micro_time(at)
+        draft.status["reason"] = reason.value
+        draft.status["message"] = f"attempt {attempt} {what}"
+        draft.condition(RunCondition.ADMITTED, False, Reason.BACKOFF, f"next attempt in {delay:g}s")
+        message = f"attempt {attempt} {what}; attempt {attempt + 1} in {format_duration(delay)}"
+        draft.log(message)
+        draft.event(True, EventReason.RETRYING, message)
+        draft.plan.wake_in(delay)
+        return
+    final_reason = reason if reason != Reason.ERROR else Reason.RETRIES_EXHAUSTED
+    message = f"attempt {attempt} {what}; no retries left ({settings.retries} allowed)"
+    draft.finish(RunPhase.FAILED, final_reason, message)
+    draft.log(message)
+    draft.event(True, EventReason.FAILED, message)
+    draft.audit("finished", RunPhase.FAILED.value, detail=str(final_reason))
+
+
+# --------------------------------------------------------------------- cleanup
+def _release_finished_pods(draft: _Draft, pods: Sequence[PodView]) -> None:
+    """Remove the tracking finalizer from pods whose outcome is already recorded."""
+    recorded = (
+        {str(r.get("podName")) for r in draft.attempts() if r.get("finishTime")}
+        if draft.status.get("attempts")
+        else set()
+    )
+    planned = {a.name for a in draft.plan.post_actions if isinstance(a, ReleasePod)}
+    for pod in pods:
+        if not pod.tracked or pod.name in planned:
+            continue
+        if (
+            draft.run.deleting
+            or (pod.name in recorded and not pod.alive)
+            or (pod.name in recorded and pod.deletion_requested is not None)
+        ):
+            draft.plan.post_actions.append(ReleasePod(pod.name, pod.uid))
+
+
+# ------------------------------------------------------------------- the phase
+def derive_phase(conditions: Sequence[Condition]) -> RunPhase:
+    """The printed phase, from the conditions alone."""
+    finished = find_condition(conditions, RunCondition.FINISHED)
+    if finished is not None and finished["status"] == "True":
+        if finished["reason"] == Reason.SUCCEEDED:
+            return RunPhase.SUCCEEDED
+        if finished["reason"] == Reason.CANCELLED:
+            return RunPhase.CANCELLED
+        return RunPhase.FAILED
+    if is_true(conditions, RunCondition.CANCEL_REQUESTED):
+        return RunPhase.CANCELLING
+    admitted = find_condition(conditions, RunCondition.ADMITTED)
+    if admitted is not None and admitted["status"] == "True":
+        return RunPhase.RUNNING
+    if admitted is not None and admitted["reason"] == Reason.BACKOFF:
+        return RunPhase.RETRYING
+    return RunPhase.QUEUED
+
+
+def _close(draft: _Draft) -> Plan:
+    """Derive phase and kstatus conditions; keep the status only if it changed."""
+    phase = derive_phase(draft.conditions)
+    if phase == RunPhase.CANCELLING and not draft.cancellation():
+        phase = RunPhase.QUEUED  # defensive: CancelRequested without a record
+    final = phase.terminal
+    draft.condition(
+        RunCondition.READY,
+        phase == RunPhase.SUCCEEDED,
+        Reason.SUCCEEDED if phase == RunPhase.SUCCEEDED else Reason(phase.value),
+        "the run succeeded" if phase == RunPhase.SUCCEEDED else f"the run is {phase.value}",
+    )
+    draft.condition(
+        RunCondition.RECONCILING,
+        not final,
+        Reason.IN_PROGRESS if not final else Reason(phase.value),
+        f"phase {phase.value}",
+    )
+    stalled = phase in (RunPhase.FAILED, RunPhase.CANCELLED)
+    draft.condition(
+        RunCondition.STALLED,
+        stalled,
+        str(draft.status.get("reason") or phase.value) if stalled else Reason.IN_PROGRESS,
+        str(draft.status.get("message") or "") if stalled else "",
+    )
+    if phase in (RunPhase.QUEUED, RunPhase.RUNNING) and not final:
+        draft.status["reason"] = (
+            Reason.QUOTA_EXHAUSTED.value if phase == RunPhase.QUEUED else Reason.RUNNING.value
+        )
+        draft.status["message"] = _admitted_message(draft.conditions)
+    draft.status["phase"] = phase.value
+    draft.status["conditions"] = draft.conditions
+    draft.status["observedGeneration"] = draft.run.generation
+    if draft.status != dict(draft.original):
+        draft.plan.status = draft.status
+    return draft.plan
+
+
+def _admitted_message(conditions: Sequence[Condition]) -> str:
+    admitted = find_condition(conditions, RunCondition.ADMITTED)
+    return admitted["message"] if admitted is not None else ""

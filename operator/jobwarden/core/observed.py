@@ -1,0 +1,211 @@
+"""What the engine observed, as small immutable projections of API objects.
+
+These are what the decision functions read; they are also what the operator keeps
+in memory per object, so they hold only what decisions need.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.api.enums import Priority, RunPhase
+from jobwarden.core.backoff import Backoff
+from jobwarden.core.conditions import parse_time
+
+#: Finalizer on worker pods until the operator has recorded their outcome.
+TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run settings shared by JobRun and Export (defaults as in the CRDs)."""
+
+    priority: Priority = Priority.MEDIUM
+    timeout_seconds: int = c.DEFAULT_TIMEOUT_SECONDS
+    retries: int = c.DEFAULT_RETRIES
+    backoff: Backoff = field(default_factory=Backoff)
+    cancel_grace_period_seconds: int = c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS
+    cancel: bool = False
+    stuck_after_seconds: int | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> RunSettings:
+        """Read the settings, falling back to defaults for absent fields."""
+        backoff = spec.get("retryBackoff") or {}
+        try:
+            priority = Priority(spec.get("priority", Priority.MEDIUM))
+        except ValueError:
+            priority = Priority.MEDIUM
+        return cls(
+            priority=priority,
+            timeout_seconds=int(spec.get("timeoutSeconds", c.DEFAULT_TIMEOUT_SECONDS)),
+            retries=int(spec.get("retries", c.DEFAULT_RETRIES)),
+            backoff=Backoff(
+                initial_seconds=float(
+                    backoff.get("initialSeconds", c.DEFAULT_RETRY_INITIAL_SECONDS)
+                ),
+                factor=float(backoff.get("factor", c.DEFAULT_RETRY_FACTOR)),
+                max_seconds=float(backoff.get("maxSeconds", c.DEFAULT_RETRY_MAX_SECONDS)),
+            ),
+            cancel_grace_period_seconds=int(
+                spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
+            ),
+            cancel=bool(spec.get("cancel", False)),
+            stuck_after_seconds=(
+                int(spec["stuckAfterSeconds"]) if spec.get("stuckAfterSeconds") else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A JobRun or Export as the engine needs it."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    resource_version: str
+    created: datetime.datetime
+    deleting: bool
+    settings: RunSettings
+    annotations: Mapping[str, str]
+    status: Mapping[str, Any]
+    complete: bool = True  # False for a slimmed finished run: re-read before writing
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(kind, namespace, name): unique across both run kinds."""
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def phase(self) -> RunPhase:
+        """The stored phase; a run never written yet is Queued."""
+        try:
+            return RunPhase(self.status.get("phase") or RunPhase.QUEUED)
+        except ValueError:
+            return RunPhase.QUEUED
+
+    @property
+    def attempt(self) -> int:
+        """The current (or last) attempt number; 0 before the first."""
+        return int(self.status.get("attempt") or 0)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> RunView:
+        """Project a JobRun or Export object."""
+        metadata = body.get("metadata") or {}
+        return cls(
+            kind=str(body.get("kind", "")),
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation") or 1),
+            resource_version=str(metadata.get("resourceVersion", "")),
+            created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
+            deleting=bool(metadata.get("deletionTimestamp")),
+            settings=RunSettings.from_spec(body.get("spec") or {}),
+            annotations=dict(metadata.get("annotations") or {}),
+            status=dict(body.get("status") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Termination:
+    """How a worker container ended."""
+
+    exit_code: int
+    reason: str
+    message: str
+    finished_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class PodView:
+    """A worker pod as the engine needs it."""
+
+    name: str
+    uid: str
+    attempt: int
+    phase: str
+    created: datetime.datetime
+    deletion_requested: datetime.datetime | None  # deletionTimestamp - grace
+    deletion_deadline: datetime.datetime | None  # metadata.deletionTimestamp
+    tracked: bool  # still carries the tracking finalizer
+    termination: Termination | None  # set once the worker container has exited
+    running_since: datetime.datetime | None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker may still be running (holds a slot)."""
+        return self.termination is None and self.phase not in ("Succeeded", "Failed")
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> PodView:
+        """Project a worker pod; the worker container is the first one."""
+        metadata = body.get("metadata") or {}
+        status = body.get("status") or {}
+        labels = metadata.get("labels") or {}
+        deadline = parse_time(metadata.get("deletionTimestamp"))
+        grace = metadata.get("deletionGracePeriodSeconds")
+        requested = (
+            deadline - datetime.timedelta(seconds=int(grace))
+            if deadline is not None and grace is not None
+            else deadline
+        )
+        termination: Termination | None = None
+        running_since: datetime.datetime | None = None
+        statuses = status.get("containerStatuses") or []
+        if statuses:
+            state = statuses[0].get("state") or {}
+            terminated = state.get("terminated")
+            if terminated:
+                termination = Termination(
+                    exit_code=int(terminated.get("exitCode", 0)),
+                    reason=str(terminated.get("reason") or ""),
+                    message=str(terminated.get("message") or "").strip(),
+                    finished_at=parse_time(terminated.get("finishedAt")),
+                )
+            running = state.get("running")
+            if running:
+                running_since = parse_time(running.get("startedAt"))
+        if termination is None and status.get("phase") in ("Succeeded", "Failed"):
+            termination = Termination(
+                exit_code=0 if status["phase"] == "Succeeded" else 1,
+                reason=str(status.get("reason") or status["phase"]),
+                message=str(status.get("message") or ""),
+                finished_at=None,
+            )
+        try:
+            attempt = int(labels.get(c.LABEL_ATTEMPT, "0"))
+        except ValueError:
+            attempt = 0
+        return cls(
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            attempt=attempt,
+            phase=str(status.get("phase") or "Pending"),
+            created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
+            deletion_requested=requested,
+            deletion_deadline=deadline,
+            tracked=TRACKING_FINALIZER in (metadata.get("finalizers") or []),
+            termination=termination,
+            running_since=running_since,
+        )
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The namespace's answer to "may this run start a worker now?"."""
+
+    admit: bool
+    position: int  # queue position if not admitted (1-based), else 0
+    running: int  # workers running in the namespace
+    limit: int  # the namespace's quota

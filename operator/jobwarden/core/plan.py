@@ -1,0 +1,80 @@
+"""What a decision asks the engine to do: API actions, one status write, Events,
+audit records and when to look again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    """Create the worker pod of an attempt (idempotent: the name is deterministic)."""
+
+    name: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    """Delete a worker pod with a grace period (0 = force), only if `uid` still matches."""
+
+    name: str
+    uid: str
+    grace_period_seconds: int
+
+
+@dataclass(frozen=True)
+class ReleasePod:
+    """Remove the tracking finalizer: the pod's outcome is in the run's status."""
+
+    name: str
+    uid: str
+
+
+Action = CreatePod | DeletePod | ReleasePod
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event on the run (emitted after the status write succeeded)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One line of the operator's JSON audit log."""
+
+    action: str  # e.g. cancel-requested, admitted, finished
+    outcome: str
+    user: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    """The result of one decision.
+
+    `pre_actions` run before the status write (pod creation and deletion: the status
+    then records what was done), `post_actions` after it (finalizer removal: the
+    outcome must be recorded first). `status` is the complete new status, or None
+    when nothing changed.
+    """
+
+    status: dict[str, Any] | None = None
+    pre_actions: list[Action] = field(default_factory=list)
+    post_actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    audit: list[Audit] = field(default_factory=list)
+    requeue_after: float | None = None  # seconds; None = wait for a watch event
+    wants_slot: bool = False  # waiting for admission
+    holds_slot: bool = False  # holds a worker slot after this plan
+
+    def wake_in(self, seconds: float) -> None:
+        """Ask to be reconciled again after `seconds` (the earliest request wins)."""
+        seconds = max(0.0, seconds)
+        if self.requeue_after is None or seconds < self.requeue_after:
+            self.requeue_after = seconds

@@ -1,0 +1,144 @@
+"""The worker pod of one attempt, built from the run's pod template.
+
+The same manifest runs on a real cluster and on the local one: nothing here knows
+about simulation (kwok reads the pod's own annotations).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.core.lifecycle import pod_name
+from jobwarden.core.observed import TRACKING_FINALIZER
+
+#: Where Export volumes are mounted in the export worker's container.
+EXPORT_VOLUME_ROOT = "/jobwarden/volumes"
+EXPORT_WORKER_MODULE = "jobwarden.worker.export"
+
+
+class TemplateMissingError(ValueError):
+    """The run has no pod template to start a worker from (yet)."""
+
+
+def run_template(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod template of a JobRun: its own, or the snapshot of its ScheduledJob."""
+    spec = body.get("spec") or {}
+    if spec.get("template"):
+        return copy.deepcopy(dict(spec["template"]))
+    snapshot = (body.get("status") or {}).get("snapshot") or {}
+    if snapshot.get("template"):
+        return copy.deepcopy(dict(snapshot["template"]))
+    raise TemplateMissingError(
+        f"{body.get('kind')} {body.get('metadata', {}).get('name')} has no template and no "
+        "snapshot of its ScheduledJob's template"
+    )
+
+
+def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, Any]:
+    """The pod template of an Export: the built-in export worker with its overrides."""
+    spec = body.get("spec") or {}
+    worker = spec.get("worker") or {}
+    volumes = list(spec.get("volumes") or [])
+    container: dict[str, Any] = {
+        "name": "export",
+        "image": worker.get("image") or default_image,
+        "command": ["python", "-m", EXPORT_WORKER_MODULE],
+        "env": [
+            {"name": "JOBWARDEN_EXPORT_SPEC", "value": json.dumps(spec, sort_keys=True)},
+            {"name": "JOBWARDEN_VOLUME_ROOT", "value": EXPORT_VOLUME_ROOT},
+            *(worker.get("env") or []),
+        ],
+        "volumeMounts": [
+            {"name": v["name"], "mountPath": f"{EXPORT_VOLUME_ROOT}/{v['name']}"}
+            for v in volumes
+            if v.get("name")
+        ],
+    }
+    if worker.get("imagePullPolicy"):
+        container["imagePullPolicy"] = worker["imagePullPolicy"]
+    if worker.get("resources"):
+        container["resources"] = worker["resources"]
+    pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
+    for field in ("nodeSelector", "tolerations", "serviceAccountName"):
+        if worker.get(field):
+            pod_spec[field] = worker[field]
+    return {
+        "metadata": {
+            "labels": dict(worker.get("podLabels") or {}),
+            "annotations": dict(worker.get("podAnnotations") or {}),
+        },
+        "spec": pod_spec,
+    }
+
+
+def worker_pod(
+    body: Mapping[str, Any], template: Mapping[str, Any], attempt: int
+) -> dict[str, Any]:
+    """The pod manifest for `attempt` of the run `body`, from `template`."""
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    run_name = str(metadata["name"])
+    namespace = str(metadata["namespace"])
+    kind = str(body["kind"])
+    template_meta = template.get("metadata") or {}
+    pod_spec = copy.deepcopy(dict(template.get("spec") or {}))
+
+    labels = dict(template_meta.get("labels") or {})
+    labels.update(
+        {
+            c.LABEL_RUN: run_name,
+            c.LABEL_RUN_KIND: kind,
+            c.LABEL_ATTEMPT: str(attempt),
+            c.LABEL_TENANT: namespace,
+        }
+    )
+    run_labels = metadata.get("labels") or {}
+    if run_labels.get(c.LABEL_SCHEDULED_JOB):
+        labels[c.LABEL_SCHEDULED_JOB] = run_labels[c.LABEL_SCHEDULED_JOB]
+
+    identity = [
+        {"name": "JOBWARDEN_RUN_NAME", "value": run_name},
+        {"name": "JOBWARDEN_RUN_NAMESPACE", "value": namespace},
+        {"name": "JOBWARDEN_RUN_KIND", "value": kind},
+        {"name": "JOBWARDEN_RUN_UID", "value": str(metadata.get("uid", ""))},
+        {"name": "JOBWARDEN_ATTEMPT", "value": str(attempt)},
+    ]
+    for container in pod_spec.get("containers") or []:
+        existing = {e.get("name") for e in container.get("env") or []}
+        container["env"] = [
+            *(container.get("env") or []),
+            *(e for e in identity if e["name"] not in existing),
+        ]
+        container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
+
+    pod_spec["restartPolicy"] = "Never"
+    pod_spec.setdefault(
+        "terminationGracePeriodSeconds",
+        int(spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)),
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(run_name, attempt),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": dict(template_meta.get("annotations") or {}),
+            "finalizers": [TRACKING_FINALIZER],
+            "ownerReferences": [
+                {
+                    "apiVersion": str(body.get("apiVersion", c.API_VERSION)),
+                    "kind": kind,
+                    "name": run_name,
+                    "uid": str(metadata.get("uid", "")),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": pod_spec,
+    }

@@ -1,0 +1,262 @@
+"""The engine: reconciles runs from the work queue.
+
+For each run: gather (store + namespace slots + clock) → `decide` (pure) → apply
+the plan (pod actions, one status write, finalizer release, Events, audit) →
+requeue when the plan asks. A namespace key re-ranks its queue when a slot frees.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobwarden.api import constants as c
+from jobwarden.api.enums import RunPhase
+from jobwarden.core.lifecycle import decide
+from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
+from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
+from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.events import EventRecorder
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.quota import Slots
+from jobwarden.engine.store import RunKey, Store
+from jobwarden.engine.workqueue import WorkQueue
+
+logger = logging.getLogger("jobwarden.engine")
+
+NamespaceKey = tuple[str, str]  # ("namespace", name)
+Key = RunKey | NamespaceKey
+
+_PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
+_RETRY_AFTER_ERROR = 2.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Operator-wide settings (from the environment, see `jobwarden.settings`)."""
+
+    default_max_running: int = c.DEFAULT_MAX_RUNNING
+    worker_image: str = "jobwarden:latest"
+    exit_margin_seconds: float = 10.0
+    workers: int = 16
+
+
+def run_path(kind: str, namespace: str, name: str, subresource: str | None = None) -> str:
+    """REST path of a JobRun or Export."""
+    return resource_path(c.API_VERSION, _PLURALS[kind], namespace, name, subresource)
+
+
+class Engine:
+    """Owns the store, the slots and the work queue; one per operator process."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        config: EngineConfig,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.kube = kube
+        self.config = config
+        self.clock = clock
+        self.store = Store()
+        self.slots = Slots(self.store, config.default_max_running)
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.events = EventRecorder(kube)
+        self.audit = AuditLog()
+        self._released: set[str] = set()  # pod uids whose finalizer we removed
+
+    # ------------------------------------------------------------------ kicks
+    def kick_run(self, key: RunKey) -> None:
+        """Reconcile a run soon."""
+        self.queue.add(key)
+
+    def kick_namespace(self, namespace: str) -> None:
+        """Re-rank a namespace's queue soon (a slot or the quota changed)."""
+        self.queue.add(("namespace", namespace))
+
+    def forget_pod_uid(self, uid: str) -> None:
+        """A pod is gone: drop it from the released-finalizer memory."""
+        self._released.discard(uid)
+
+    async def run(self) -> None:
+        """Process the queue until cancelled (the operator is stopping or paused)."""
+        for key in list(self.store.runs):
+            self.queue.add(key)
+        await self.queue.run(self._handle, self.config.workers)
+
+    async def _handle(self, key: Key) -> None:
+        try:
+            if key[0] == "namespace":
+                self._rerank(key[1])
+            else:
+                await self.reconcile_run(key)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("reconciling %s failed; retrying in %ss", key, _RETRY_AFTER_ERROR)
+            self.queue.add_after(key, _RETRY_AFTER_ERROR)
+
+    # ------------------------------------------------------------ namespaces
+    def _rerank(self, namespace: str) -> None:
+        """Kick the runs a freed slot admits, and those whose position moved a lot."""
+        now = self.clock()
+        tickets, _, _ = self.slots.tickets(namespace, now)
+        for (kind, name), ticket in tickets.items():
+            view = self.store.run((kind, namespace, name))
+            if view is None:
+                continue
+            stored = int((view.status.get("queue") or {}).get("position") or 0)
+            if ticket.admit or stored != ticket.position:
+                self.kick_run(view.key)
+
+    # ------------------------------------------------------------------ runs
+    async def reconcile_run(self, key: RunKey) -> None:
+        """One reconcile of one run."""
+        view = self.store.run(key)
+        if view is None:
+            await self._release_orphans(key)
+            self.slots.reserved.discard(key)
+            self.kick_namespace(key[1])
+            return
+        if not view.complete:
+            view = await self._refresh(view)
+            if view is None:
+                return
+        pods = self.store.pods_of(key)
+        now = self.clock()
+        held_before = self.slots.holds(view)
+        # Deciding and reserving happen without an await in between: two runs can
+        # never both take the last slot.
+        self.slots.reserved.discard(key)
+        slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
+        plan = decide(view, pods, slot, now, exit_margin_seconds=self.config.exit_margin_seconds)
+        if plan.holds_slot:
+            self.slots.reserved.add(key)
+        try:
+            await self._apply(view, plan)
+        except BaseException:
+            if view.phase not in (RunPhase.RUNNING, RunPhase.CANCELLING):
+                self.slots.reserved.discard(key)
+            raise
+        if not plan.holds_slot:
+            self.slots.reserved.discard(key)
+        if held_before and not plan.holds_slot:
+            self.kick_namespace(view.namespace)
+        if plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after + 0.05)
+
+    async def _refresh(self, view: RunView) -> RunView | None:
+        try:
+            body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
+        except KubeApiError as error:
+            if error.not_found:
+                return None
+            raise
+        self.store.remember_written(body)
+        return RunView.from_body(body)
+
+    async def _apply(self, view: RunView, plan: Plan) -> None:
+        body: JSON | None = None
+        for action in plan.pre_actions:
+            if isinstance(action, CreatePod):
+                if body is None:
+                    body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
+                await self._create_pod(view, body, action)
+            elif isinstance(action, DeletePod):
+                await self._delete_pod(view.namespace, action)
+        if plan.status is not None:
+            status = {k: v for k, v in plan.status.items() if k != "progress"}
+            written = await self.kube.merge_patch(
+                run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+            )
+            self.store.remember_written(written)
+        for action in plan.post_actions:
+            if isinstance(action, ReleasePod):
+                await self._release_pod(view.namespace, action.name, action.uid)
+        for event in plan.events:
+            self.events.emit(view, event)
+        for record in plan.audit:
+            self.audit.write(view, record)
+
+    # ------------------------------------------------------------------ pods
+    async def _create_pod(self, view: RunView, body: JSON, action: CreatePod) -> None:
+        try:
+            if view.kind == c.KIND_EXPORT:
+                template = export_template(body, self.config.worker_image)
+            else:
+                template = run_template(body)
+        except TemplateMissingError as error:
+            raise RuntimeError(str(error)) from error
+        manifest = worker_pod(body, template, action.attempt)
+        try:
+            await self.kube.create(resource_path("v1", "pods", view.namespace), manifest)
+        except KubeApiError as error:
+            if not error.conflict:
+                raise
+            existing = await self.kube.get(resource_path("v1", "pods", view.namespace, action.name))
+            owners = existing.get("metadata", {}).get("ownerReferences") or []
+            if not any(o.get("uid") == view.uid for o in owners):
+                raise RuntimeError(
+                    f"pod {view.namespace}/{action.name} exists and is not owned by this run"
+                ) from error
+
+    async def _delete_pod(self, namespace: str, action: DeletePod) -> None:
+        try:
+            await self.kube.delete(
+                resource_path("v1", "pods", namespace, action.name),
+                grace_period_seconds=action.grace_period_seconds,
+                uid=action.uid or None,
+            )
+        except KubeApiError as error:
+            if not (error.not_found or error.conflict):
+                raise
+
+    async def _release_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Remove our tracking finalizer (conditional on the list we read)."""
+        if uid in self._released:
+            return
+        path = resource_path("v1", "pods", namespace, name)
+        for _ in range(3):
+            try:
+                pod = await self.kube.get(path)
+            except KubeApiError as error:
+                if error.not_found:
+                    return
+                raise
+            if uid and pod["metadata"].get("uid") != uid:
+                return
+            finalizers: list[str] = pod["metadata"].get("finalizers") or []
+            if TRACKING_FINALIZER not in finalizers:
+                self._released.add(uid)
+                return
+            index = finalizers.index(TRACKING_FINALIZER)
+            try:
+                await self.kube.json_patch(
+                    path,
+                    [
+                        {
+                            "op": "test",
+                            "path": f"/metadata/finalizers/{index}",
+                            "value": TRACKING_FINALIZER,
+                        },
+                        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+                    ],
+                )
+                self._released.add(uid)
+                return
+            except KubeApiError as error:
+                if error.not_found:
+                    return
+                if error.status not in (409, 422):
+                    raise
+        raise RuntimeError(f"could not remove the tracking finalizer of pod {namespace}/{name}")
+
+    async def _release_orphans(self, key: RunKey) -> None:
+        """The run is gone: its pods must not be kept by our finalizer."""
+        for pod in self.store.pods_of(key):
+            if pod.tracked:
+                await self._release_pod(key[1], pod.name, pod.uid)
+
+
+_NO_SLOT = Slot(admit=False, position=0, running=0, limit=0)

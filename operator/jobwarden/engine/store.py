@@ -1,0 +1,125 @@
+"""The operator's memory of the cluster: run, pod and quota projections.
+
+Filled from kopf's watch streams (kopf fills indexes completely before any handler
+runs, so after a restart or a takeover the store is whole before the first
+decision). After its own status writes the engine keeps the newer object it got
+back, so a decision never reads an older status than the one just written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.core.observed import PodView, RunView
+
+RunKey = tuple[str, str, str]  # (kind, namespace, name)
+
+#: Status fields a decision does not need for a finished run: dropped to save memory.
+_HEAVY_FIELDS = ("log", "snapshot", "progress")
+
+
+def _rv(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+@dataclass
+class Store:
+    """In-memory projections, keyed for the engine's lookups."""
+
+    runs: dict[RunKey, RunView] = field(default_factory=dict)
+    fresh: dict[RunKey, RunView] = field(default_factory=dict)  # our own latest writes
+    pods: dict[RunKey, dict[str, PodView]] = field(default_factory=lambda: defaultdict(dict))
+    quotas: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    by_namespace: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
+
+    # ------------------------------------------------------------------ runs
+    def put_run(self, body: Mapping[str, Any]) -> RunView:
+        """Record a run from a watch event; finished runs are kept slim."""
+        view = RunView.from_body(body)
+        if view.phase.terminal:
+            slim = {k: v for k, v in view.status.items() if k not in _HEAVY_FIELDS}
+            view = RunView(**{**view.__dict__, "status": slim, "complete": False})
+        self.runs[view.key] = view
+        self.by_namespace[view.namespace].add(view.key)
+        fresh = self.fresh.get(view.key)
+        if fresh is not None and _rv(view.resource_version) >= _rv(fresh.resource_version):
+            del self.fresh[view.key]
+        return view
+
+    def remember_written(self, body: Mapping[str, Any]) -> None:
+        """Keep the object returned by our own write until the watch catches up."""
+        view = RunView.from_body(body)
+        current = self.runs.get(view.key)
+        if current is None or _rv(view.resource_version) > _rv(current.resource_version):
+            self.fresh[view.key] = view
+
+    def remove_run(self, key: RunKey) -> None:
+        """Forget a deleted run."""
+        self.runs.pop(key, None)
+        self.fresh.pop(key, None)
+        self.by_namespace[key[1]].discard(key)
+
+    def run(self, key: RunKey) -> RunView | None:
+        """The newest known view of a run."""
+        return self.fresh.get(key) or self.runs.get(key)
+
+    def runs_in(self, namespace: str) -> Iterator[RunView]:
+        """Every known run of a namespace (newest views)."""
+        for key in list(self.by_namespace.get(namespace, ())):
+            view = self.run(key)
+            if view is not None:
+                yield view
+
+    # ------------------------------------------------------------------ pods
+    @staticmethod
+    def pod_owner(body: Mapping[str, Any]) -> RunKey | None:
+        """The run a worker pod belongs to, from its labels."""
+        metadata = body.get("metadata") or {}
+        labels = metadata.get("labels") or {}
+        name, kind = labels.get(c.LABEL_RUN), labels.get(c.LABEL_RUN_KIND)
+        if not name or not kind:
+            return None
+        return (str(kind), str(metadata.get("namespace", "")), str(name))
+
+    def put_pod(self, body: Mapping[str, Any]) -> RunKey | None:
+        """Record a worker pod; returns its run's key."""
+        owner = self.pod_owner(body)
+        if owner is not None:
+            view = PodView.from_body(body)
+            self.pods[owner][view.name] = view
+        return owner
+
+    def remove_pod(self, body: Mapping[str, Any]) -> RunKey | None:
+        """Forget a deleted pod; returns its run's key."""
+        owner = self.pod_owner(body)
+        if owner is not None:
+            name = str((body.get("metadata") or {}).get("name", ""))
+            self.pods.get(owner, {}).pop(name, None)
+            if not self.pods.get(owner):
+                self.pods.pop(owner, None)
+        return owner
+
+    def pods_of(self, key: RunKey) -> list[PodView]:
+        """The worker pods of a run, by attempt."""
+        return sorted(self.pods.get(key, {}).values(), key=lambda p: p.attempt)
+
+    # ---------------------------------------------------------------- quotas
+    def put_quota(self, namespace: str, name: str, max_running: int) -> None:
+        """Record a WorkerQuota."""
+        self.quotas[namespace][name] = max_running
+
+    def remove_quota(self, namespace: str, name: str) -> None:
+        """Forget a deleted WorkerQuota."""
+        self.quotas.get(namespace, {}).pop(name, None)
+
+    def quota(self, namespace: str, default: int) -> int:
+        """The namespace's limit: the smallest of its WorkerQuotas, else the default."""
+        limits = self.quotas.get(namespace)
+        return min(limits.values()) if limits else default
