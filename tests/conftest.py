@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.binaries import REPO_ROOT, ClusterError
+from devcluster.binaries import ClusterError
+from devcluster.install import OperatorProcess, install
 from tests.support.cluster import TestCluster
 from tests.support.wait import wait_until
-
-CRDS_DIR = REPO_ROOT / "crds"
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +43,35 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
 
 @pytest.fixture(scope="session")
 def crds_installed(cluster: TestCluster) -> None:
-    """jobwarden's CRDs from crds/, applied and Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS_DIR))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS_DIR))
+    """jobwarden's CRDs (applied and Established), operator namespace and RBAC."""
+    try:
+        install(cluster.kubectl_path, cluster.kubeconfig())
+    except ClusterError as error:
+        pytest.fail(f"installing jobwarden's CRDs and RBAC failed: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: TestCluster, crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The jobwarden operator, running as the `operator` identity for the session.
+
+    Tests that kill or restart it must leave it running when they end.
+    """
+    log_dir = tmp_path_factory.mktemp("operator")
+    process = OperatorProcess(
+        cluster.kubeconfig("operator"),
+        log_dir / "jobwarden-operator.log",
+        env={"JOBWARDEN_EXIT_MARGIN_SECONDS": "3"},
+    )
+    try:
+        process.start()
+    except ClusterError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

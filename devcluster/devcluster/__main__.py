@@ -13,6 +13,7 @@ from pathlib import Path
 
 from devcluster.binaries import ClusterError
 from devcluster.cluster import IDENTITIES, STATE_FILE, LocalCluster, stop_recorded
+from devcluster.install import OperatorProcess, install
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--dir", type=Path, default=Path(".devcluster"), help="working directory")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
+    parser.add_argument(
+        "--no-operator",
+        action="store_true",
+        help="only the control plane: no CRDs, no jobwarden operator",
+    )
     args = parser.parse_args(argv)
     workdir: Path = args.dir.resolve()
 
@@ -45,6 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     except ClusterError as error:
         print(f"devcluster: the local cluster did not start: {error}", file=sys.stderr)
         return 1
+    if not args.no_operator:
+        try:
+            install(str(cluster.binaries.kubectl), cluster.kubeconfig())
+            operator = OperatorProcess(
+                cluster.kubeconfig("operator"),
+                cluster.log_dir / "jobwarden-operator.log",
+                die_with_parent=False,
+            )
+            operator.start()
+            operator.record_in(workdir)
+        except ClusterError as error:
+            print(f"devcluster: jobwarden did not start: {error}", file=sys.stderr)
+            stop_recorded(workdir)
+            return 1
+        print(f"devcluster: jobwarden operator running (log: {operator.log_path})")
     print(f"devcluster: up at {cluster.server} (logs in {cluster.log_dir})")
     for identity in IDENTITIES:
         print(f"  {identity:<9} {cluster.kubeconfig(identity)}")

@@ -215,9 +215,13 @@ class LocalCluster:
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-label-selector={NODE_LABEL}={NODE_LABEL_VALUE}",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
-                "--node-lease-duration-seconds=40",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.244.0.1/16",
+                # No node leases: a restarted kwok has a new identity and could not take
+                # them over for their whole duration; the heartbeat Stage keeps nodes Ready.
                 "--v=INFO",
             ],
+            env={"KWOK_WORKDIR": str(self.workdir / "kwok")},
         )
         self._write_state()
 

@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def kill_with_parent() -> None:
     """Ask Linux to SIGKILL the child when its parent dies (a killed pytest)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -67,7 +67,7 @@ class Component:
                     env=env,
                     start_new_session=True,
                     # Only prctl runs between fork and exec: safe despite threads.
-                    preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+                    preexec_fn=kill_with_parent if die_with_parent else None,  # noqa: PLW1509
                 )
             except OSError as error:
                 raise self.failure(f"could not be started: {error}") from error

@@ -37,7 +37,7 @@ class OperatorConfig:
     """What an operator process is told by its environment."""
 
     namespace: str = "jobwarden-system"
-    anchor_name: str = "jobwarden-operator"
+    lease_name: str = "jobwarden-operator"
     default_max_running: int = c.DEFAULT_MAX_RUNNING
     worker_image: str = f"ghcr.io/jobwarden/jobwarden:{__version__}"
     exit_margin_seconds: float = 10.0
@@ -48,7 +48,7 @@ class OperatorConfig:
         """Read JOBWARDEN_* variables; bad values fail the start with their name."""
         return cls(
             namespace=os.environ.get("JOBWARDEN_NAMESPACE") or cls.namespace,
-            anchor_name=os.environ.get("JOBWARDEN_ANCHOR_NAME") or cls.anchor_name,
+            lease_name=os.environ.get("JOBWARDEN_LEASE_NAME") or cls.lease_name,
             default_max_running=_int(
                 "JOBWARDEN_DEFAULT_MAX_RUNNING", c.DEFAULT_MAX_RUNNING, minimum=1
             ),

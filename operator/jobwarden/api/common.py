@@ -23,6 +23,9 @@ _REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)]
 LabelName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+#: A pod name jobwarden creates (`<run>-<attempt>`): a subdomain short enough to be
+#: a label value.
+PodName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_SUBDOMAIN_PATTERN)]
 #: A CamelCase machine-readable reason, as in metav1.Condition.
 Reason = Annotated[str, Field(min_length=1, max_length=128, pattern=_REASON_PATTERN)]
 Message = Annotated[str, Field(max_length=1024)]

@@ -120,7 +120,7 @@ class ExportWorker(ApiModel):
         description="Tolerations of the worker pod.",
         json_schema_extra={"items": k8s_schema("Toleration")},
     )
-    service_account_name: LabelName | None = Field(
+    service_account_name: ObjectName | None = Field(
         default=None,
         description=(
             "ServiceAccount of the worker pod; default: jobwarden-worker, which may only "

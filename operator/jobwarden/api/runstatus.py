@@ -10,9 +10,9 @@ from pydantic import Field
 from jobwarden.api.base import ApiModel
 from jobwarden.api.common import (
     Condition,
-    LabelName,
     LogEntry,
     Message,
+    PodName,
     Reason,
     UserName,
     conditions_field,
@@ -44,7 +44,7 @@ class Attempt(ApiModel):
     """One attempt: one worker pod, named `<run>-<attempt>`."""
 
     attempt: int = Field(ge=1, le=MAX_ATTEMPTS, description="Attempt number, from 1.")
-    pod_name: LabelName = Field(description="Name of the worker pod of this attempt.")
+    pod_name: PodName = Field(description="Name of the worker pod of this attempt.")
     start_time: datetime | None = Field(default=None, description="When the pod was created.")
     finish_time: datetime | None = Field(
         default=None, description="When the attempt's outcome was recorded."

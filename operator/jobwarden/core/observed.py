@@ -135,6 +135,7 @@ class PodView:
     uid: str
     attempt: int
     phase: str
+    resource_version: str
     created: datetime.datetime
     deletion_requested: datetime.datetime | None  # deletionTimestamp - grace
     deletion_deadline: datetime.datetime | None  # metadata.deletionTimestamp
@@ -191,6 +192,7 @@ class PodView:
             name=str(metadata.get("name", "")),
             uid=str(metadata.get("uid", "")),
             attempt=attempt,
+            resource_version=str(metadata.get("resourceVersion", "")),
             phase=str(status.get("phase") or "Pending"),
             created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
             deletion_requested=requested,

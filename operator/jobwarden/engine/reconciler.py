@@ -82,10 +82,37 @@ class Engine:
         self._released.discard(uid)
 
     async def run(self) -> None:
-        """Process the queue until cancelled (the operator is stopping or paused)."""
+        """Lead: resync the store from the API, then process the queue until cancelled."""
+        await self.resync()
         for key in list(self.store.runs):
             self.queue.add(key)
+        logger.info(
+            "engine started: %d runs, %d pods known",
+            len(self.store.runs),
+            sum(len(p) for p in self.store.pods.values()),
+        )
         await self.queue.run(self._handle, self.config.workers)
+
+    async def resync(self) -> None:
+        """List every run, worker pod and quota, so the first decision sees them all.
+
+        The watch streams keep the store current afterwards; this closes the gap of a
+        replica that just started or just became the leader.
+        """
+        for kind, plural in _PLURALS.items():
+            listing = await self.kube.get(resource_path(c.API_VERSION, plural))
+            for item in listing.get("items", []):
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", c.API_VERSION)
+                self.store.put_run(item)
+        pods = await self.kube.get(resource_path("v1", "pods"), labelSelector=c.LABEL_RUN)
+        for item in pods.get("items", []):
+            self.store.put_pod(item)
+        quotas = await self.kube.get(resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS))
+        for item in quotas.get("items", []):
+            metadata = item.get("metadata") or {}
+            limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
+            self.store.put_quota(str(metadata.get("namespace")), str(metadata.get("name")), limit)
 
     async def _handle(self, key: Key) -> None:
         try:
@@ -93,6 +120,15 @@ class Engine:
                 self._rerank(key[1])
             else:
                 await self.reconcile_run(key)  # type: ignore[arg-type]
+        except KubeApiError as error:
+            if error.not_found and key[0] != "namespace":
+                self.store.remove_run(key)  # type: ignore[arg-type]  # deleted meanwhile
+                self.kick_namespace(key[1])
+                return
+            logger.warning(
+                "reconciling %s failed: %s; retrying in %ss", key, error, _RETRY_AFTER_ERROR
+            )
+            self.queue.add_after(key, _RETRY_AFTER_ERROR)
         except Exception:
             logger.exception("reconciling %s failed; retrying in %ss", key, _RETRY_AFTER_ERROR)
             self.queue.add_after(key, _RETRY_AFTER_ERROR)

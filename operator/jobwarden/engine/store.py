@@ -41,8 +41,14 @@ class Store:
 
     # ------------------------------------------------------------------ runs
     def put_run(self, body: Mapping[str, Any]) -> RunView:
-        """Record a run from a watch event; finished runs are kept slim."""
+        """Record a run from a watch event or a list; finished runs are kept slim.
+
+        An older version never replaces a newer one (a list can race the watch).
+        """
         view = RunView.from_body(body)
+        known = self.runs.get(view.key)
+        if known is not None and _rv(known.resource_version) > _rv(view.resource_version):
+            return known
         if view.phase.terminal:
             slim = {k: v for k, v in view.status.items() if k not in _HEAVY_FIELDS}
             view = RunView(**{**view.__dict__, "status": slim, "complete": False})
@@ -93,7 +99,9 @@ class Store:
         owner = self.pod_owner(body)
         if owner is not None:
             view = PodView.from_body(body)
-            self.pods[owner][view.name] = view
+            known = self.pods[owner].get(view.name)
+            if known is None or _rv(known.resource_version) <= _rv(view.resource_version):
+                self.pods[owner][view.name] = view
         return owner
 
     def remove_pod(self, body: Mapping[str, Any]) -> RunKey | None:

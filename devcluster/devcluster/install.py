@@ -1,0 +1,146 @@
+"""Install jobwarden into a cluster for local use and tests, and run its operator
+as a local process (the way `make up` and the test fixtures do)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devcluster.binaries import REPO_ROOT, ClusterError
+from devcluster.cluster import STATE_FILE
+from devcluster.process import kill_with_parent, log_tail
+
+OPERATOR_NAMESPACE = "jobwarden-system"
+CRDS_DIR = REPO_ROOT / "crds"
+RBAC_FILES = (
+    REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator.yaml",
+    REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator-bindings-dev.yaml",
+)
+READY_LINE = "engine started"
+
+
+def _kubectl(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
+    result = subprocess.run(
+        [kubectl, f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+
+
+def install(kubectl: str, kubeconfig: Path) -> None:
+    """Apply the CRDs (and wait until served), the operator namespace and its RBAC."""
+    _kubectl(
+        kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS_DIR)
+    )
+    _kubectl(
+        kubectl,
+        kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "-f",
+        str(CRDS_DIR),
+    )
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    _kubectl(kubectl, kubeconfig, "apply", "-f", "-", stdin=json.dumps(namespace))
+    for path in RBAC_FILES:
+        _kubectl(
+            kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(path)
+        )
+
+
+class OperatorProcess:
+    """The jobwarden operator as a local process acting as the `operator` identity."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        die_with_parent: bool = True,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.env = env or {}
+        self.die_with_parent = die_with_parent
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        """The command line."""
+        return [sys.executable, "-m", "jobwarden", "--standalone"]
+
+    def start(self, timeout: float = 60) -> None:
+        """Start and wait until the engine runs (its log says so)."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "JOBWARDEN_NAMESPACE": OPERATOR_NAMESPACE,
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                # Only prctl runs between fork and exec: safe despite threads.
+                preexec_fn=kill_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ClusterError(
+                    f"the jobwarden operator exited with code {self.process.returncode} at start\n"
+                    f"  command: {' '.join(self.argv)}\n  log: {self.log_path}\n"
+                    + log_tail(self.log_path)
+                )
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                if READY_LINE.encode() in log.read():
+                    return
+            time.sleep(0.1)
+        self.kill()
+        raise ClusterError(
+            f"the jobwarden operator did not start its engine within {timeout:.0f} s\n"
+            f"  log: {self.log_path}\n{log_tail(self.log_path)}"
+        )
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop gracefully (SIGTERM), then kill."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the operator must survive."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def record_in(self, workdir: Path) -> None:
+        """Add this process to the cluster's state file so `down` stops it too."""
+        assert self.process is not None
+        state_path = workdir / STATE_FILE
+        state = json.loads(state_path.read_text())
+        state["pids"]["jobwarden-operator"] = [self.process.pid, "jobwarden"]
+        state_path.write_text(json.dumps(state, indent=2))
