@@ -21,7 +21,8 @@ RBAC_FILES = (
     REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator.yaml",
     REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator-bindings-dev.yaml",
 )
-READY_LINE = "engine started"
+READY_LINE = "engine started"  # the leader's engine runs
+STANDBY_LINE = "campaigning for the lease"  # a replica is up (leader or standby)
 
 
 def _kubectl(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
@@ -81,8 +82,8 @@ class OperatorProcess:
         """The command line."""
         return [sys.executable, "-m", "jobwarden", "--standalone"]
 
-    def start(self, timeout: float = 60) -> None:
-        """Start and wait until the engine runs (its log says so)."""
+    def start(self, timeout: float = 60, *, ready_line: str = READY_LINE) -> None:
+        """Start and wait until its log shows `ready_line` (default: the engine runs)."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {
             **os.environ,
@@ -112,12 +113,12 @@ class OperatorProcess:
                 )
             with self.log_path.open("rb") as log:
                 log.seek(offset)
-                if READY_LINE.encode() in log.read():
+                if ready_line.encode() in log.read():
                     return
             time.sleep(0.1)
         self.kill()
         raise ClusterError(
-            f"the jobwarden operator did not start its engine within {timeout:.0f} s\n"
+            f"the jobwarden operator did not log {ready_line!r} within {timeout:.0f} s\n"
             f"  log: {self.log_path}\n{log_tail(self.log_path)}"
         )
 
@@ -130,6 +131,21 @@ class OperatorProcess:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def wait_log(self, line: str, timeout: float = 60, *, after: int = 0) -> None:
+        """Wait until the log (from byte `after`) contains `line`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as log:
+                log.seek(after)
+                if line.encode() in log.read():
+                    return
+            time.sleep(0.1)
+        raise ClusterError(f"{line!r} not logged within {timeout:.0f} s\n{log_tail(self.log_path)}")
+
+    def log_size(self) -> int:
+        """Current size of the log, to wait for lines written after now."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def kill(self) -> None:
         """SIGKILL: the crash the operator must survive."""

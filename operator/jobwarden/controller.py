@@ -108,6 +108,7 @@ for _plural in RUN_PLURALS:
             engine.kick_namespace(key[1])
         else:
             engine.store.put_run(body)
+            engine.kick_namespace(key[1], delay=0.5)  # refresh the queue counts shown
         engine.kick_run(key)
 
 
@@ -137,5 +138,8 @@ def on_quota_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any)
         engine.store.remove_quota(namespace, name)
     else:
         max_running = int(body.spec.get("maxRunning", engine.config.default_max_running))
-        engine.store.put_quota(namespace, name, max_running)
+        generation = int(body.metadata.get("generation") or 1)
+        engine.store.put_quota(
+            namespace, name, max_running, uid=str(body.metadata.uid), generation=generation
+        )
     engine.kick_namespace(namespace)

@@ -148,6 +148,7 @@ def pod_body(
         "name": name,
         "namespace": NAMESPACE,
         "uid": uid or f"pod-uid-{name}",
+        "resourceVersion": "2000",
         "creationTimestamp": format_time(created),
         "labels": dict(labels)
         if labels is not None

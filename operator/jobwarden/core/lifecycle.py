@@ -40,6 +40,10 @@ POD_APPEAR_SECONDS = 30.0
 #: Exit code of a process killed with SIGKILL (the end of a grace period).
 EXIT_KILLED = 137
 UNKNOWN_USER = "unknown"
+#: Bounds of `status.cancellation.requestedBy` and `.reason` in the CRD: a longer value
+#: (a service account's name can exceed 256) would make the API reject every status write.
+MAX_USER_CHARS = 256
+MAX_REASON_CHARS = 1024
 
 
 def pod_name(run_name: str, attempt: int) -> str:
@@ -169,11 +173,11 @@ def decide(
 def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
     """A final run changes no more: a late cancel is recorded as ignored."""
     if draft.run.settings.cancel and draft.cancellation() is None:
-        user = draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or UNKNOWN_USER
+        user = _requested_by(draft)
         draft.status["cancellation"] = {
             "requestedBy": user,
             "requestedAt": _requested_at(draft),
-            "reason": draft.run.annotations.get(c.ANNOTATION_CANCEL_REASON),
+            "reason": _cancel_reason(draft),
             "finishedAt": draft.stamp,
             "outcome": CancelOutcome.IGNORED.value,
         }
@@ -190,8 +194,21 @@ def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
 
 
 # ------------------------------------------------------------------------ cancel
+def _requested_by(draft: _Draft) -> str:
+    user = draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or UNKNOWN_USER
+    return user[:MAX_USER_CHARS]
+
+
+def _cancel_reason(draft: _Draft) -> str | None:
+    reason = draft.run.annotations.get(c.ANNOTATION_CANCEL_REASON)
+    return reason[:MAX_REASON_CHARS] if reason else None
+
+
 def _requested_at(draft: _Draft) -> str:
-    stamped = parse_time(draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_AT))
+    try:
+        stamped = parse_time(draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_AT))
+    except ValueError:  # not the webhook's stamp (no webhook, hand edit): use the time seen
+        stamped = None
     return format_micro_time(stamped) if stamped else draft.stamp
 
 
@@ -201,11 +218,11 @@ def _record_cancel_request(draft: _Draft) -> None:
     )
     if draft.cancellation() is not None:
         return
-    user = draft.run.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or UNKNOWN_USER
+    user = _requested_by(draft)
     draft.status["cancellation"] = {
         "requestedBy": user,
         "requestedAt": _requested_at(draft),
-        "reason": draft.run.annotations.get(c.ANNOTATION_CANCEL_REASON),
+        "reason": _cancel_reason(draft),
         "outcome": CancelOutcome.PENDING.value,
     }
     draft.log(f"cancel requested by {user}")
@@ -547,6 +564,14 @@ def _close(draft: _Draft) -> Plan:
             Reason.QUOTA_EXHAUSTED.value if phase == RunPhase.QUEUED else Reason.RUNNING.value
         )
         draft.status["message"] = _admitted_message(draft.conditions)
+    elif phase == RunPhase.CANCELLING:
+        user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))
+        draft.status["reason"] = Reason.CANCELLING.value
+        draft.status["message"] = f"cancel requested by {user}; waiting for the worker to exit"
+    # Every condition was evaluated against this generation, also those this decision
+    # left as they were (metav1.Condition: an older observedGeneration means stale).
+    for condition in draft.conditions:
+        condition["observedGeneration"] = draft.run.generation
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation

@@ -118,6 +118,7 @@ class LeaderElector:
 
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Campaign forever; run `lead()` during each term of leadership."""
+        logger.info("campaigning for the lease %s as %s", self.path, self.identity)
         while True:
             try:
                 acquired = await self.try_acquire_or_renew()

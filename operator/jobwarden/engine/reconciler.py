@@ -67,15 +67,17 @@ class Engine:
         self.events = EventRecorder(kube)
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
+        self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
 
     # ------------------------------------------------------------------ kicks
     def kick_run(self, key: RunKey) -> None:
         """Reconcile a run soon."""
         self.queue.add(key)
 
-    def kick_namespace(self, namespace: str) -> None:
-        """Re-rank a namespace's queue soon (a slot or the quota changed)."""
-        self.queue.add(("namespace", namespace))
+    def kick_namespace(self, namespace: str, delay: float = 0.0) -> None:
+        """Re-rank a namespace's queue: at once when a slot or the quota changed,
+        after `delay` (coalescing bursts) when only the counts shown may have moved."""
+        self.queue.add_after(("namespace", namespace), delay)
 
     def forget_pod_uid(self, uid: str) -> None:
         """A pod is gone: drop it from the released-finalizer memory."""
@@ -84,8 +86,11 @@ class Engine:
     async def run(self) -> None:
         """Lead: resync the store from the API, then process the queue until cancelled."""
         await self.resync()
+        self._quota_usage.clear()
         for key in list(self.store.runs):
             self.queue.add(key)
+        for namespace in list(self.store.quotas):
+            self.kick_namespace(namespace)
         logger.info(
             "engine started: %d runs, %d pods known",
             len(self.store.runs),
@@ -112,12 +117,18 @@ class Engine:
         for item in quotas.get("items", []):
             metadata = item.get("metadata") or {}
             limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
-            self.store.put_quota(str(metadata.get("namespace")), str(metadata.get("name")), limit)
+            self.store.put_quota(
+                str(metadata.get("namespace")),
+                str(metadata.get("name")),
+                limit,
+                uid=str(metadata.get("uid", "")),
+                generation=int(metadata.get("generation") or 1),
+            )
 
     async def _handle(self, key: Key) -> None:
         try:
             if key[0] == "namespace":
-                self._rerank(key[1])
+                await self._rerank(key[1])
             else:
                 await self.reconcile_run(key)  # type: ignore[arg-type]
         except KubeApiError as error:
@@ -134,17 +145,45 @@ class Engine:
             self.queue.add_after(key, _RETRY_AFTER_ERROR)
 
     # ------------------------------------------------------------ namespaces
-    def _rerank(self, namespace: str) -> None:
-        """Kick the runs a freed slot admits, and those whose position moved a lot."""
+    async def _rerank(self, namespace: str) -> None:
+        """Kick the runs a freed slot admits and those whose position moved; publish
+        the namespace's usage in its WorkerQuota status."""
         now = self.clock()
-        tickets, _, _ = self.slots.tickets(namespace, now)
+        tickets, running, _ = self.slots.tickets(namespace, now)
+        queued_by_priority = {"high": 0, "medium": 0, "low": 0}
         for (kind, name), ticket in tickets.items():
             view = self.store.run((kind, namespace, name))
             if view is None:
                 continue
+            queued_by_priority[view.settings.priority.value.lower()] += 1
             stored = int((view.status.get("queue") or {}).get("position") or 0)
             if ticket.admit or stored != ticket.position:
                 self.kick_run(view.key)
+        await self._publish_quota_usage(namespace, running, queued_by_priority)
+
+    async def _publish_quota_usage(
+        self, namespace: str, running: int, queued_by_priority: dict[str, int]
+    ) -> None:
+        for name, limit in list(self.store.quotas.get(namespace, {}).items()):
+            uid, generation = self.store.quota_meta.get((namespace, name), ("", 1))
+            usage = (uid, running, tuple(sorted(queued_by_priority.items())), generation)
+            if self._quota_usage.get((namespace, name)) == usage:
+                continue
+            status = {
+                "observedGeneration": generation,
+                "running": running,
+                "queued": sum(queued_by_priority.values()),
+                "queuedByPriority": queued_by_priority,
+            }
+            path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS, namespace, name, "status")
+            try:
+                await self.kube.merge_patch(path, {"status": status})
+            except KubeApiError as error:
+                if error.not_found:
+                    continue
+                raise
+            self._quota_usage[namespace, name] = usage
+            logger.debug("quota %s/%s: %d/%d running", namespace, name, running, limit)
 
     # ------------------------------------------------------------------ runs
     async def reconcile_run(self, key: RunKey) -> None:

@@ -37,6 +37,9 @@ class Store:
     fresh: dict[RunKey, RunView] = field(default_factory=dict)  # our own latest writes
     pods: dict[RunKey, dict[str, PodView]] = field(default_factory=lambda: defaultdict(dict))
     quotas: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    quota_meta: dict[tuple[str, str], tuple[str, int]] = field(
+        default_factory=dict
+    )  # uid, generation
     by_namespace: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
 
     # ------------------------------------------------------------------ runs
@@ -119,13 +122,17 @@ class Store:
         return sorted(self.pods.get(key, {}).values(), key=lambda p: p.attempt)
 
     # ---------------------------------------------------------------- quotas
-    def put_quota(self, namespace: str, name: str, max_running: int) -> None:
+    def put_quota(
+        self, namespace: str, name: str, max_running: int, *, uid: str = "", generation: int = 1
+    ) -> None:
         """Record a WorkerQuota."""
         self.quotas[namespace][name] = max_running
+        self.quota_meta[namespace, name] = (uid, generation)
 
     def remove_quota(self, namespace: str, name: str) -> None:
         """Forget a deleted WorkerQuota."""
         self.quotas.get(namespace, {}).pop(name, None)
+        self.quota_meta.pop((namespace, name), None)
 
     def quota(self, namespace: str, default: int) -> int:
         """The namespace's limit: the smallest of its WorkerQuotas, else the default."""

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The jobwarden demo on the local cluster (`make demo` starts the cluster first).
+# A quota of 2 workers, five runs queuing for it by priority, one run cancelled while
+# it waits (no worker ever starts), one cancelled while it runs (SIGTERM, grace period,
+# Cancelled), the rest succeeding.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export KUBECONFIG="${KUBECONFIG_LOCAL:-$PWD/.devcluster/kubeconfig}"
+KUBECTL="$(.venv/bin/python -c 'from devcluster.binaries import Binaries; print(Binaries.locate().kubectl)')"
+k() { "$KUBECTL" "$@"; }
+NS=jobwarden-demo
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+wait_phase() { # kind name phase [timeout]
+  k -n "$NS" wait "$1/$2" --for=jsonpath='{.status.phase}'="$3" --timeout="${4:-90s}" >/dev/null
+}
+
+say "A fresh namespace with a WorkerQuota of 2 parallel workers"
+k delete namespace "$NS" --ignore-not-found --wait=true >/dev/null
+k create namespace "$NS" >/dev/null
+k -n "$NS" apply -f - >/dev/null <<'YAML'
+apiVersion: jobwarden.dev/v1alpha1
+kind: WorkerQuota
+metadata:
+  name: default
+spec:
+  maxRunning: 2
+YAML
+# A quota applies once the operator has seen it: it then publishes its usage in status.
+k -n "$NS" wait workerquota/default --for=jsonpath='{.status.observedGeneration}'=1 --timeout=30s >/dev/null
+k -n "$NS" get workerquota
+
+say "Five JobRuns: each worker (simulated by kwok) runs for 6 seconds"
+for spec in "report-1 Medium" "report-2 Medium" "report-3 High" "report-4 Low" "report-5 Medium"; do
+  set -- $spec
+  k -n "$NS" apply -f - >/dev/null <<YAML
+apiVersion: jobwarden.dev/v1alpha1
+kind: JobRun
+metadata:
+  name: $1
+spec:
+  priority: $2
+  cancelGracePeriodSeconds: 10
+  template:
+    metadata:
+      annotations:
+        sim.jobwarden.dev/run-seconds: "6"
+        sim.jobwarden.dev/sigterm-exit-seconds: "2"
+    spec:
+      containers:
+        - name: report
+          image: registry.example/reports:1.4
+YAML
+done
+wait_phase jobrun report-1 Running
+wait_phase jobrun report-2 Running
+k -n "$NS" get jobruns -o wide
+
+say "Cancel report-4 while it waits in the queue: it ends Cancelled, no pod is ever created"
+k -n "$NS" patch jobrun report-4 --type merge -p '{"spec":{"cancel":true}}'
+wait_phase jobrun report-4 Cancelled
+k -n "$NS" get jobrun report-4 -o jsonpath='{range .status.log[*]}{.time}  {.message}{"\n"}{end}'
+
+say "Cancel report-1 while it runs: SIGTERM, the worker exits within its grace period"
+k -n "$NS" patch jobrun report-1 --type merge -p '{"spec":{"cancel":true}}'
+wait_phase jobrun report-1 Cancelling 15s || true
+k -n "$NS" get jobrun report-1
+wait_phase jobrun report-1 Cancelled
+k -n "$NS" get jobrun report-1 -o jsonpath='{.status.cancellation}{"\n"}'
+
+say "The others run as slots free up (High before Medium before Low)"
+for run in report-2 report-3 report-5; do wait_phase jobrun "$run" Succeeded 120s; done
+k -n "$NS" get jobruns
+k -n "$NS" get workerquota
+k -n "$NS" get pods
+
+say "Events"
+k -n "$NS" get events --sort-by=.lastTimestamp -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message
+
+say "Every example manifest is accepted by the API server (server-side dry run)"
+k create namespace jobwarden-demo-examples --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n jobwarden-demo-examples create --dry-run=server -f examples/ 2>&1 | sed 's/^/  /'
+
+printf '\nThe cluster keeps running: export KUBECONFIG=%s, then use kubectl; `make down` stops it.\n' "$KUBECONFIG"

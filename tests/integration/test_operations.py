@@ -1,0 +1,125 @@
+"""Operating the engine: quota usage in status, the JSON audit log, and two
+replicas with one active (leader election on a Lease)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcluster.install import STANDBY_LINE, OperatorProcess
+from tests.support import runs
+from tests.support.cluster import TestCluster
+from tests.support.kube import Kube, resource_path
+from tests.support.runs import jobrun, sim
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def kube(cluster: TestCluster, operator: OperatorProcess) -> Kube:
+    """Admin client, with the operator running."""
+    return cluster.kube()
+
+
+def _quota_path(namespace: str, name: str | None = None) -> str:
+    return resource_path(runs.API, "workerquotas", namespace, name)
+
+
+def test_worker_quota_status_shows_usage(kube: Kube, namespace: str) -> None:
+    kube.create(
+        _quota_path(namespace),
+        {
+            "apiVersion": runs.API,
+            "kind": "WorkerQuota",
+            "metadata": {"name": "q"},
+            "spec": {"maxRunning": 1},
+        },
+    )
+    runs.create(kube, namespace, jobrun("a", sim(run_seconds=600)))
+    runs.wait_phase(kube, namespace, "a", "Running")
+    runs.create(kube, namespace, jobrun("b", sim(run_seconds=1), priority="High"))
+    runs.create(kube, namespace, jobrun("c", sim(run_seconds=1), priority="Low"))
+
+    def usage() -> dict[str, Any] | None:
+        status: dict[str, Any] = kube.get(_quota_path(namespace, "q")).get("status", {})
+        wanted = {"high": 1, "medium": 0, "low": 1}
+        ok = status.get("running") == 1 and status.get("queued") == 2
+        return status if ok and status.get("queuedByPriority") == wanted else None
+
+    status = wait_until(usage, timeout=15, message="WorkerQuota status running 1, queued 2")
+    assert status["observedGeneration"] == 1
+    table = runs.get(kube, namespace, "b")  # High waits at the head of the queue
+    assert table["status"]["queue"]["position"] == 1
+    assert runs.get(kube, namespace, "c")["status"]["queue"]["position"] == 2
+    runs.cancel(kube, namespace, "a")
+    runs.wait_phase(kube, namespace, "b", ("Running", "Succeeded"), timeout=30)
+
+
+def _audit_lines(log: Path, name: str) -> list[dict[str, Any]]:
+    lines = []
+    for raw in log.read_text(errors="replace").splitlines():
+        if raw.startswith("{") and '"audit": true' in raw:
+            record = json.loads(raw)
+            if record.get("name") == name:
+                lines.append(record)
+    return lines
+
+
+def test_audit_log_records_admission_cancel_and_outcome(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    runs.create(kube, namespace, jobrun("audited", sim(run_seconds=600, sigterm_exit_seconds=0.5)))
+    runs.wait_phase(kube, namespace, "audited", "Running")
+    kube.merge_patch(
+        runs.path(namespace, "audited"),
+        {
+            "metadata": {"annotations": {"jobwarden.dev/cancel-reason": "wrong parameters"}},
+            "spec": {"cancel": True},
+        },
+    )
+    done = runs.wait_phase(kube, namespace, "audited", "Cancelled", timeout=30)
+    assert done["status"]["cancellation"]["reason"] == "wrong parameters"
+
+    def finished_records() -> list[dict[str, Any]] | None:
+        lines = _audit_lines(operator.log_path, "audited")
+        return lines if any(r["action"] == "cancel-finished" for r in lines) else None
+
+    records = wait_until(finished_records, timeout=10, message="audit lines for the cancelled run")
+    actions = [r["action"] for r in records]
+    assert actions == ["admitted", "cancel-requested", "cancel-finished"], actions
+    for record in records:
+        assert record["namespace"] == namespace and record["kind"] == "JobRun"
+        assert record["time"].endswith("Z")
+        assert {"user", "outcome", "uid"} <= record.keys()
+    assert records[-1]["outcome"] == "Cancelled"
+
+
+def test_two_replicas_one_active_and_failover(
+    cluster: TestCluster, operator: OperatorProcess, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    standby = OperatorProcess(
+        cluster.kubeconfig("operator"),
+        tmp_path / "standby.log",
+        env={"JOBWARDEN_EXIT_MARGIN_SECONDS": "3"},
+    )
+    standby.start(ready_line=STANDBY_LINE)
+    try:
+        runs.create(kube, namespace, jobrun("before", sim(run_seconds=0.5)))
+        runs.wait_phase(kube, namespace, "before", "Succeeded")
+        assert "engine started" not in standby.log_path.read_text(), "the standby acted"
+
+        operator.kill()  # the active replica crashes: the standby takes over after the lease
+        runs.create(kube, namespace, jobrun("after", sim(run_seconds=0.5)))
+        standby.wait_log("engine started", timeout=40)
+        runs.wait_phase(kube, namespace, "after", "Succeeded", timeout=30)
+        pods = kube.get(
+            resource_path("v1", "pods", namespace), labelSelector="jobwarden.dev/run=after"
+        )
+        assert len(pods["items"]) == 1
+    finally:
+        standby.stop()  # a clean stop releases the lease: the session operator leads at once
+        operator.start()
