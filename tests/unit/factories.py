@@ -136,8 +136,9 @@ def pod_body(
     tracked: bool = True,
     labels: Mapping[str, str] | None = None,
     container_statuses: Sequence[Mapping[str, Any]] | None = None,
+    node_name: str | None = "kwok-node-0",
 ) -> dict[str, Any]:
-    """A worker pod as the API server returns it.
+    """A worker pod as the API server returns it (bound to `node_name`; None = unscheduled).
 
     With `exit_code` the worker container is terminated (and the pod phase follows:
     Succeeded for 0, Failed otherwise, unless `phase` says otherwise explicitly);
@@ -177,7 +178,8 @@ def pod_body(
     elif phase == "Running":
         since = format_time(running_since or created)
         status["containerStatuses"] = [{"name": "main", "state": {"running": {"startedAt": since}}}]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "status": status}
+    spec: dict[str, Any] = {"nodeName": node_name} if node_name else {}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": status}
 
 
 def make_pod(attempt: int = 1, **kwargs: Any) -> PodView:

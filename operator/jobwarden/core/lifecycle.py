@@ -288,19 +288,19 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
     message = f"quota {slot.running}/{slot.limit} running"
     if queue is None:
         draft.status["queue"] = {
-            "position": slot.position,
+            "position": max(1, slot.position),
             "reason": QueueReason.QUOTA_EXHAUSTED.value,
             "message": message,
             "since": draft.stamp,
         }
-        draft.log(f"queued (position {slot.position}: {message})")
+        draft.log(f"queued (position {max(1, slot.position)}: {message})")
         draft.event(
             False,
             EventReason.QUEUED,
-            f"waiting for a worker slot: position {slot.position}, {message}",
+            f"waiting for a worker slot: position {max(1, slot.position)}, {message}",
         )
-    elif _position_worth_writing(int(queue.get("position") or 0), slot.position):
-        draft.status["queue"] = {**queue, "position": slot.position, "message": message}
+    elif _position_worth_writing(int(queue.get("position") or 0), max(1, slot.position)):
+        draft.status["queue"] = {**queue, "position": max(1, slot.position), "message": message}
     draft.condition(RunCondition.ADMITTED, False, Reason.QUOTA_EXHAUSTED, message)
 
 
@@ -354,6 +354,12 @@ def _decide_attempt(
     cancellation = draft.cancellation()
     if settings.cancel and cancellation is not None:
         signalled = parse_time(cancellation.get("signalledAt"))
+        if signalled is None and not pod.scheduled:
+            # Not even bound to a node: no process exists, nothing to signal.
+            cancellation["signalledAt"] = draft.stamp
+            cancellation["gracePeriodSeconds"] = 0
+            _end_attempt(draft, record, pod, forced=False, never_started=True)
+            return
         if signalled is None:
             grace = settings.cancel_grace_period_seconds
             if pod.deletion_requested is None:
@@ -395,7 +401,12 @@ def _decide_attempt(
 
 
 def _end_attempt(
-    draft: _Draft, record: dict[str, Any], pod: PodView | None, *, forced: bool
+    draft: _Draft,
+    record: dict[str, Any],
+    pod: PodView | None,
+    *,
+    forced: bool,
+    never_started: bool = False,
 ) -> None:
     """Record how the current attempt ended and move the run on."""
     termination: Termination | None = pod.termination if pod is not None else None
@@ -413,7 +424,7 @@ def _end_attempt(
 
     cancellation = draft.cancellation()
     if draft.run.settings.cancel and cancellation is not None:
-        _end_cancelled_attempt(draft, record, termination, forced)
+        _end_cancelled_attempt(draft, record, termination, forced, never_started)
         return
 
     if record.get("reason") == Reason.DEADLINE_EXCEEDED:
@@ -435,9 +446,24 @@ def _end_attempt(
 
 
 def _end_cancelled_attempt(
-    draft: _Draft, record: dict[str, Any], termination: Termination | None, forced: bool
+    draft: _Draft,
+    record: dict[str, Any],
+    termination: Termination | None,
+    forced: bool,
+    never_started: bool = False,
 ) -> None:
     user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))
+    if never_started:
+        record["reason"] = Reason.CANCELLED.value
+        record["message"] = "cancelled before the worker pod was scheduled"
+        after = _cancel_finished(draft, CancelOutcome.CANCELLED)
+        draft.finish(
+            RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} before a worker ran"
+        )
+        draft.log(f"cancelled{after} (the worker pod was never scheduled)")
+        draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
+        draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, "pod never scheduled")
+        return
     code = termination.exit_code if termination is not None else None
     if not forced and code == 0:
         record["reason"] = Reason.COMPLETED.value

@@ -142,6 +142,8 @@ class PodView:
     tracked: bool  # still carries the tracking finalizer
     termination: Termination | None  # set once the worker container has exited
     running_since: datetime.datetime | None
+    scheduled: bool = True  # bound to a node (a process may exist)
+    owner_uid: str = ""  # uid of the run that owns the pod
 
     @property
     def alive(self) -> bool:
@@ -200,6 +202,15 @@ class PodView:
             tracked=TRACKING_FINALIZER in (metadata.get("finalizers") or []),
             termination=termination,
             running_since=running_since,
+            scheduled=bool((body.get("spec") or {}).get("nodeName")),
+            owner_uid=next(
+                (
+                    str(ref.get("uid", ""))
+                    for ref in metadata.get("ownerReferences") or []
+                    if ref.get("controller")
+                ),
+                "",
+            ),
         )
 
 

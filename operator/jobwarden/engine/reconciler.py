@@ -198,7 +198,14 @@ class Engine:
             view = await self._refresh(view)
             if view is None:
                 return
-        pods = self.store.pods_of(key)
+        pods = []
+        for pod in self.store.pods_of(key):
+            if pod.owner_uid and pod.owner_uid != view.uid:
+                # A predecessor's pod under the same run name: never adopt it.
+                if pod.tracked:
+                    await self._release_pod(view.namespace, pod.name, pod.uid)
+                continue
+            pods.append(pod)
         now = self.clock()
         held_before = self.slots.holds(view)
         # Deciding and reserving happen without an await in between: two runs can

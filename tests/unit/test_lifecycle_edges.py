@@ -1,0 +1,65 @@
+"""Edge cases of the run lifecycle found in review: unscheduled pods, queue
+positions at the 1-based boundary, and pod ownership."""
+
+from __future__ import annotations
+
+from jobwarden.core.lifecycle import decide
+from jobwarden.core.observed import PodView, RunView, Slot
+from jobwarden.core.plan import CreatePod, DeletePod, ReleasePod
+from tests.unit.factories import T0, apply_status, at, make_pod, make_run, pod_body, request_cancel
+
+ADMIT = Slot(admit=True, position=0, running=0, limit=10)
+
+
+def _running(pod_node: str | None) -> tuple[RunView, PodView]:
+    """A run admitted for attempt 1, and its pod (unscheduled when `pod_node` is None)."""
+    run = make_run()
+    plan = decide(run, [], ADMIT, T0)
+    run = apply_status(run, plan)
+    pod = make_pod(1, phase="Pending", node_name=pod_node) if pod_node is None else make_pod(1)
+    return run, pod
+
+
+def test_cancel_of_a_pod_never_scheduled_is_cancelled_at_once() -> None:
+    run, pod = _running(None)
+    assert not pod.scheduled
+    plan = decide(request_cancel(run), [pod], ADMIT, at(1))
+    assert plan.status is not None
+    assert plan.status["phase"] == "Cancelled"
+    assert plan.status["cancellation"]["outcome"] == "Cancelled"
+    assert DeletePod(pod.name, pod.uid, 0) in plan.pre_actions
+    assert ReleasePod(pod.name, pod.uid) in plan.post_actions
+    assert not plan.holds_slot
+
+
+def test_cancel_of_a_scheduled_pod_waits_for_its_exit() -> None:
+    run, pod = _running("kwok-node-0")
+    plan = decide(request_cancel(run), [pod], ADMIT, at(1))
+    assert plan.status is not None
+    assert plan.status["phase"] == "Cancelling"
+    assert plan.pre_actions == [DeletePod(pod.name, pod.uid, 30)]
+    assert plan.holds_slot
+
+
+def test_queue_position_is_never_below_one() -> None:
+    """The engine may answer position 0 for a run it still counts as holding."""
+    plan = decide(make_run(), [], Slot(admit=False, position=0, running=1, limit=1), T0)
+    assert plan.status is not None
+    assert plan.status["queue"]["position"] == 1
+    assert not any(isinstance(a, CreatePod) for a in plan.pre_actions)
+
+
+def test_pod_owner_uid_is_read_from_the_controller_reference() -> None:
+    body = pod_body(1)
+    body["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "not-controller"},
+        {
+            "apiVersion": "jobwarden.dev/v1alpha1",
+            "kind": "JobRun",
+            "name": "r",
+            "uid": "run-uid",
+            "controller": True,
+        },
+    ]
+    assert PodView.from_body(body).owner_uid == "run-uid"
+    assert PodView.from_body(pod_body(1)).owner_uid == ""
