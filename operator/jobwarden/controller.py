@@ -104,12 +104,29 @@ for _plural in RUN_PLURALS:
         engine = _engine(memo)
         key = _run_key(body)
         if type == "DELETED":
+            view = engine.store.run(key)
             engine.store.remove_run(key)
             engine.kick_namespace(key[1])
         else:
-            engine.store.put_run(body)
+            view = engine.store.put_run(body)
             engine.kick_namespace(key[1], delay=0.5)  # refresh the queue counts shown
         engine.kick_run(key)
+        if view is not None and view.scheduled_job:
+            engine.kick_scheduled_job(view.namespace, view.scheduled_job)
+
+
+# ---------------------------------------------------------------- scheduled jobs
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_SCHEDULED_JOBS)
+def on_scheduled_job_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A ScheduledJob changed: reconcile it (and re-rank runs waiting on its policy)."""
+    engine = _engine(memo)
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    if type == "DELETED":
+        engine.store.remove_scheduled_job(namespace, name)
+    else:
+        engine.store.put_scheduled_job(body)
+        engine.kick_scheduled_job(namespace, name)
+    engine.kick_namespace(namespace, delay=0.1)
 
 
 # ------------------------------------------------------------------------- pods

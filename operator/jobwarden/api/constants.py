@@ -31,6 +31,9 @@ ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
 # Free text a user (or `kubectl jobwarden cancel --reason`) may set next to
 # `spec.cancel: true`; copied into `status.cancellation.reason`.
 ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"
+# Set by the operator itself (never by users) on a run it cancels: concurrencyPolicy
+# Replace, or a cancelled ScheduledJob. The operator never writes a user's spec.
+ANNOTATION_OPERATOR_CANCEL: Final = f"{GROUP}/operator-cancel"
 
 # Labels the operator puts on the objects it creates, for selection and filtering.
 LABEL_SCHEDULED_JOB: Final = f"{GROUP}/scheduledjob"

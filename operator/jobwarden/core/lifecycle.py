@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import CancelOutcome, QueueReason, RunPhase
+from jobwarden.api.enums import CancelOutcome, RunPhase
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -285,23 +285,25 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
         return
     draft.plan.wants_slot = True
     queue = draft.status.get("queue") or None
-    message = f"quota {slot.running}/{slot.limit} running"
-    if queue is None:
+    position = max(1, slot.position)
+    message = slot.message or f"quota {slot.running}/{slot.limit} running"
+    if queue is None or queue.get("reason") != slot.reason:
         draft.status["queue"] = {
-            "position": max(1, slot.position),
-            "reason": QueueReason.QUOTA_EXHAUSTED.value,
+            "position": position,
+            "reason": slot.reason,
             "message": message,
-            "since": draft.stamp,
+            "since": (queue or {}).get("since") or draft.stamp,
         }
-        draft.log(f"queued (position {max(1, slot.position)}: {message})")
-        draft.event(
-            False,
-            EventReason.QUEUED,
-            f"waiting for a worker slot: position {max(1, slot.position)}, {message}",
-        )
-    elif _position_worth_writing(int(queue.get("position") or 0), max(1, slot.position)):
-        draft.status["queue"] = {**queue, "position": max(1, slot.position), "message": message}
-    draft.condition(RunCondition.ADMITTED, False, Reason.QUOTA_EXHAUSTED, message)
+        draft.log(f"queued (position {position}: {message})")
+        if queue is None:
+            draft.event(
+                False,
+                EventReason.QUEUED,
+                f"waiting for a worker slot: position {position}, {message}",
+            )
+    elif _position_worth_writing(int(queue.get("position") or 0), position):
+        draft.status["queue"] = {**queue, "position": position, "message": message}
+    draft.condition(RunCondition.ADMITTED, False, slot.reason, message)
 
 
 def _position_worth_writing(stored: int, actual: int) -> bool:
@@ -586,9 +588,9 @@ def _close(draft: _Draft) -> Plan:
         str(draft.status.get("message") or "") if stalled else "",
     )
     if phase in (RunPhase.QUEUED, RunPhase.RUNNING) and not final:
-        draft.status["reason"] = (
-            Reason.QUOTA_EXHAUSTED.value if phase == RunPhase.QUEUED else Reason.RUNNING.value
-        )
+        admitted = find_condition(draft.conditions, RunCondition.ADMITTED)
+        queued_reason = admitted["reason"] if admitted is not None else Reason.QUOTA_EXHAUSTED.value
+        draft.status["reason"] = queued_reason if phase == RunPhase.QUEUED else Reason.RUNNING.value
         draft.status["message"] = _admitted_message(draft.conditions)
     elif phase == RunPhase.CANCELLING:
         user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))

@@ -6,6 +6,7 @@ in memory per object, so they hold only what decisions need.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ from jobwarden.core.conditions import parse_time
 TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_SETTING_KEYS = frozenset(
+    {
+        "priority",
+        "timeoutSeconds",
+        "retries",
+        "retryBackoff",
+        "cancelGracePeriodSeconds",
+        "cancel",
+        "stuckAfterSeconds",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,19 @@ class RunView:
     annotations: Mapping[str, str]
     status: Mapping[str, Any]
     complete: bool = True  # False for a slimmed finished run: re-read before writing
+    scheduled_job: str | None = None  # spec.scheduledJobRef.name
+    trigger: str = "Manual"
+    scheduled_time: datetime.datetime | None = None
+    own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
+
+    def with_snapshot(self, snapshot: Mapping[str, Any]) -> RunView:
+        """The run as it will be once `snapshot` is recorded in its status."""
+        settings = RunSettings.from_spec({**(snapshot.get("settings") or {}), **self.own_settings})
+        if self.settings.cancel:
+            settings = dataclasses.replace(settings, cancel=True)
+        return dataclasses.replace(
+            self, status={**self.status, "snapshot": dict(snapshot)}, settings=settings
+        )
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -100,8 +125,21 @@ class RunView:
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> RunView:
-        """Project a JobRun or Export object."""
+        """Project a JobRun or Export object.
+
+        The effective settings are the run's own over its snapshot's (a run of a
+        ScheduledJob inherits the job's settings); an operator cancel counts as cancel.
+        """
         metadata = body.get("metadata") or {}
+        spec = body.get("spec") or {}
+        status = body.get("status") or {}
+        snapshot = (status.get("snapshot") or {}).get("settings") or {}
+        own = {k: v for k, v in spec.items() if k in _SETTING_KEYS and v is not None}
+        settings = RunSettings.from_spec({**snapshot, **own})
+        annotations = dict(metadata.get("annotations") or {})
+        if annotations.get(c.ANNOTATION_OPERATOR_CANCEL) == "true" and not settings.cancel:
+            settings = dataclasses.replace(settings, cancel=True)
+        ref = spec.get("scheduledJobRef") or {}
         return cls(
             kind=str(body.get("kind", "")),
             namespace=str(metadata.get("namespace", "")),
@@ -111,9 +149,13 @@ class RunView:
             resource_version=str(metadata.get("resourceVersion", "")),
             created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
             deleting=bool(metadata.get("deletionTimestamp")),
-            settings=RunSettings.from_spec(body.get("spec") or {}),
-            annotations=dict(metadata.get("annotations") or {}),
-            status=dict(body.get("status") or {}),
+            settings=settings,
+            annotations=annotations,
+            status=dict(status),
+            scheduled_job=str(ref["name"]) if ref.get("name") else None,
+            trigger=str(spec.get("trigger") or "Manual"),
+            scheduled_time=parse_time(spec.get("scheduledTime")),
+            own_settings=own,
         )
 
 
@@ -222,3 +264,5 @@ class Slot:
     position: int  # queue position if not admitted (1-based), else 0
     running: int  # workers running in the namespace
     limit: int  # the namespace's quota
+    reason: str = "QuotaExhausted"  # why it waits: QuotaExhausted | ConcurrencyPolicy
+    message: str = ""  # details when the reason is not the quota

@@ -28,8 +28,12 @@ class EventRecorder:
         self._pending: set[asyncio.Task[None]] = set()
 
     def emit(self, run: RunView, event: Event) -> None:
-        """Post one Event in the background."""
-        task = asyncio.create_task(self._post(run, event))
+        """Post one Event about a run in the background."""
+        self.emit_for(run.kind, run.namespace, run.name, run.uid, event)
+
+    def emit_for(self, kind: str, namespace: str, name: str, uid: str, event: Event) -> None:
+        """Post one Event about any jobwarden object in the background."""
+        task = asyncio.create_task(self._post(kind, namespace, name, uid, event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -38,21 +42,21 @@ class EventRecorder:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
-    async def _post(self, run: RunView, event: Event) -> None:
+    async def _post(self, kind: str, namespace: str, name: str, uid: str, event: Event) -> None:
         now = datetime.datetime.now(datetime.UTC)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{run.name}.{uuid.uuid4().hex[:16]}",
-                "namespace": run.namespace,
+                "name": f"{name}.{uuid.uuid4().hex[:16]}",
+                "namespace": namespace,
             },
             "involvedObject": {
                 "apiVersion": c.API_VERSION,
-                "kind": run.kind,
-                "name": run.name,
-                "namespace": run.namespace,
-                "uid": run.uid,
+                "kind": kind,
+                "name": name,
+                "namespace": namespace,
+                "uid": uid,
             },
             "type": event.type,
             "reason": event.reason,
@@ -67,8 +71,8 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            await self.kube.create(resource_path("v1", "events", run.namespace), body)
+            await self.kube.create(resource_path("v1", "events", namespace), body)
         except (KubeApiError, OSError) as error:
             logger.warning(
-                "could not post Event %s on %s/%s: %s", event.reason, run.namespace, run.name, error
+                "could not post Event %s on %s/%s: %s", event.reason, namespace, name, error
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from jobwarden.api.enums import RunPhase
+from jobwarden.api.enums import ConcurrencyPolicy, RunPhase
 from jobwarden.core.admission import Ticket, WaitingRun, rank
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
@@ -33,8 +33,24 @@ class Slots:
             return True
         return any(pod.alive for pod in self.store.pods_of(view.key))
 
+    def blocking_run(self, view: RunView) -> RunView | None:
+        """Another run of the same ScheduledJob that must finish first (Forbid/Replace)."""
+        if not view.scheduled_job:
+            return None
+        sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
+        policy = (sj.spec.get("concurrencyPolicy") if sj else None) or ConcurrencyPolicy.FORBID
+        if policy == ConcurrencyPolicy.ALLOW:
+            return None
+        for other in self.store.runs_of(view.namespace, view.scheduled_job):
+            if other.key != view.key and not other.phase.terminal and self.holds(other):
+                return other
+        return None
+
     def _waits(self, view: RunView, now: datetime.datetime) -> bool:
+        """Competes for a slot now (not blocked by its job's concurrency policy)."""
         if view.phase.terminal or view.settings.cancel or view.deleting:
+            return False
+        if self.blocking_run(view) is not None:
             return False
         next_attempt = parse_time(view.status.get("nextAttemptTime"))
         return next_attempt is None or next_attempt <= now
@@ -60,6 +76,16 @@ class Slots:
         tickets, holders, limit = self.tickets(view.namespace, now)
         if self.holds(view):
             return Slot(admit=False, position=0, running=holders, limit=limit)
+        blocker = self.blocking_run(view)
+        if blocker is not None:
+            return Slot(
+                admit=False,
+                position=1,
+                running=holders,
+                limit=limit,
+                reason="ConcurrencyPolicy",
+                message=f"waiting for run {blocker.name} of the same ScheduledJob to finish",
+            )
         ticket = tickets.get((view.kind, view.name))
         if ticket is None:
             return Slot(admit=False, position=0, running=holders, limit=limit)

@@ -14,21 +14,23 @@ from dataclasses import dataclass
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
+from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
 from jobwarden.engine.quota import Slots
+from jobwarden.engine.scheduler import Scheduler, snapshot_of
 from jobwarden.engine.store import RunKey, Store
 from jobwarden.engine.workqueue import WorkQueue
 
 logger = logging.getLogger("jobwarden.engine")
 
 NamespaceKey = tuple[str, str]  # ("namespace", name)
-Key = RunKey | NamespaceKey
+Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, name)
 
 _PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
@@ -65,6 +67,7 @@ class Engine:
         self.slots = Slots(self.store, config.default_max_running)
         self.queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube)
+        self.scheduler = Scheduler(self)
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
@@ -79,6 +82,10 @@ class Engine:
         after `delay` (coalescing bursts) when only the counts shown may have moved."""
         self.queue.add_after(("namespace", namespace), delay)
 
+    def kick_scheduled_job(self, namespace: str, name: str) -> None:
+        """Reconcile a ScheduledJob soon (its spec or one of its runs changed)."""
+        self.queue.add((c.KIND_SCHEDULED_JOB, namespace, name))
+
     def forget_pod_uid(self, uid: str) -> None:
         """A pod is gone: drop it from the released-finalizer memory."""
         self._released.discard(uid)
@@ -91,6 +98,8 @@ class Engine:
             self.queue.add(key)
         for namespace in list(self.store.quotas):
             self.kick_namespace(namespace)
+        for namespace, name in list(self.store.scheduled_jobs):
+            self.kick_scheduled_job(namespace, name)
         logger.info(
             "engine started: %d runs, %d pods known",
             len(self.store.runs),
@@ -110,6 +119,9 @@ class Engine:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", c.API_VERSION)
                 self.store.put_run(item)
+        listing = await self.kube.get(resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS))
+        for item in listing.get("items", []):
+            self.store.put_scheduled_job(item)
         pods = await self.kube.get(resource_path("v1", "pods"), labelSelector=c.LABEL_RUN)
         for item in pods.get("items", []):
             self.store.put_pod(item)
@@ -127,13 +139,15 @@ class Engine:
 
     async def _handle(self, key: Key) -> None:
         try:
-            if key[0] == "namespace":
+            if len(key) == 2:
                 await self._rerank(key[1])
+            elif key[0] == c.KIND_SCHEDULED_JOB:
+                await self.scheduler.reconcile(key[1], key[2])
             else:
-                await self.reconcile_run(key)  # type: ignore[arg-type]
+                await self.reconcile_run(key)
         except KubeApiError as error:
-            if error.not_found and key[0] != "namespace":
-                self.store.remove_run(key)  # type: ignore[arg-type]  # deleted meanwhile
+            if error.not_found and len(key) == 3 and key[0] != c.KIND_SCHEDULED_JOB:
+                self.store.remove_run(key)  # deleted meanwhile
                 self.kick_namespace(key[1])
                 return
             logger.warning(
@@ -198,6 +212,14 @@ class Engine:
             view = await self._refresh(view)
             if view is None:
                 return
+        snapshot_added = False
+        if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
+            sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
+            if sj is None:
+                await self._fail_without_scheduled_job(view)
+                return
+            view = view.with_snapshot(snapshot_of(sj, self.clock()))
+            snapshot_added = True
         pods = []
         for pod in self.store.pods_of(key):
             if pod.owner_uid and pod.owner_uid != view.uid:
@@ -213,6 +235,8 @@ class Engine:
         self.slots.reserved.discard(key)
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
         plan = decide(view, pods, slot, now, exit_margin_seconds=self.config.exit_margin_seconds)
+        if snapshot_added and plan.status is None:
+            plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if plan.holds_slot:
             self.slots.reserved.add(key)
         try:
@@ -227,6 +251,28 @@ class Engine:
             self.kick_namespace(view.namespace)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after + 0.05)
+        if view.scheduled_job and plan.status is not None:
+            self.kick_scheduled_job(view.namespace, view.scheduled_job)
+
+    async def _fail_without_scheduled_job(self, view: RunView) -> None:
+        """A run of a ScheduledJob that does not exist cannot run: say so, once."""
+        message = f"ScheduledJob {view.scheduled_job} not found in {view.namespace}"
+        if view.status.get("message") == message:
+            return
+        now = format_micro_time(self.clock())
+        status = {
+            "phase": "Failed",
+            "reason": "ScheduledJobNotFound",
+            "message": message,
+            "completionTime": now,
+            "observedGeneration": view.generation,
+            "log": [*(view.status.get("log") or []), {"time": now, "message": message}][-50:],
+        }
+        written = await self.kube.merge_patch(
+            run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+        )
+        self.store.remember_written(written)
+        self.events.emit(view, Event("Warning", "Failed", message))
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:
@@ -244,6 +290,11 @@ class Engine:
             if isinstance(action, CreatePod):
                 if body is None:
                     body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
+                    if view.status.get("snapshot"):  # taken now, written with this status
+                        body["status"] = {
+                            **(body.get("status") or {}),
+                            "snapshot": view.status["snapshot"],
+                        }
                 await self._create_pod(view, body, action)
             elif isinstance(action, DeletePod):
                 await self._delete_pod(view.namespace, action)

@@ -15,6 +15,7 @@ from typing import Any
 
 from jobwarden.api import constants as c
 from jobwarden.core.observed import PodView, RunView
+from jobwarden.core.scheduledjob import ScheduledJobView
 
 RunKey = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -41,6 +42,10 @@ class Store:
         default_factory=dict
     )  # uid, generation
     by_namespace: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
+    scheduled_jobs: dict[tuple[str, str], ScheduledJobView] = field(default_factory=dict)
+    by_scheduled_job: dict[tuple[str, str], set[RunKey]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
 
     # ------------------------------------------------------------------ runs
     def put_run(self, body: Mapping[str, Any]) -> RunView:
@@ -57,6 +62,8 @@ class Store:
             view = RunView(**{**view.__dict__, "status": slim, "complete": False})
         self.runs[view.key] = view
         self.by_namespace[view.namespace].add(view.key)
+        if view.scheduled_job:
+            self.by_scheduled_job[view.namespace, view.scheduled_job].add(view.key)
         fresh = self.fresh.get(view.key)
         if fresh is not None and _rv(view.resource_version) >= _rv(fresh.resource_version):
             del self.fresh[view.key]
@@ -71,6 +78,9 @@ class Store:
 
     def remove_run(self, key: RunKey) -> None:
         """Forget a deleted run."""
+        view = self.runs.get(key)
+        if view is not None and view.scheduled_job:
+            self.by_scheduled_job[view.namespace, view.scheduled_job].discard(key)
         self.runs.pop(key, None)
         self.fresh.pop(key, None)
         self.by_namespace[key[1]].discard(key)
@@ -85,6 +95,33 @@ class Store:
             view = self.run(key)
             if view is not None:
                 yield view
+
+    # ---------------------------------------------------------- scheduled jobs
+    def put_scheduled_job(self, body: Mapping[str, Any]) -> ScheduledJobView:
+        """Record a ScheduledJob (newer versions only)."""
+        view = ScheduledJobView.from_body(body)
+        known = self.scheduled_jobs.get((view.namespace, view.name))
+        if (
+            known is not None
+            and known.uid == view.uid
+            and _rv(known.resource_version) > _rv(view.resource_version)
+        ):
+            return known
+        self.scheduled_jobs[view.namespace, view.name] = view
+        return view
+
+    def remove_scheduled_job(self, namespace: str, name: str) -> None:
+        """Forget a deleted ScheduledJob."""
+        self.scheduled_jobs.pop((namespace, name), None)
+
+    def runs_of(self, namespace: str, scheduled_job: str) -> list[RunView]:
+        """The runs that reference a ScheduledJob (newest views)."""
+        found = []
+        for key in list(self.by_scheduled_job.get((namespace, scheduled_job), ())):
+            view = self.run(key)
+            if view is not None:
+                found.append(view)
+        return found
 
     # ------------------------------------------------------------------ pods
     @staticmethod

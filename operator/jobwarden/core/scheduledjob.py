@@ -1,0 +1,421 @@
+"""The ScheduledJob as one pure decision.
+
+`decide_scheduled_job(sj, runs, now)` looks at a ScheduledJob and its JobRuns and
+returns which runs to create (one per due fire, named after the fire so none is
+ever created twice), which active runs to cancel (Replace, or the job cancelled),
+which finished runs to prune (history limits, retention) after recording their
+summaries, the new status, Events and when to wake up (the next fire).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.api.enums import ConcurrencyPolicy, MissedRunPolicy, RunPhase, ScheduledJobPhase
+from jobwarden.core.conditions import (
+    Condition,
+    copy_conditions,
+    format_micro_time,
+    parse_time,
+    set_condition,
+)
+from jobwarden.core.observed import RunView
+from jobwarden.core.plan import Event
+from jobwarden.core.scheduling import ScheduleError, due_fires, parse_schedule, run_name
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+#: At most this many missed fires are itemised per decision (log lines and Events).
+MAX_MISSED_ITEMISED = 10
+OPERATOR_USER = "system:jobwarden-operator"
+
+
+@dataclass(frozen=True)
+class ScheduledJobView:
+    """A ScheduledJob as the decision needs it."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: datetime.datetime
+    spec: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    status: Mapping[str, Any]
+    deleting: bool = False
+    resource_version: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(kind, namespace, name), as run keys."""
+        return (c.KIND_SCHEDULED_JOB, self.namespace, self.name)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ScheduledJobView:
+        """Project a ScheduledJob object."""
+        metadata = body.get("metadata") or {}
+        return cls(
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation") or 1),
+            created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
+            spec=dict(body.get("spec") or {}),
+            annotations=dict(metadata.get("annotations") or {}),
+            status=dict(body.get("status") or {}),
+            deleting=bool(metadata.get("deletionTimestamp")),
+            resource_version=str(metadata.get("resourceVersion", "")),
+        )
+
+
+@dataclass(frozen=True)
+class CancelRun:
+    """Ask the lifecycle to cancel an active run (through operator annotations)."""
+
+    name: str
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateRun:
+    """Create the JobRun of one fire (idempotent: the name derives from the fire)."""
+
+    name: str
+    fire: datetime.datetime
+
+
+@dataclass(frozen=True)
+class PruneRun:
+    """Delete a finished run whose summary is already in `status.history`."""
+
+    name: str
+    uid: str
+
+
+@dataclass
+class ScheduledJobPlan:
+    """The result of one decision about a ScheduledJob."""
+
+    status: dict[str, Any] | None = None
+    create: list[CreateRun] = field(default_factory=list)
+    cancel: list[CancelRun] = field(default_factory=list)
+    prune: list[PruneRun] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def _run_time(run: RunView, key: str) -> datetime.datetime | None:
+    return parse_time(run.status.get(key))
+
+
+def _finished_at(run: RunView) -> datetime.datetime:
+    return _run_time(run, "completionTime") or run.created
+
+
+def _summary(run: RunView) -> dict[str, Any]:
+    started, finished = _run_time(run, "startTime"), _run_time(run, "completionTime")
+    duration = (finished - started).total_seconds() if started and finished else None
+    spec_time = run.status.get("scheduledTime") or run.annotations.get(f"{c.GROUP}/scheduled-time")
+    return {
+        "name": run.name,
+        "trigger": run.trigger,
+        "scheduledTime": spec_time
+        or (format_micro_time(run.scheduled_time) if run.scheduled_time else None),
+        "startTime": format_micro_time(started) if started else None,
+        "completionTime": format_micro_time(finished) if finished else None,
+        "phase": run.phase.value,
+        "durationSeconds": round(duration, 3) if duration is not None else None,
+        "reason": run.status.get("reason"),
+    }
+
+
+class _Draft:
+    def __init__(self, sj: ScheduledJobView, now: datetime.datetime) -> None:
+        self.sj = sj
+        self.now = now
+        self.status: dict[str, Any] = copy.deepcopy(dict(sj.status))
+        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
+        self.plan = ScheduledJobPlan()
+
+    def log(self, message: str) -> None:
+        entries = list(self.status.get("log") or [])
+        entries.append({"time": format_micro_time(self.now), "message": message[:1024]})
+        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
+
+    def event(self, warning: bool, reason: str, message: str) -> None:
+        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
+
+    def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
+        set_condition(
+            self.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            now=self.now,
+            generation=self.sj.generation,
+        )
+
+
+def decide_scheduled_job(
+    sj: ScheduledJobView, runs: Sequence[RunView], now: datetime.datetime
+) -> ScheduledJobPlan:
+    """The next step of one ScheduledJob. See the module docstring."""
+    draft = _Draft(sj, now)
+    if sj.deleting:
+        return draft.plan
+    spec = sj.spec
+    active = [r for r in runs if not r.phase.terminal]
+    previous_phase = str(sj.status.get("phase") or "")
+
+    if spec.get("cancel"):
+        phase = _decide_cancelled(draft, active, previous_phase)
+    elif not spec.get("schedule"):
+        phase = _decide_one_time(draft, runs)
+    elif spec.get("suspend"):
+        phase = ScheduledJobPhase.SUSPENDED
+        draft.status["nextScheduleTime"] = None
+        if previous_phase != phase:
+            draft.log("suspended: no new runs until resumed (running ones continue)")
+            draft.event(False, "Suspended", "schedule paused")
+    else:
+        phase = _decide_schedule(draft, active, previous_phase)
+
+    _prune_and_summarise(draft, runs)
+    _close(draft, phase, runs)
+    return draft.plan
+
+
+# ------------------------------------------------------------------ cancel
+def _decide_cancelled(
+    draft: _Draft, active: Sequence[RunView], previous_phase: str
+) -> ScheduledJobPhase:
+    user = draft.sj.annotations.get(c.ANNOTATION_CANCEL_REQUESTED_BY) or "unknown"
+    if previous_phase != ScheduledJobPhase.CANCELLED:
+        draft.log(
+            f"cancelled by {user}: the schedule has ended; {len(active)} active run(s) cancelled"
+        )
+        draft.event(
+            False, "Cancelled", f"cancelled by {user}; {len(active)} active run(s) cancelled"
+        )
+    draft.status["nextScheduleTime"] = None
+    for run in active:
+        if not run.settings.cancel:
+            draft.plan.cancel.append(
+                CancelRun(
+                    run.name, user, f"its ScheduledJob {draft.sj.name} was cancelled by {user}"
+                )
+            )
+    return ScheduledJobPhase.CANCELLED
+
+
+# ---------------------------------------------------------------- one-time
+def _decide_one_time(draft: _Draft, runs: Sequence[RunView]) -> ScheduledJobPhase:
+    """No schedule: one run at creation; Completed once it has ended."""
+    fire = draft.sj.created
+    name = run_name(draft.sj.name, fire)
+    mine = [r for r in runs if r.name == name]
+    recorded = any(h.get("name") == name for h in draft.status.get("history") or [])
+    if not mine and not recorded and not draft.status.get("lastScheduleTime"):
+        draft.plan.create.append(CreateRun(name, fire))
+        draft.status["lastScheduleTime"] = format_micro_time(fire)
+        draft.log(f"one-time job: run {name} created")
+        return ScheduledJobPhase.ACTIVE
+    if (mine and mine[0].phase.terminal) or (
+        not mine and (recorded or draft.status.get("lastScheduleTime"))
+    ):
+        if draft.sj.status.get("phase") != ScheduledJobPhase.COMPLETED:
+            outcome = mine[0].phase.value if mine else "finished"
+            draft.log(f"one-time job completed: run {name} {outcome.lower()}")
+            draft.event(False, "Completed", f"one-time job completed: run {name} {outcome.lower()}")
+        return ScheduledJobPhase.COMPLETED
+    return ScheduledJobPhase.ACTIVE
+
+
+# ---------------------------------------------------------------- schedule
+def _decide_schedule(
+    draft: _Draft, active: Sequence[RunView], previous_phase: str
+) -> ScheduledJobPhase:
+    spec = draft.sj.spec
+    try:
+        schedule = parse_schedule(str(spec["schedule"]), str(spec.get("timeZone") or "UTC"))
+    except ScheduleError as error:
+        draft.status["nextScheduleTime"] = None
+        draft.condition("Stalled", True, "InvalidSchedule", str(error))
+        return ScheduledJobPhase.ACTIVE
+    if previous_phase == ScheduledJobPhase.SUSPENDED:
+        draft.log("resumed: the next fire is computed from now")
+        draft.event(False, "Resumed", "schedule resumed")
+    missed_policy = spec.get("missedRunPolicy") or {}
+    last = parse_time(draft.status.get("lastScheduleTime"))
+    deadline = spec.get("startingDeadlineSeconds")
+    due = due_fires(
+        schedule,
+        last,
+        draft.sj.created,
+        draft.now,
+        starting_deadline_seconds=int(deadline) if deadline is not None else None,
+        policy=MissedRunPolicy(missed_policy.get("policy", MissedRunPolicy.RUN_ONCE)),
+        max_runs=int(missed_policy.get("maxRuns", 10)),
+    )
+    policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", ConcurrencyPolicy.FORBID))
+    still_active = [r for r in active if not r.settings.cancel]
+    if policy == ConcurrencyPolicy.REPLACE and len(still_active) > 1:
+        # A manual run joined a running one: the newest replaces the others.
+        newest = max(still_active, key=lambda r: r.created)
+        for run in still_active:
+            if run is not newest:
+                draft.plan.cancel.append(
+                    CancelRun(
+                        run.name,
+                        OPERATOR_USER,
+                        f"replaced by {newest.name} (concurrencyPolicy Replace)",
+                    )
+                )
+        still_active = [newest]
+    missed: list[tuple[datetime.datetime, str]] = [(m.time, str(m.reason)) for m in due.missed]
+    for fire in due.to_run:
+        name = run_name(draft.sj.name, fire)
+        if policy == ConcurrencyPolicy.FORBID and still_active:
+            missed.append(
+                (fire, f"ConcurrencyPolicy: run {still_active[0].name} is still active (Forbid)")
+            )
+            continue
+        if policy == ConcurrencyPolicy.REPLACE:
+            for run in still_active:
+                draft.plan.cancel.append(
+                    CancelRun(
+                        run.name, OPERATOR_USER, f"replaced by {name} (concurrencyPolicy Replace)"
+                    )
+                )
+            still_active = []
+        draft.plan.create.append(CreateRun(name, fire))
+        draft.log(f"fired for {format_micro_time(fire)}: run {name} created")
+        still_active = [*still_active, _placeholder(name)]
+    missed.sort()
+    _record_missed(draft, missed, due.unlisted_missed)
+    if due.latest_fire is not None and (last is None or due.latest_fire > last):
+        draft.status["lastScheduleTime"] = format_micro_time(due.latest_fire)
+    draft.status["nextScheduleTime"] = format_micro_time(due.next_fire)
+    draft.plan.requeue_after = due.wake_after_seconds
+    draft.condition("Stalled", False, "ScheduleValid", "")
+    return ScheduledJobPhase.ACTIVE
+
+
+def _placeholder(name: str) -> RunView:
+    """A run about to be created, so later fires of the same decision see it as active."""
+    return RunView.from_body({"kind": c.KIND_JOB_RUN, "metadata": {"name": name}})
+
+
+def _record_missed(
+    draft: _Draft, missed: Sequence[tuple[datetime.datetime, str]], unlisted: int
+) -> None:
+    total = len(missed) + max(0, unlisted)
+    if not total:
+        return
+    draft.status["missedRuns"] = int(draft.status.get("missedRuns") or 0) + total
+    for fire, reason in list(missed)[-MAX_MISSED_ITEMISED:]:
+        message = f"missed the fire of {format_micro_time(fire)}: {reason}"
+        draft.log(message)
+        draft.event(True, "MissedSchedule", message)
+    hidden = total - min(len(missed), MAX_MISSED_ITEMISED)
+    if hidden > 0:
+        draft.log(f"... and {hidden} earlier missed fire(s)")
+        draft.event(True, "MissedSchedule", f"{hidden} earlier fire(s) missed as well")
+
+
+# ------------------------------------------------------------ history
+def _prune_and_summarise(draft: _Draft, runs: Sequence[RunView]) -> None:
+    """Keep the newest finished runs within the limits and the retention period;
+    record each pruned run's summary in status.history before it is deleted."""
+    spec = draft.sj.spec
+    keep_succeeded = int(spec.get("successfulRunsHistoryLimit", 10))
+    keep_failed = int(spec.get("failedRunsHistoryLimit", 10))
+    retention_days = float(spec.get("runRetentionDays", 90))
+    cutoff = draft.now - datetime.timedelta(days=retention_days)
+    finished = sorted((r for r in runs if r.phase.terminal), key=_finished_at, reverse=True)
+    succeeded = [r for r in finished if r.phase == RunPhase.SUCCEEDED]
+    failed = [r for r in finished if r.phase != RunPhase.SUCCEEDED]
+    doomed = {r.name: r for r in succeeded[keep_succeeded:] + failed[keep_failed:]}
+    doomed.update({r.name: r for r in finished if _finished_at(r) < cutoff})
+    kept = [r for r in finished if r.name not in doomed]
+    if kept:  # wake up when the oldest kept run passes the retention period
+        expiry = min(_finished_at(r) for r in kept) + datetime.timedelta(days=retention_days)
+        wake = max(0.0, (expiry - draft.now).total_seconds()) + 0.5
+        if draft.plan.requeue_after is None or wake < draft.plan.requeue_after:
+            draft.plan.requeue_after = wake
+    if not doomed:
+        return
+    history = list(draft.status.get("history") or [])
+    known = {entry.get("name") for entry in history}
+    for run in sorted(doomed.values(), key=_finished_at):
+        if run.name not in known:
+            history.append(_summary(run))
+        draft.plan.prune.append(PruneRun(run.name, run.uid))
+    # Retention applies to the summaries too.
+    history = [h for h in history if (parse_time(h.get("completionTime")) or draft.now) >= cutoff]
+    draft.status["history"] = history[-c.MAX_HISTORY_ENTRIES :]
+
+
+# -------------------------------------------------------------- status
+def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> None:
+    pruned = {p.name for p in draft.plan.prune}
+    active = [r for r in runs if not r.phase.terminal]
+    draft.status["active"] = [
+        {
+            "name": r.name,
+            "scheduledTime": format_micro_time(r.scheduled_time) if r.scheduled_time else None,
+        }
+        for r in sorted(active, key=lambda r: r.created)
+    ][: c.MAX_ACTIVE_LISTED]
+    draft.status["activeCount"] = len(active)
+    outcomes: list[tuple[datetime.datetime, str]] = [
+        (_finished_at(r), r.phase.value) for r in runs if r.phase.terminal and r.name not in pruned
+    ]
+    for entry in draft.status.get("history") or []:
+        finished = parse_time(entry.get("completionTime"))
+        if finished is not None:
+            outcomes.append((finished, str(entry.get("phase"))))
+    outcomes.sort()
+    successes = [t for t, p in outcomes if p == RunPhase.SUCCEEDED]
+    failures = [t for t, p in outcomes if p == RunPhase.FAILED]
+    draft.status["lastSuccessfulTime"] = format_micro_time(successes[-1]) if successes else None
+    draft.status["lastFailureTime"] = format_micro_time(failures[-1]) if failures else None
+    streak = 0
+    for _, outcome in reversed(outcomes):
+        if outcome == RunPhase.SUCCEEDED:
+            break
+        if outcome == RunPhase.FAILED:
+            streak += 1
+    draft.status["consecutiveFailures"] = streak
+
+    suspended = phase == ScheduledJobPhase.SUSPENDED
+    draft.condition("Suspended", suspended, "Suspended" if suspended else "Active", "")
+    stalled = phase == ScheduledJobPhase.CANCELLED or any(
+        c_["type"] == "Stalled" and c_["status"] == "True" and c_["reason"] == "InvalidSchedule"
+        for c_ in draft.conditions
+    )
+    if phase == ScheduledJobPhase.CANCELLED:
+        draft.condition("Stalled", True, "Cancelled", "the ScheduledJob was cancelled")
+    ready = not stalled
+    draft.condition(
+        "Ready",
+        ready,
+        phase.value
+        if ready
+        else "Cancelled"
+        if phase == ScheduledJobPhase.CANCELLED
+        else "InvalidSchedule",
+        f"phase {phase.value}",
+    )
+    draft.condition("Reconciling", False, phase.value, "")
+    draft.status["phase"] = phase.value
+    draft.status["conditions"] = draft.conditions
+    draft.status["observedGeneration"] = draft.sj.generation
+    if draft.status != dict(draft.sj.status):
+        draft.plan.status = draft.status
