@@ -1,0 +1,265 @@
+"""The ScheduledJob decision, as table tests with a fixed clock."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from jobwarden.core.observed import RunView
+from jobwarden.core.scheduledjob import (
+    OPERATOR_USER,
+    CancelRun,
+    CreateRun,
+    PruneRun,
+    ScheduledJobView,
+    decide_scheduled_job,
+)
+from jobwarden.core.scheduling import run_name
+
+UTC = datetime.UTC
+CREATED = datetime.datetime(2026, 3, 1, 0, 0, 30, tzinfo=UTC)
+NOW = datetime.datetime(2026, 3, 2, 10, 0, 5, tzinfo=UTC)  # 5 s after a 10:00 fire
+
+
+def stamp(t: datetime.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sj(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **meta: Any
+) -> ScheduledJobView:
+    body = {
+        "metadata": {
+            "namespace": "team-a",
+            "name": "nightly",
+            "uid": "sj-uid",
+            "generation": 1,
+            "creationTimestamp": CREATED.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "annotations": meta.get("annotations", {}),
+        },
+        "spec": {"schedule": "0 * * * *", "concurrencyPolicy": "Forbid", **(spec or {})},
+        "status": status or {},
+    }
+    return ScheduledJobView.from_body(body)
+
+
+def run(
+    name: str,
+    phase: str | None = None,
+    *,
+    created: datetime.datetime = CREATED,
+    completed: datetime.datetime | None = None,
+    trigger: str = "Schedule",
+    cancel: bool = False,
+) -> RunView:
+    status: dict[str, Any] = {}
+    if phase:
+        status["phase"] = phase
+    if completed:
+        status["completionTime"] = stamp(completed)
+        status["startTime"] = stamp(completed - datetime.timedelta(seconds=30))
+    return RunView.from_body(
+        {
+            "kind": "JobRun",
+            "metadata": {
+                "namespace": "team-a",
+                "name": name,
+                "uid": f"uid-{name}",
+                "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            "spec": {"scheduledJobRef": {"name": "nightly"}, "trigger": trigger, "cancel": cancel},
+            "status": status,
+        }
+    )
+
+
+FIRE_10 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+LAST_09 = {"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=1))}
+
+
+@dataclass
+class Case:
+    spec: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    runs: list[RunView] = field(default_factory=list)
+    create: list[datetime.datetime] = field(default_factory=list)
+    cancel: list[str] = field(default_factory=list)
+    phase: str = "Active"
+    missed: int = 0
+
+
+CASES = {
+    "on-time fire creates its run": Case(status=LAST_09, create=[FIRE_10]),
+    "no fire due": Case(status={"lastScheduleTime": stamp(FIRE_10)}),
+    "forbid skips while a run is active": Case(
+        status=LAST_09, runs=[run("nightly-old", "Running")], missed=1
+    ),
+    "allow runs alongside": Case(
+        spec={"concurrencyPolicy": "Allow"},
+        status=LAST_09,
+        runs=[run("nightly-old", "Running")],
+        create=[FIRE_10],
+    ),
+    "replace cancels the active run": Case(
+        spec={"concurrencyPolicy": "Replace"},
+        status=LAST_09,
+        runs=[run("nightly-old", "Running")],
+        create=[FIRE_10],
+        cancel=["nightly-old"],
+    ),
+    "replace keeps the newest of two active runs": Case(
+        spec={"concurrencyPolicy": "Replace"},
+        status={"lastScheduleTime": stamp(FIRE_10)},
+        runs=[
+            run("nightly-old", "Running"),
+            run("nightly-manual", "Queued", created=NOW, trigger="Manual"),
+        ],
+        cancel=["nightly-old"],
+    ),
+    "suspended creates nothing": Case(spec={"suspend": True}, status=LAST_09, phase="Suspended"),
+    "run-once after an outage": Case(
+        status={"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=3))},
+        spec={"missedRunPolicy": {"policy": "RunOnce", "maxRuns": 10}},
+        create=[FIRE_10],
+        missed=2,
+    ),
+    "run-all after an outage": Case(
+        spec={"missedRunPolicy": {"policy": "RunAll", "maxRuns": 10}, "concurrencyPolicy": "Allow"},
+        status={"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=3))},
+        create=[FIRE_10 - datetime.timedelta(hours=h) for h in (2, 1, 0)],
+    ),
+    "cancelled job cancels its active runs": Case(
+        spec={"cancel": True},
+        status=LAST_09,
+        runs=[run("nightly-a", "Running"), run("nightly-b", "Succeeded", completed=NOW)],
+        cancel=["nightly-a"],
+        phase="Cancelled",
+    ),
+    "cancelled job does not cancel twice": Case(
+        spec={"cancel": True},
+        status={"phase": "Cancelled"},
+        runs=[run("nightly-a", "Cancelling", cancel=True)],
+        phase="Cancelled",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_decision(case: Case) -> None:
+    plan = decide_scheduled_job(sj(case.spec, case.status), case.runs, NOW)
+    assert plan.create == [CreateRun(run_name("nightly", f), f) for f in case.create]
+    assert [c.name for c in plan.cancel] == case.cancel
+    assert plan.status is not None
+    assert plan.status["phase"] == case.phase
+    assert plan.status.get("missedRuns", 0) == case.missed
+    if case.phase == "Active":
+        assert plan.status["nextScheduleTime"] == stamp(FIRE_10 + datetime.timedelta(hours=1))
+        assert plan.requeue_after == pytest.approx(3600 - 5, abs=1)
+    else:
+        assert plan.status.get("nextScheduleTime") is None
+
+
+def test_replace_cancel_says_who_and_why() -> None:
+    case = CASES["replace cancels the active run"]
+    plan = decide_scheduled_job(sj(case.spec, case.status), case.runs, NOW)
+    assert plan.cancel == [
+        CancelRun(
+            "nightly-old",
+            OPERATOR_USER,
+            f"replaced by {run_name('nightly', FIRE_10)} (concurrencyPolicy Replace)",
+        )
+    ]
+
+
+def test_missed_fires_are_logged_and_reported() -> None:
+    case = CASES["forbid skips while a run is active"]
+    plan = decide_scheduled_job(sj(case.spec, case.status), case.runs, NOW)
+    assert plan.status is not None
+    assert any("ConcurrencyPolicy" in entry["message"] for entry in plan.status["log"])
+    assert [e.reason for e in plan.events] == ["MissedSchedule"]
+    assert plan.events[0].type == "Warning"
+
+
+def test_one_time_job_creates_one_run_then_completes() -> None:
+    job = sj({"schedule": None})
+    first = decide_scheduled_job(job, [], NOW)
+    assert first.create == [CreateRun(run_name("nightly", CREATED), CREATED)]
+    assert first.requeue_after is None
+    assert first.status is not None
+    job = sj({"schedule": None}, first.status)
+    name = run_name("nightly", CREATED)
+    assert decide_scheduled_job(job, [run(name, "Running")], NOW).create == []
+    done = decide_scheduled_job(job, [run(name, "Succeeded", completed=NOW)], NOW)
+    assert done.status is not None and done.status["phase"] == "Completed"
+    assert [e.reason for e in done.events] == ["Completed"]
+
+
+def test_history_limits_prune_oldest_and_record_summaries() -> None:
+    finished = [
+        run(f"nightly-s{i}", "Succeeded", completed=NOW - datetime.timedelta(hours=10 - i))
+        for i in range(4)
+    ] + [run("nightly-f0", "Failed", completed=NOW - datetime.timedelta(hours=20))]
+    spec = {"successfulRunsHistoryLimit": 2, "failedRunsHistoryLimit": 0}
+    plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), finished, NOW)
+    assert plan.prune == [
+        PruneRun("nightly-f0", "uid-nightly-f0"),
+        PruneRun("nightly-s0", "uid-nightly-s0"),
+        PruneRun("nightly-s1", "uid-nightly-s1"),
+    ]
+    assert plan.status is not None
+    history = plan.status["history"]
+    assert [h["name"] for h in history] == ["nightly-f0", "nightly-s0", "nightly-s1"]
+    assert history[1]["phase"] == "Succeeded" and history[1]["durationSeconds"] == 30
+    assert plan.status["lastSuccessfulTime"] == stamp(NOW - datetime.timedelta(hours=7))
+    assert plan.status["consecutiveFailures"] == 0
+
+
+def test_pruning_twice_does_not_duplicate_summaries() -> None:
+    finished = [run("nightly-s0", "Succeeded", completed=NOW - datetime.timedelta(hours=1))]
+    spec = {"successfulRunsHistoryLimit": 0}
+    first = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), finished, NOW)
+    assert first.status is not None
+    again = decide_scheduled_job(sj(spec, first.status), finished, NOW)
+    assert again.status is None or len(again.status["history"]) == 1
+    assert again.prune == [PruneRun("nightly-s0", "uid-nightly-s0")]
+
+
+def test_retention_prunes_old_runs_and_wakes_for_the_next_expiry() -> None:
+    old = run("nightly-old", "Succeeded", completed=NOW - datetime.timedelta(days=91))
+    young = run("nightly-young", "Succeeded", completed=NOW - datetime.timedelta(days=89))
+    plan = decide_scheduled_job(sj({}, {"lastScheduleTime": stamp(FIRE_10)}), [old, young], NOW)
+    assert plan.prune == [PruneRun("nightly-old", "uid-nightly-old")]
+    assert plan.requeue_after is not None and plan.requeue_after < 3600
+
+
+def test_consecutive_failures_count_since_the_last_success() -> None:
+    outcomes = [("Succeeded", 5), ("Failed", 4), ("Cancelled", 3), ("Failed", 2)]
+    finished = [
+        run(f"nightly-{i}", phase, completed=NOW - datetime.timedelta(hours=h))
+        for i, (phase, h) in enumerate(outcomes)
+    ]
+    plan = decide_scheduled_job(sj({}, {"lastScheduleTime": stamp(FIRE_10)}), finished, NOW)
+    assert plan.status is not None
+    assert plan.status["consecutiveFailures"] == 2
+    assert plan.status["lastFailureTime"] == stamp(NOW - datetime.timedelta(hours=2))
+
+
+def test_steady_state_writes_nothing() -> None:
+    plan = decide_scheduled_job(sj({}, LAST_09), [], NOW)
+    assert plan.status is not None
+    again = decide_scheduled_job(sj({}, plan.status), [run(plan.create[0].name, "Queued")], NOW)
+    assert again.status is not None  # the new run appears in status.active
+    third = decide_scheduled_job(sj({}, again.status), [run(plan.create[0].name, "Queued")], NOW)
+    assert third.status is None and third.create == [] and third.events == []
+
+
+def test_invalid_schedule_stalls_without_fires() -> None:
+    plan = decide_scheduled_job(sj({"schedule": "61 * * * *"}), [], NOW)
+    assert plan.create == []
+    assert plan.status is not None
+    stalled = next(c for c in plan.status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True" and stalled["reason"] == "InvalidSchedule"
+    assert "61" in stalled["message"]
