@@ -78,6 +78,56 @@ k -n "$NS" get pods
 say "Events"
 k -n "$NS" get events --sort-by=.lastTimestamp -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message
 
+say "A ScheduledJob every minute (Europe/Berlin), and a manual run of it"
+k -n "$NS" apply -f - >/dev/null <<'YAML'
+apiVersion: jobwarden.dev/v1alpha1
+kind: ScheduledJob
+metadata:
+  name: sync
+spec:
+  schedule: "* * * * *"
+  timeZone: Europe/Berlin
+  concurrencyPolicy: Allow
+  template:
+    metadata:
+      annotations:
+        sim.jobwarden.dev/run-seconds: "2"
+    spec:
+      containers:
+        - name: sync
+          image: registry.example/sync:2.0
+YAML
+k -n "$NS" wait scheduledjob/sync --for=jsonpath='{.status.phase}'=Active --timeout=30s >/dev/null
+k -n "$NS" get scheduledjob sync -o wide
+k -n "$NS" create -f - <<'YAML'
+apiVersion: jobwarden.dev/v1alpha1
+kind: JobRun
+metadata:
+  generateName: sync-manual-
+spec:
+  scheduledJobRef:
+    name: sync
+  trigger: Manual
+YAML
+echo "waiting for the next minute's fire (at most 60 s)..."
+for _ in $(seq 1 150); do
+  fired=$(k -n "$NS" get jobruns -l jobwarden.dev/scheduledjob=sync,jobwarden.dev/trigger=Schedule -o name | head -1)
+  [ -n "$fired" ] && break
+  sleep 0.5
+done
+k -n "$NS" wait "$fired" --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s >/dev/null
+k -n "$NS" get jobruns -l jobwarden.dev/scheduledjob=sync -o custom-columns=NAME:.metadata.name,TRIGGER:.spec.trigger,SCHEDULED:.spec.scheduledTime,CREATED:.metadata.creationTimestamp,PHASE:.status.phase
+k -n "$NS" get jobruns -o custom-columns=NAME:.metadata.name,TRIGGER:.spec.trigger,PHASE:.status.phase | grep sync-manual || true
+
+say "Pause and resume: no runs while suspended, history kept, the next fire recomputed"
+k -n "$NS" patch scheduledjob sync --type merge -p '{"spec":{"suspend":true}}' >/dev/null
+k -n "$NS" wait scheduledjob/sync --for=jsonpath='{.status.phase}'=Suspended --timeout=30s >/dev/null
+k -n "$NS" get scheduledjob sync
+k -n "$NS" patch scheduledjob sync --type merge -p '{"spec":{"suspend":false}}' >/dev/null
+k -n "$NS" wait scheduledjob/sync --for=jsonpath='{.status.phase}'=Active --timeout=30s >/dev/null
+k -n "$NS" get scheduledjob sync
+k -n "$NS" get scheduledjob sync -o jsonpath='{range .status.log[*]}{.time}  {.message}{"\n"}{end}'
+
 say "Every example manifest is accepted by the API server (server-side dry run)"
 k create namespace jobwarden-demo-examples --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n jobwarden-demo-examples create --dry-run=server -f examples/ 2>&1 | sed 's/^/  /'
