@@ -130,6 +130,18 @@ def test_run_now_snapshots_the_template_and_inherits_settings(kube: Kube, namesp
     )
     done = runs.wait_phase(kube, namespace, "report-now", "Succeeded", timeout=30)
     assert done["status"]["snapshot"] == snapshot, "an edit of the job changed a started run"
+    selector = ",".join(
+        (
+            "jobwarden.dev/scheduledjob=report",
+            "jobwarden.dev/trigger=Manual",
+            "jobwarden.dev/outcome=Succeeded",
+        )
+    )
+    wait_until(
+        lambda: kube.get(runs.path(namespace), labelSelector=selector)["items"],
+        timeout=10,
+        message="filter labels on the finished manual run",
+    )
 
 
 def test_pause_and_resume(kube: Kube, namespace: str) -> None:

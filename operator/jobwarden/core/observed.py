@@ -95,6 +95,14 @@ class RunView:
     trigger: str = "Manual"
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def filter_labels(self) -> dict[str, str]:
+        """The labels a finished run should carry for filtering (ScheduledJob, trigger, outcome)."""
+        wanted = {c.LABEL_TRIGGER: self.trigger, c.LABEL_OUTCOME: self.phase.value}
+        if self.scheduled_job:
+            wanted[c.LABEL_SCHEDULED_JOB] = self.scheduled_job
+        return {k: v for k, v in wanted.items() if self.labels.get(k) != v}
 
     def with_snapshot(self, snapshot: Mapping[str, Any]) -> RunView:
         """The run as it will be once `snapshot` is recorded in its status."""
@@ -156,6 +164,7 @@ class RunView:
             trigger=str(spec.get("trigger") or "Manual"),
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
+            labels=dict(metadata.get("labels") or {}),
         )
 
 

@@ -304,6 +304,7 @@ class Engine:
                 run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
             )
             self.store.remember_written(written)
+            await self._label_finished(RunView.from_body(written))
         for action in plan.post_actions:
             if isinstance(action, ReleasePod):
                 await self._release_pod(view.namespace, action.name, action.uid)
@@ -311,6 +312,16 @@ class Engine:
             self.events.emit(view, event)
         for record in plan.audit:
             self.audit.write(view, record)
+
+    async def _label_finished(self, view: RunView) -> None:
+        """A finished run gets filter labels (metadata only, never spec)."""
+        if not view.phase.terminal:
+            return
+        missing = view.filter_labels()
+        if missing:
+            await self.kube.merge_patch(
+                run_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
+            )
 
     # ------------------------------------------------------------------ pods
     async def _create_pod(self, view: RunView, body: JSON, action: CreatePod) -> None:
