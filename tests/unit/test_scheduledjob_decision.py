@@ -263,3 +263,18 @@ def test_invalid_schedule_stalls_without_fires() -> None:
     stalled = next(c for c in plan.status["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "InvalidSchedule"
     assert "61" in stalled["message"]
+
+
+def test_a_fire_whose_run_exists_is_not_counted_as_missed() -> None:
+    """The operator created the run of a fire, then died before writing status: the
+    next decision sees the fire again, late, and must not report it as missed."""
+    fire = FIRE_10 - datetime.timedelta(hours=1)
+    status = {"lastScheduleTime": stamp(fire - datetime.timedelta(hours=1))}
+    spec = {"missedRunPolicy": {"policy": "Skip", "maxRuns": 10}}
+    existing = run(
+        run_name("nightly", fire), "Succeeded", completed=fire + datetime.timedelta(minutes=1)
+    )
+    plan = decide_scheduled_job(sj(spec, status), [existing], NOW)
+    assert plan.status is not None
+    assert plan.status.get("missedRuns", 0) == 0
+    assert plan.create == [CreateRun(run_name("nightly", FIRE_10), FIRE_10)]

@@ -184,7 +184,7 @@ def decide_scheduled_job(
             draft.log("suspended: no new runs until resumed (running ones continue)")
             draft.event(False, "Suspended", "schedule paused")
     else:
-        phase = _decide_schedule(draft, active, previous_phase)
+        phase = _decide_schedule(draft, runs, previous_phase)
 
     _prune_and_summarise(draft, runs)
     _close(draft, phase, runs)
@@ -239,9 +239,10 @@ def _decide_one_time(draft: _Draft, runs: Sequence[RunView]) -> ScheduledJobPhas
 
 # ---------------------------------------------------------------- schedule
 def _decide_schedule(
-    draft: _Draft, active: Sequence[RunView], previous_phase: str
+    draft: _Draft, runs: Sequence[RunView], previous_phase: str
 ) -> ScheduledJobPhase:
     spec = draft.sj.spec
+    active = [r for r in runs if not r.phase.terminal]
     try:
         schedule = parse_schedule(str(spec["schedule"]), str(spec.get("timeZone") or "UTC"))
     except ScheduleError as error:
@@ -278,7 +279,14 @@ def _decide_schedule(
                     )
                 )
         still_active = [newest]
-    missed: list[tuple[datetime.datetime, str]] = [(m.time, str(m.reason)) for m in due.missed]
+    # A fire whose run exists was handled before a crash cut the status write short.
+    existing = {r.name for r in runs} | {r.name for r in draft.plan.create}
+    existing |= {str(h.get("name")) for h in draft.status.get("history") or []}
+    missed: list[tuple[datetime.datetime, str]] = [
+        (m.time, str(m.reason))
+        for m in due.missed
+        if run_name(draft.sj.name, m.time) not in existing
+    ]
     for fire in due.to_run:
         name = run_name(draft.sj.name, fire)
         if policy == ConcurrencyPolicy.FORBID and still_active:

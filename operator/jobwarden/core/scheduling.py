@@ -468,7 +468,9 @@ class Schedule:
 
     def _regular(self, start: datetime, end: datetime) -> bool:
         """True if no UTC offset change touches the day: its wall times are exactly
-        00:00-24:00, once each, and its fires are exactly its matching minutes."""
+        00:00-24:00, once each, and its fires are exactly its matching minutes.
+        (Two changes within one day that cancel out would pass unseen; tzdata has
+        none, and only counting of long outages relies on this.)"""
         if end - start != _DAY:
             return False
         offsets = {
