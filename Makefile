@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create .venv with jobwarden and the dev tools
 
-cluster-binaries: ## build etcd, Kubernetes and kwok from the Go module proxy (cached)
+cluster-binaries: ## build etcd, Kubernetes, kwok and helm from the Go module proxy (cached)
 	bash devcluster/build.sh
 
 up: venv cluster-binaries ## start the local cluster in the background
@@ -50,8 +50,10 @@ integration: venv cluster-binaries ## integration tests on the local cluster (or
 test: venv cluster-binaries lint typecheck ## everything: lint, types, unit and integration tests
 	$(VENV)/bin/pytest tests
 
-crds: venv ## regenerate crds/ from the pydantic models
+crds: venv ## regenerate crds/ from the pydantic models (and the chart's copy)
 	$(PY) -m jobwarden.api.crdgen
+	rm -f charts/jobwarden/files/crds/*.yaml
+	cp crds/*.yaml charts/jobwarden/files/crds/
 
 clean: down ## stop the cluster and remove local state
 	rm -rf $(DEVCLUSTER_DIR)

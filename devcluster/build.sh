@@ -65,4 +65,13 @@ if [[ ! -x "$kwok_out/kwok" ]]; then
   rm -rf "$kwok_out"; mv "$kwok_out.tmp" "$kwok_out"
 fi
 
+helm_out="$cache/bin/helm-$HELM_VERSION"
+if [[ ! -x "$helm_out/helm" ]]; then
+  mkdir -p "$helm_out.tmp"
+  # helm has no replace directives either: `go install module@version` works.
+  GOBIN="$helm_out.tmp" run_build helm "$helm_out" "$here/gomod/etcd" install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  rm -rf "$helm_out"; mv "$helm_out.tmp" "$helm_out"
+fi
+
 echo "devcluster build: binaries ready under $cache/bin"

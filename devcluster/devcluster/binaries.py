@@ -41,6 +41,7 @@ class Binaries:
     kube_scheduler: Path
     kubectl: Path
     kwok: Path
+    helm: Path
     kubernetes_version: str
 
     @classmethod
@@ -56,6 +57,7 @@ class Binaries:
             kube_scheduler=k8s / "kube-scheduler",
             kubectl=k8s / "kubectl",
             kwok=bin_dir / f"kwok-{versions['KWOK_VERSION']}" / "kwok",
+            helm=bin_dir / f"helm-{versions['HELM_VERSION']}" / "helm",
             kubernetes_version=versions["KUBERNETES_VERSION"],
         )
         missing = [
@@ -67,6 +69,7 @@ class Binaries:
                 found.kube_scheduler,
                 found.kubectl,
                 found.kwok,
+                found.helm,
             )
             if not os.access(path, os.X_OK)
         ]

@@ -146,3 +146,11 @@ def test_pod_template_only_allows_restart_policy_never() -> None:
     assert pod["restartPolicy"]["enum"] == ["Never"]
     assert "ephemeralContainers" not in pod
     assert pod["containers"]["x-kubernetes-list-map-keys"] == ["name"]
+
+
+def test_the_chart_ships_the_same_crds() -> None:
+    """charts/jobwarden/files/crds/ is a copy of crds/ (`make crds` refreshes both)."""
+    chart = crdgen.CRDS_DIR.parent / "charts" / "jobwarden" / "files" / "crds"
+    ours = {p.name: p.read_text() for p in sorted(crdgen.CRDS_DIR.glob("*.yaml"))}
+    shipped = {p.name: p.read_text() for p in sorted(chart.glob("*.yaml"))}
+    assert shipped == ours, "the chart's CRDs differ from crds/: run `make crds` and commit"
