@@ -74,4 +74,15 @@ if [[ ! -x "$helm_out/helm" ]]; then
   rm -rf "$helm_out"; mv "$helm_out.tmp" "$helm_out"
 fi
 
+# Keyed by our wrapper's source too: an edit of main.go rebuilds it.
+kstatus_hash="$(cat "$here/gomod/kstatus/main.go" "$here/gomod/kstatus/go.mod" | sha256sum | cut -c1-8)"
+kstatus_out="$cache/bin/kstatus-$FLUX_CLI_UTILS_VERSION-$kstatus_hash"
+if [[ ! -x "$kstatus_out/kstatus" ]]; then
+  grep -q "github.com/fluxcd/cli-utils $FLUX_CLI_UTILS_VERSION" "$here/gomod/kstatus/go.mod" \
+    || die "gomod/kstatus/go.mod does not require cli-utils $FLUX_CLI_UTILS_VERSION (versions.env)"
+  mkdir -p "$kstatus_out.tmp"
+  run_build kstatus "$kstatus_out" "$here/gomod/kstatus" build -trimpath -ldflags "-s -w" -o "$kstatus_out.tmp/kstatus" .
+  rm -rf "$kstatus_out"; mv "$kstatus_out.tmp" "$kstatus_out"
+fi
+
 echo "devcluster build: binaries ready under $cache/bin"

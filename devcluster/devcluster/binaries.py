@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ def pinned_versions() -> dict[str, str]:
     return versions
 
 
+def _source_hash(wrapper: str) -> str:
+    """First 8 hex digits of sha256(main.go + go.mod) of a wrapper module, as build.sh."""
+    module = DEVCLUSTER_DIR / "gomod" / wrapper
+    data = (module / "main.go").read_bytes() + (module / "go.mod").read_bytes()
+    return hashlib.sha256(data).hexdigest()[:8]
+
+
 @dataclass(frozen=True)
 class Binaries:
     """Absolute paths of every program the local cluster runs."""
@@ -42,6 +50,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     helm: Path
+    kstatus: Path  # Flux's kstatus library as a command (tests of GitOps health)
     kubernetes_version: str
 
     @classmethod
@@ -58,6 +67,9 @@ class Binaries:
             kubectl=k8s / "kubectl",
             kwok=bin_dir / f"kwok-{versions['KWOK_VERSION']}" / "kwok",
             helm=bin_dir / f"helm-{versions['HELM_VERSION']}" / "helm",
+            kstatus=bin_dir
+            / f"kstatus-{versions['FLUX_CLI_UTILS_VERSION']}-{_source_hash('kstatus')}"
+            / "kstatus",
             kubernetes_version=versions["KUBERNETES_VERSION"],
         )
         missing = [
@@ -70,6 +82,7 @@ class Binaries:
                 found.kubectl,
                 found.kwok,
                 found.helm,
+                found.kstatus,
             )
             if not os.access(path, os.X_OK)
         ]
