@@ -3,6 +3,8 @@ positions at the 1-based boundary, and pod ownership."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, ReleasePod
@@ -63,3 +65,49 @@ def test_pod_owner_uid_is_read_from_the_controller_reference() -> None:
     ]
     assert PodView.from_body(body).owner_uid == "run-uid"
     assert PodView.from_body(pod_body(1)).owner_uid == ""
+
+
+def _stuck(plan_status: dict[str, object]) -> dict[str, object]:
+    conditions = plan_status["conditions"]
+    assert isinstance(conditions, list)
+    found: dict[str, object] = next(c for c in conditions if c["type"] == "Stuck")
+    return found
+
+
+def test_a_silent_worker_is_flagged_stuck_but_not_stopped() -> None:
+    run = make_run(spec={"stuckAfterSeconds": 30})
+    run = apply_status(run, decide(run, [], ADMIT, T0))
+    pod = make_pod(1)
+    assert _stuck(dict(run.status))["status"] == "False"  # watched from admission on
+    quiet = decide(run, [pod], ADMIT, at(10))
+    assert quiet.status is None, "nothing changed while the worker is within its limit"
+    assert quiet.requeue_after is not None and quiet.requeue_after <= 20
+    stuck = decide(run, [pod], ADMIT, at(31))
+    assert stuck.status is not None
+    assert _stuck(stuck.status)["status"] == "True"
+    assert _stuck(stuck.status)["reason"] == "NoProgress"
+    assert [e.reason for e in stuck.events] == ["Stuck"]
+    assert stuck.pre_actions == [], "a stuck worker must not be killed"
+    assert stuck.status["phase"] == "Running"
+
+
+def test_progress_clears_stuck() -> None:
+    run = make_run(spec={"stuckAfterSeconds": 30})
+    run = apply_status(run, decide(run, [], ADMIT, T0))
+    pod = make_pod(1)
+    run = apply_status(run, decide(run, [pod], ADMIT, at(31)))
+    reported = dataclasses.replace(
+        run,
+        status={**run.status, "progress": {"fraction": 0.5, "updateTime": "2025-03-01T12:00:40Z"}},
+    )
+    plan = decide(reported, [pod], ADMIT, at(41))
+    assert plan.status is not None and _stuck(plan.status)["status"] == "False"
+    assert plan.events == []
+
+
+def test_runs_without_stuck_after_seconds_get_no_stuck_condition() -> None:
+    run = make_run()
+    run = apply_status(run, decide(run, [], ADMIT, T0))
+    plan = decide(run, [make_pod(1)], ADMIT, at(100000))
+    status = plan.status or dict(run.status)
+    assert not any(c["type"] == "Stuck" for c in status.get("conditions", []))

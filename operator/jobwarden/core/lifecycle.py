@@ -13,6 +13,7 @@ after that, so a restarted operator always knows where every run stands.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from jobwarden.core.conditions import (
     parse_time,
     set_condition,
 )
+from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.reasons import EventReason, Reason, RunCondition
@@ -74,6 +76,7 @@ class _Draft:
         self.status: dict[str, Any] = copy.deepcopy(dict(run.status))
         self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
         self.plan = Plan()
+        self.current_pod: PodView | None = None
 
     @property
     def stamp(self) -> str:
@@ -160,6 +163,7 @@ def decide(
     record = draft.open_attempt()
     if record is not None:
         pod = next((p for p in pods if p.name == record.get("podName")), None)
+        draft.current_pod = pod
         _decide_attempt(draft, record, pod, exit_margin_seconds)
     elif run.settings.cancel:
         _cancel_without_worker(draft)
@@ -600,12 +604,30 @@ def _close(draft: _Draft) -> Plan:
     # left as they were (metav1.Condition: an older observedGeneration means stale).
     for condition in draft.conditions:
         condition["observedGeneration"] = draft.run.generation
+    _flag_stuck(draft, phase)
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation
     if draft.status != dict(draft.original):
         draft.plan.status = draft.status
     return draft.plan
+
+
+def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
+    """The `Stuck` condition for runs with `stuckAfterSeconds` (see core.heartbeat)."""
+    existing = find_condition(draft.conditions, RunCondition.STUCK)
+    if draft.run.settings.stuck_after_seconds is None and existing is None:
+        return
+    view = dataclasses.replace(draft.run, status={**draft.status, "phase": phase.value})
+    running_since = draft.current_pod.running_since if draft.current_pod else None
+    check = stuck_condition(view, draft.now, running_since=running_since)
+    was_stuck = existing is not None and existing["status"] == "True"
+    draft.condition(RunCondition.STUCK, check.stuck, check.reason, check.message)
+    if check.stuck and not was_stuck:
+        draft.log(f"stuck: {check.message}")
+        draft.event(True, EventReason.STUCK, check.message)
+    if check.wake_after is not None:
+        draft.plan.wake_in(check.wake_after)
 
 
 def _admitted_message(conditions: Sequence[Condition]) -> str:

@@ -14,6 +14,7 @@ class RunCondition(StrEnum):
     READY = "Ready"  # kstatus: True only for Succeeded
     RECONCILING = "Reconciling"  # kstatus: True while the run is not finished
     STALLED = "Stalled"  # kstatus: True for Failed and Cancelled
+    STUCK = "Stuck"  # the worker stopped reporting progress (flagged, not killed)
 
 
 class Reason(StrEnum):
@@ -55,3 +56,4 @@ class EventReason(StrEnum):
     CANCELLED = "Cancelled"
     CANCEL_TIMEOUT = "CancelTimeout"
     CANCEL_IGNORED = "CancelIgnored"
+    STUCK = "Stuck"
