@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEVCLUSTER_DIR := .devcluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(DEVCLUSTER_DIR)/kubeconfig
 
-.PHONY: help venv cluster-binaries up down demo test lint typecheck unit integration crds bench bench-quick clean
+.PHONY: help venv system-deps browser-deps cluster-binaries up down demo test lint typecheck unit integration crds bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,6 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with jobwarden and the dev tools
+
+# axe-core for the dashboard's browser tests (Debian's chromium is driven; none is downloaded).
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
+browser-deps: tests/browser/node_modules/.package-lock.json
+
+system-deps: ## Debian packages the tests use (PostgreSQL, Prometheus, Chromium)
+	bash devcluster/system-deps.sh
 
 cluster-binaries: ## build etcd, Kubernetes, kwok and helm from the Go module proxy (cached)
 	bash devcluster/build.sh
@@ -44,16 +53,22 @@ typecheck: venv ## mypy --strict
 unit: venv ## unit tests only (no cluster)
 	$(VENV)/bin/pytest tests/unit
 
-integration: venv cluster-binaries ## integration tests on the local cluster (or $$KUBECONFIG)
+integration: system-deps venv cluster-binaries browser-deps ## integration tests on the local cluster (or $$KUBECONFIG)
 	$(VENV)/bin/pytest tests/integration
 
-test: venv cluster-binaries lint typecheck ## everything: lint, types, unit and integration tests
+test: system-deps venv cluster-binaries browser-deps lint typecheck ## everything: lint, types, unit and integration tests
 	$(VENV)/bin/pytest tests
 
 crds: venv ## regenerate crds/ from the pydantic models (and the chart's copy)
 	$(PY) -m jobwarden.api.crdgen
 	rm -f charts/jobwarden/files/crds/*.yaml
 	cp crds/*.yaml charts/jobwarden/files/crds/
+
+bench: venv cluster-binaries ## benchmarks of issue 9, full size (about an hour): bench/results/, docs/performance.md
+	$(PY) -m bench
+
+bench-quick: venv cluster-binaries ## the same benchmarks, small (under 5 minutes); prints the tables
+	$(PY) -m bench --quick
 
 clean: down ## stop the cluster and remove local state
 	rm -rf $(DEVCLUSTER_DIR)

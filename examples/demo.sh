@@ -132,4 +132,26 @@ say "Every example manifest is accepted by the API server (server-side dry run)"
 k create namespace jobwarden-demo-examples --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n jobwarden-demo-examples create --dry-run=server -f examples/ 2>&1 | sed 's/^/  /'
 
+say "kubectl jobwarden: what is active now, and the history of the ScheduledJob"
+k -n "$NS" apply -f - >/dev/null <<'YAML'
+apiVersion: jobwarden.dev/v1alpha1
+kind: JobRun
+metadata:
+  name: backfill
+spec:
+  priority: Low
+  template:
+    metadata:
+      annotations:
+        sim.jobwarden.dev/run-seconds: "300"
+    spec:
+      containers:
+        - name: backfill
+          image: registry.example/backfill:1.0
+YAML
+wait_phase jobrun backfill Running
+.venv/bin/kubectl-jobwarden -n "$NS" active -o wide
+echo
+.venv/bin/kubectl-jobwarden -n "$NS" history sync
+
 printf '\nThe cluster keeps running: export KUBECONFIG=%s, then use kubectl; `make down` stops it.\n' "$KUBECONFIG"

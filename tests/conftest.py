@@ -17,7 +17,10 @@ import pytest
 
 from devcluster.binaries import ClusterError
 from devcluster.install import OperatorProcess, install
+from devcluster.processnode import ProcessNodeProcess
 from tests.support.cluster import TestCluster
+from tests.support.postgres import PostgresServer, PostgresUnavailableError
+from tests.support.processnode import TEST_NODE_NAME, ProcessNode
 from tests.support.wait import wait_until
 
 
@@ -87,3 +90,37 @@ def namespace(cluster: TestCluster) -> Iterator[str]:
     )
     yield name
     kube.delete(f"/api/v1/namespaces/{name}")
+
+
+# ------------------------------------------------------------ worker pods for real
+@pytest.fixture(scope="session")
+def process_node(
+    cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ProcessNode]:
+    """The process node: a kubelet stand-in running the pods placed on it
+    (`process_node.placement()`) as local processes, for the session."""
+    root = tmp_path_factory.mktemp("processnode")
+    process = ProcessNodeProcess(
+        cluster.kubeconfig(), root / "node", root / "process-node.log", name=TEST_NODE_NAME
+    )
+    try:
+        process.start()
+    except ClusterError as error:
+        pytest.fail(f"the process node did not start: {error}", pytrace=False)
+    try:
+        yield ProcessNode(process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server (Debian's, with PostGIS when installed) for the session."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailableError as error:
+        pytest.fail(f"PostgreSQL for the tests did not start: {error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

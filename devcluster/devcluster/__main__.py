@@ -14,6 +14,7 @@ from pathlib import Path
 from devcluster.binaries import ClusterError
 from devcluster.cluster import IDENTITIES, STATE_FILE, LocalCluster, stop_recorded
 from devcluster.install import OperatorProcess, install
+from devcluster.processnode import ProcessNodeProcess
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +67,23 @@ def main(argv: list[str] | None = None) -> int:
             stop_recorded(workdir)
             return 1
         print(f"devcluster: jobwarden operator running (log: {operator.log_path})")
+    process_node = ProcessNodeProcess(
+        cluster.kubeconfig(),
+        workdir / "processnode",
+        cluster.log_dir / "process-node.log",
+        die_with_parent=False,
+    )
+    try:
+        process_node.start()
+        process_node.record_in(workdir)
+    except ClusterError as error:
+        print(f"devcluster: the process node did not start: {error}", file=sys.stderr)
+        stop_recorded(workdir)
+        return 1
+    print(
+        f"devcluster: process node {process_node.name} running pods as local processes "
+        f"(files in {process_node.root}, log: {process_node.log_path})"
+    )
     print(f"devcluster: up at {cluster.server} (logs in {cluster.log_dir})")
     for identity in IDENTITIES:
         print(f"  {identity:<9} {cluster.kubeconfig(identity)}")

@@ -63,7 +63,10 @@ class LocalCluster:
         nodes: int = 3,
         die_with_parent: bool = True,
         kwok_config: Path = KWOK_STAGES,
+        audit_policy: Path | None = None,
     ) -> None:
+        """`audit_policy` (opt-in, for benchmarks): an audit.k8s.io/v1 Policy file; the
+        API server then writes its audit log, in batches, to `audit_log_path`."""
         self.workdir = workdir.resolve()
         self.binaries = binaries or Binaries.locate()
         self.nodes = nodes
@@ -72,6 +75,8 @@ class LocalCluster:
         self.components: list[Component] = []
         self.pki_dir = self.workdir / "pki"
         self.log_dir = self.workdir / "logs"
+        self.audit_policy = audit_policy.resolve() if audit_policy is not None else None
+        self.audit_log_path = self.log_dir / "kube-apiserver-audit.log"
         self.server = ""
         self._ssl: ssl.SSLContext | None = None
 
@@ -158,6 +163,7 @@ class LocalCluster:
                 "--max-mutating-requests-inflight=500",
                 "--profiling=false",
                 "--v=1",
+                *self._audit_args(),
             ],
             env={"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"},
         )
@@ -262,6 +268,21 @@ class LocalCluster:
         self.components.clear()
 
     # --------------------------------------------------------------- helpers
+    def _audit_args(self) -> list[str]:
+        """kube-apiserver flags for the opt-in audit log (none by default)."""
+        if self.audit_policy is None:
+            return []
+        return [
+            f"--audit-policy-file={self.audit_policy}",
+            f"--audit-log-path={self.audit_log_path}",
+            "--audit-log-format=json",
+            # Batched, so auditing does not add latency to the requests it records.
+            "--audit-log-mode=batch",
+            "--audit-log-batch-max-wait=1s",
+            "--audit-log-maxsize=0",
+            "--audit-log-maxbackup=0",
+        ]
+
     def _component(
         self, name: str, binary: Path, args: list[str], env: dict[str, str] | None = None
     ) -> Component:

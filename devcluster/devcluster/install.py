@@ -6,23 +6,74 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from devcluster.binaries import REPO_ROOT, ClusterError
 from devcluster.cluster import STATE_FILE
-from devcluster.process import kill_with_parent, log_tail
+from devcluster.process import free_port, kill_with_parent, log_tail
 
 OPERATOR_NAMESPACE = "jobwarden-system"
 CRDS_DIR = REPO_ROOT / "crds"
 RBAC_FILES = (
     REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator.yaml",
     REPO_ROOT / "charts" / "jobwarden" / "rbac" / "operator-bindings-dev.yaml",
+    REPO_ROOT / "charts" / "jobwarden" / "rbac" / "user-roles.yaml",
+    REPO_ROOT / "charts" / "jobwarden" / "rbac" / "user-bindings-dev.yaml",
 )
 READY_LINE = "engine started"  # the leader's engine runs
 STANDBY_LINE = "campaigning for the lease"  # a replica is up (leader or standby)
+WEBHOOK_READY_LINE = "admission webhooks ready"  # the API server calls this replica
+WEBHOOK_PORT_FILE = "jobwarden-webhook-port"
+
+
+def webhook_port(kubeconfig: Path) -> int:
+    """The port every local operator of one cluster serves its webhooks on.
+
+    Kept in a file beside the kubeconfig, so replicas (and restarts) share it: they
+    all listen on it with SO_REUSEPORT, as pods behind one Service would, and the
+    webhook configurations stay valid when one of them dies. The file names the API
+    server it is for (a new cluster listens on a new random port), so a port from an
+    earlier cluster, possibly taken by another program since, is never reused.
+    """
+    path = kubeconfig.parent / WEBHOOK_PORT_FILE
+    server = _server_of(kubeconfig)
+    try:
+        stored_port, stored_server = path.read_text().split()
+        port = int(stored_port) if stored_server == server else 0
+    except (OSError, ValueError):
+        port = 0
+    if port and _can_share(port):
+        return port
+    port = free_port()
+    path.write_text(f"{port} {server}\n")
+    return port
+
+
+def _server_of(kubeconfig: Path) -> str:
+    """The API server URL of the kubeconfig's first cluster ("-" if unreadable)."""
+    try:
+        document = yaml.safe_load(kubeconfig.read_text()) or {}
+        return str(document["clusters"][0]["cluster"]["server"]).replace(" ", "")
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return "-"
+
+
+def _can_share(port: int) -> bool:
+    """Free, or held by our own operators (which listen with SO_REUSEPORT)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _kubectl(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
@@ -83,13 +134,21 @@ class OperatorProcess:
         return [sys.executable, "-m", "jobwarden", "--standalone"]
 
     def start(self, timeout: float = 60, *, ready_line: str = READY_LINE) -> None:
-        """Start and wait until its log shows `ready_line` (default: the engine runs)."""
+        """Start and wait until its log shows `ready_line` (default: the engine runs)
+        and the admission webhooks are served (so no write slips past them)."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "JOBWARDEN_NAMESPACE": OPERATOR_NAMESPACE,
             "PYTHONUNBUFFERED": "1",
+            # The local kube-apiserver calls the webhooks on 127.0.0.1.
+            "JOBWARDEN_WEBHOOK_ADDRESS": os.environ.get("JOBWARDEN_WEBHOOK_ADDRESS", "127.0.0.1"),
+            "JOBWARDEN_WEBHOOK_PORT": os.environ.get("JOBWARDEN_WEBHOOK_PORT")
+            or str(webhook_port(self.kubeconfig)),
+            # Several local operators (replicas, restarts) must not collide on 8080.
+            "JOBWARDEN_METRICS_ADDRESS": os.environ.get("JOBWARDEN_METRICS_ADDRESS", "127.0.0.1"),
+            "JOBWARDEN_METRICS_PORT": os.environ.get("JOBWARDEN_METRICS_PORT") or str(free_port()),
             **self.env,
         }
         with self.log_path.open("ab") as log:
@@ -113,12 +172,14 @@ class OperatorProcess:
                 )
             with self.log_path.open("rb") as log:
                 log.seek(offset)
-                if ready_line.encode() in log.read():
+                logged = log.read()
+                if all(line.encode() in logged for line in (ready_line, WEBHOOK_READY_LINE)):
                     return
             time.sleep(0.1)
         self.kill()
         raise ClusterError(
-            f"the jobwarden operator did not log {ready_line!r} within {timeout:.0f} s\n"
+            f"the jobwarden operator did not log {ready_line!r} and {WEBHOOK_READY_LINE!r} "
+            f"within {timeout:.0f} s\n"
             f"  log: {self.log_path}\n{log_tail(self.log_path)}"
         )
 

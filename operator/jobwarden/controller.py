@@ -15,11 +15,13 @@ from typing import Any
 
 import kopf
 
+from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.engine.kube import Kube, login
 from jobwarden.engine.leader import LeaderElector
 from jobwarden.engine.reconciler import Engine, EngineConfig
 from jobwarden.settings import OperatorConfig
+from jobwarden.webhooks import configure_admission  # registers the admission handlers
 
 logger = logging.getLogger("jobwarden.operator")
 
@@ -42,6 +44,7 @@ def authenticate(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionIn
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """kopf settings (our own names, no chatter, server-side filters); start campaigning."""
     config = OperatorConfig.from_env()
+    await metrics.start_metrics_server(config.metrics_port, config.metrics_address)  # first
     settings.posting.enabled = False  # our own Events, on transitions only
     settings.persistence.finalizer = f"{c.GROUP}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
@@ -57,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.request_timeout = 60
     settings.batching.worker_limit = 64
     settings.batching.batch_window = 0.01  # react within milliseconds, not the default 0.1 s
+    configure_admission(settings, config)  # webhooks: identity stamps, cancel and run checks
     kube = Kube()
     engine = Engine(
         kube,
@@ -72,6 +76,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["config"] = config
     memo["engine"] = engine
     memo["elector"] = elector
+    metrics.watch_engine(engine, lambda: elector.is_leader)  # state gauges from the leader
     memo["campaign"] = asyncio.create_task(elector.run(engine.run))
 
 

@@ -32,6 +32,15 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r}: expected a number of seconds") from error
 
 
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     """What an operator process is told by its environment."""
@@ -42,6 +51,29 @@ class OperatorConfig:
     worker_image: str = f"ghcr.io/jobwarden/jobwarden:{__version__}"
     exit_margin_seconds: float = 10.0
     workers: int = 16
+    metrics_port: int = 8080  # Prometheus /metrics (docs/metrics.md); 0: disabled
+    metrics_address: str = "0.0.0.0"
+    # Admission webhooks (see docs/access.md). Every replica serves them.
+    webhook_address: str = "0.0.0.0"  # where to listen
+    webhook_port: int = 9443
+    #: Host name or IP the API server calls, in a URL (e.g. 127.0.0.1 locally); empty:
+    #: the Service if webhook_service is set, else the listening address.
+    webhook_host: str = ""
+    #: Service in `namespace` in front of the replicas (in-cluster): the webhook
+    #: configurations then name the Service instead of a URL.
+    webhook_service: str = ""
+    #: "secret": the operator creates and rotates a CA and serving certificate, kept in
+    #: the Secret webhook_cert_secret so every replica serves the same one; "files":
+    #: tls.crt, tls.key and ca.crt are provided in webhook_cert_dir (cert-manager).
+    webhook_cert_source: str = "secret"
+    webhook_cert_secret: str = "jobwarden-webhook-tls"
+    webhook_cert_dir: str = ""  # empty: a private temporary directory
+    #: Fail: while no replica answers, writes to jobwarden resources are refused;
+    #: Ignore: they are allowed unchecked (identity stamps missing, no cancel checks).
+    webhook_failure_policy: str = "Fail"
+    #: The operator's own user name (trusted to set the stamped annotations); empty:
+    #: asked from the API server at start (SelfSubjectReview).
+    operator_username: str = ""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -55,4 +87,20 @@ class OperatorConfig:
             worker_image=os.environ.get("JOBWARDEN_WORKER_IMAGE") or cls.worker_image,
             exit_margin_seconds=_float("JOBWARDEN_EXIT_MARGIN_SECONDS", 10.0),
             workers=_int("JOBWARDEN_RECONCILE_WORKERS", 16, minimum=1),
+            metrics_port=_int("JOBWARDEN_METRICS_PORT", cls.metrics_port),
+            metrics_address=os.environ.get("JOBWARDEN_METRICS_ADDRESS") or cls.metrics_address,
+            webhook_address=os.environ.get("JOBWARDEN_WEBHOOK_ADDRESS") or cls.webhook_address,
+            webhook_port=_int("JOBWARDEN_WEBHOOK_PORT", cls.webhook_port, minimum=1),
+            webhook_host=os.environ.get("JOBWARDEN_WEBHOOK_HOST", ""),
+            webhook_service=os.environ.get("JOBWARDEN_WEBHOOK_SERVICE", ""),
+            webhook_cert_source=_choice(
+                "JOBWARDEN_WEBHOOK_CERT_SOURCE", cls.webhook_cert_source, ("secret", "files")
+            ),
+            webhook_cert_secret=os.environ.get("JOBWARDEN_WEBHOOK_CERT_SECRET")
+            or cls.webhook_cert_secret,
+            webhook_cert_dir=os.environ.get("JOBWARDEN_WEBHOOK_CERT_DIR", ""),
+            webhook_failure_policy=_choice(
+                "JOBWARDEN_WEBHOOK_FAILURE_POLICY", cls.webhook_failure_policy, ("Fail", "Ignore")
+            ),
+            operator_username=os.environ.get("JOBWARDEN_OPERATOR_USERNAME", ""),
         )

@@ -39,6 +39,12 @@ def test_worker_quota_status_shows_usage(kube: Kube, namespace: str) -> None:
             "spec": {"maxRunning": 1},
         },
     )
+    # A quota applies once the operator has seen it (docs/operations.md).
+    wait_until(
+        lambda: kube.get(_quota_path(namespace, "q")).get("status", {}).get("observedGeneration"),
+        timeout=15,
+        message="the operator to observe the WorkerQuota",
+    )
     runs.create(kube, namespace, jobrun("a", sim(run_seconds=600)))
     runs.wait_phase(kube, namespace, "a", "Running")
     runs.create(kube, namespace, jobrun("b", sim(run_seconds=1), priority="High"))

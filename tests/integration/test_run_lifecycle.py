@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from devcluster.install import OperatorProcess
+from devcluster.install import WEBHOOK_READY_LINE, OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube, KubeError, resource_path
 from tests.support.runs import PodWatcher, jobrun, sim
 from tests.support.wait import wait_until
 
@@ -74,7 +74,7 @@ def test_cancel_queued_run_never_creates_a_pod(
     assert status.get("attempts", []) == []
     cancellation = status["cancellation"]
     assert cancellation["outcome"] == "Cancelled"
-    assert cancellation["requestedBy"] == "unknown"  # no admission webhook stamped it here
+    assert cancellation["requestedBy"] == "jobwarden-admin"  # stamped by the admission webhook
     assert cancellation["requestedAt"] and cancellation["finishedAt"]
     assert "signalledAt" not in cancellation or cancellation["signalledAt"] is None
     reasons = runs.wait_events(kube, namespace, "waiting", "Queued", "CancelRequested", "Cancelled")
@@ -128,20 +128,31 @@ def test_worker_ignoring_sigterm_fails_with_cancel_timeout(kube: Kube, namespace
 
 
 # 4 (AC-005) ------------------------------------------------------------------
-def test_cancel_after_success_is_ignored(kube: Kube, namespace: str) -> None:
+def test_cancel_after_success_is_denied(kube: Kube, namespace: str) -> None:
+    """The admission webhook refuses it before it is stored. The engine's CancelIgnored
+    path, for a cancel stored without the webhook (failurePolicy Ignore while the
+    operator was down), is covered in tests/unit/test_lifecycle.py."""
     runs.create(kube, namespace, jobrun("quick", sim(run_seconds=0.5)))
     before = runs.wait_phase(kube, namespace, "quick", "Succeeded")
-    runs.cancel(kube, namespace, "quick")
-    runs.wait_events(kube, namespace, "quick", "CancelIgnored")
+    with pytest.raises(KubeError) as caught:
+        runs.cancel(kube, namespace, "quick")
+    assert caught.value.status == 409
+    assert "not in a cancellable state: Succeeded" in caught.value.message
     after = runs.get(kube, namespace, "quick")
+    assert after["spec"]["cancel"] is False
     assert after["status"]["phase"] == "Succeeded"
     assert after["status"]["completionTime"] == before["status"]["completionTime"]
-    assert after["status"]["cancellation"]["outcome"] == "Ignored"
-    ignored = [
-        e for e in runs.events_for(kube, namespace, "quick") if e["reason"] == "CancelIgnored"
-    ]
-    assert ignored[0]["type"] == "Warning"
-    assert "Succeeded" in ignored[0]["message"]
+    assert "cancellation" not in after["status"]
+    assert "CancelIgnored" not in runs.event_reasons(kube, namespace, "quick")
+
+
+def _cancel_unless_finished(kube: Kube, namespace: str, name: str) -> None:
+    """Cancel; the admission webhook refuses it if the run has already finished."""
+    try:
+        runs.cancel(kube, namespace, name)
+    except KubeError as error:
+        if "not in a cancellable state" not in error.message:
+            raise
 
 
 # 5 (AC-006) ------------------------------------------------------------------
@@ -154,7 +165,7 @@ def test_cancel_races_around_admission(cluster: TestCluster, kube: Kube, namespa
         for name in names:
             runs.create(kube, namespace, jobrun(name, sim(run_seconds=rng.choice([0.3, 1, 3]))))
             delay = rng.uniform(0, 1.5)
-            thread = threading.Timer(delay, runs.cancel, args=(kube, namespace, name))
+            thread = threading.Timer(delay, _cancel_unless_finished, args=(kube, namespace, name))
             thread.start()
             threads.append(thread)
         for thread in threads:
@@ -295,9 +306,14 @@ def test_operator_killed_mid_admission_mid_run_and_mid_cancel(
         for name in burst:
             runs.create(kube, namespace, jobrun(name, sim(run_seconds=0.5)))
         operator.kill()
-        for name in ("late-1", "late-2"):  # created while no operator runs
+        # Writes wait for the admission webhooks (failurePolicy Fail). The restarted
+        # operator serves them at once, but its engine waits until the dead one's Lease
+        # expires: these runs are created while no engine runs.
+        offset = operator.log_size()
+        operator.start(ready_line=WEBHOOK_READY_LINE)
+        for name in ("late-1", "late-2"):
             runs.create(kube, namespace, jobrun(name, sim(run_seconds=0.5)))
-        operator.start()
+        operator.wait_log("engine started", after=offset)
 
         assert runs.wait_phase(kube, namespace, "long", "Succeeded", timeout=60)
         assert runs.wait_phase(kube, namespace, "stopping", "Cancelled", timeout=60)

@@ -233,7 +233,7 @@ def test_export_template_defaults() -> None:
     (container,) = template["spec"]["containers"]
     assert container["image"] == "jobwarden:latest"
     assert container["command"] == ["python", "-m", EXPORT_WORKER_MODULE]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["JOBWARDEN_EXPORT_SPEC"]) == EXPORT_SPEC
     assert env["JOBWARDEN_VOLUME_ROOT"] == EXPORT_VOLUME_ROOT
     assert container["volumeMounts"] == [{"name": "out", "mountPath": f"{EXPORT_VOLUME_ROOT}/out"}]

@@ -278,3 +278,16 @@ def test_a_fire_whose_run_exists_is_not_counted_as_missed() -> None:
     assert plan.status is not None
     assert plan.status.get("missedRuns", 0) == 0
     assert plan.create == [CreateRun(run_name("nightly", FIRE_10), FIRE_10)]
+
+
+def test_replace_never_guesses_between_runs_created_in_the_same_second() -> None:
+    """Creation times have whole seconds: a manual run and the run of a fire created in
+    the same second cannot be ordered, so neither is cancelled for the other."""
+    same_second = NOW.replace(microsecond=0)
+    both = [
+        run("nightly-manual", "Running", created=same_second, trigger="Manual"),
+        run(run_name("nightly", FIRE_10), "Queued", created=same_second),
+    ]
+    spec = {"concurrencyPolicy": "Replace"}
+    plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), both, NOW)
+    assert plan.cancel == []

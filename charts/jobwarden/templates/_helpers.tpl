@@ -37,7 +37,8 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{- define "jobwarden.webhookSecret" -}}{{ include "jobwarden.fullname" . }}-webhook-tls{{- end -}}
+{{/* Fixed: the operator's Role may read and update only this Secret (rbac/operator.yaml). */}}
+{{- define "jobwarden.webhookSecret" -}}jobwarden-webhook-tls{{- end -}}
 
 {{/* Whether the cluster serves the Prometheus Operator's API. */}}
 {{- define "jobwarden.hasMonitoring" -}}

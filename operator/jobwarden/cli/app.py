@@ -325,6 +325,11 @@ with its use counted from its runs.""",
     )
     _all_namespaces(quota, "show quotas")
     _output(quota, "json", "yaml")
+
+    # --------------------------------------------------------------- dashboard
+    from jobwarden.dashboard.command import register as register_dashboard  # noqa: PLC0415
+
+    register_dashboard(command)
     return parser, subs
 
 

@@ -664,6 +664,8 @@ def cmd_quota(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+from jobwarden.dashboard.command import cmd_dashboard  # noqa: E402
+
 COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "active": cmd_active,
     "status": cmd_status,
@@ -674,4 +676,5 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "resume": cmd_resume,
     "history": cmd_history,
     "quota": cmd_quota,
+    "dashboard": cmd_dashboard,
 }

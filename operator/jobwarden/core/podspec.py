@@ -18,6 +18,11 @@ from jobwarden.core.observed import TRACKING_FINALIZER
 #: Where Export volumes are mounted in the export worker's container.
 EXPORT_VOLUME_ROOT = "/jobwarden/volumes"
 EXPORT_WORKER_MODULE = "jobwarden.worker.export"
+#: The export worker's PostgreSQL connection URI, from spec.source.postgres.secretRef.
+EXPORT_SOURCE_URI_ENV = "JOBWARDEN_SOURCE_URI"
+#: The ServiceAccount of worker pods whose template names none: it may only read
+#: jobwarden runs and patch their status (see `engine.workers`).
+WORKER_SERVICE_ACCOUNT = "jobwarden-worker"
 
 
 class TemplateMissingError(ValueError):
@@ -43,6 +48,22 @@ def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, An
     spec = body.get("spec") or {}
     worker = spec.get("worker") or {}
     volumes = list(spec.get("volumes") or [])
+    source_env: list[dict[str, Any]] = []
+    secret_ref = ((spec.get("source") or {}).get("postgres") or {}).get("secretRef")
+    if secret_ref:
+        # Only the worker's container reads the Secret: the URI never enters the
+        # Export, the operator's memory or its logs.
+        source_env.append(
+            {
+                "name": EXPORT_SOURCE_URI_ENV,
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": secret_ref["name"],
+                        "key": secret_ref.get("key") or "uri",
+                    }
+                },
+            }
+        )
     container: dict[str, Any] = {
         "name": "export",
         "image": worker.get("image") or default_image,
@@ -50,6 +71,7 @@ def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, An
         "env": [
             {"name": "JOBWARDEN_EXPORT_SPEC", "value": json.dumps(spec, sort_keys=True)},
             {"name": "JOBWARDEN_VOLUME_ROOT", "value": EXPORT_VOLUME_ROOT},
+            *source_env,
             *(worker.get("env") or []),
         ],
         "volumeMounts": [
@@ -116,6 +138,11 @@ def worker_pod(
         container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
 
     pod_spec["restartPolicy"] = "Never"
+    # Unless the template names one (also by the deprecated `serviceAccount`), workers
+    # run as jobwarden-worker, which may only report to their run.
+    pod_spec.setdefault(
+        "serviceAccountName", pod_spec.get("serviceAccount") or WORKER_SERVICE_ACCOUNT
+    )
     pod_spec.setdefault(
         "terminationGracePeriodSeconds",
         int(spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)),

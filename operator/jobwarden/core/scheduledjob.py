@@ -266,9 +266,13 @@ def _decide_schedule(
     )
     policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", ConcurrencyPolicy.FORBID))
     still_active = [r for r in active if not r.settings.cancel]
-    if policy == ConcurrencyPolicy.REPLACE and len(still_active) > 1:
-        # A manual run joined a running one: the newest replaces the others.
-        newest = max(still_active, key=lambda r: r.created)
+    newest_created = max((r.created for r in still_active), default=None)
+    newest_runs = [r for r in still_active if r.created == newest_created]
+    if policy == ConcurrencyPolicy.REPLACE and len(still_active) > 1 and len(newest_runs) == 1:
+        # A manual run joined a running one: the newest replaces the others. Creation
+        # times have whole seconds: with a tie, nobody is sure to be newer, so the
+        # decision waits (a fire in that second has already cancelled the older runs).
+        newest = newest_runs[0]
         for run in still_active:
             if run is not newest:
                 draft.plan.cancel.append(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
 from jobwarden.core.conditions import format_micro_time
@@ -25,6 +26,11 @@ from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.scheduler import Scheduler, snapshot_of
 from jobwarden.engine.store import RunKey, Store
+from jobwarden.engine.workers import (
+    ensure_worker_identity,
+    forget_worker_identity,
+    uses_worker_identity,
+)
 from jobwarden.engine.workqueue import WorkQueue
 
 logger = logging.getLogger("jobwarden.engine")
@@ -153,9 +159,11 @@ class Engine:
             logger.warning(
                 "reconciling %s failed: %s; retrying in %ss", key, error, _RETRY_AFTER_ERROR
             )
+            metrics.reconcile_error(key)
             self.queue.add_after(key, _RETRY_AFTER_ERROR)
         except Exception:
             logger.exception("reconciling %s failed; retrying in %ss", key, _RETRY_AFTER_ERROR)
+            metrics.reconcile_error(key)
             self.queue.add_after(key, _RETRY_AFTER_ERROR)
 
     # ------------------------------------------------------------ namespaces
@@ -304,6 +312,7 @@ class Engine:
                 run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
             )
             self.store.remember_written(written)
+            metrics.observe_plan(view, plan, self.clock())  # transitions, latencies
             await self._label_finished(RunView.from_body(written))
         for action in plan.post_actions:
             if isinstance(action, ReleasePod):
@@ -333,10 +342,14 @@ class Engine:
         except TemplateMissingError as error:
             raise RuntimeError(str(error)) from error
         manifest = worker_pod(body, template, action.attempt)
+        if uses_worker_identity(manifest):
+            await ensure_worker_identity(self.kube, view.namespace)
         try:
             await self.kube.create(resource_path("v1", "pods", view.namespace), manifest)
         except KubeApiError as error:
             if not error.conflict:
+                if "serviceaccount" in error.message.lower():
+                    forget_worker_identity(self.kube, view.namespace)  # recreate next time
                 raise
             existing = await self.kube.get(resource_path("v1", "pods", view.namespace, action.name))
             owners = existing.get("metadata", {}).get("ownerReferences") or []

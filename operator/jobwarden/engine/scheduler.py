@@ -12,6 +12,7 @@ import datetime
 import logging
 from typing import Any
 
+from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import Trigger
 from jobwarden.core.conditions import format_micro_time
@@ -119,6 +120,7 @@ class Scheduler:
                 sj_path(namespace, name, "status"), {"status": plan.status}
             )
             store.put_scheduled_job(written)
+            metrics.observe_scheduled_job(sj, plan)  # missed fires
         for prune in plan.prune:
             try:
                 await self.kube.delete(
@@ -132,6 +134,7 @@ class Scheduler:
         for create in plan.create:
             lag = (self.engine.clock() - create.fire).total_seconds()
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)
+            metrics.observe_fire(lag, namespace)
         if plan.requeue_after is not None:
             self.engine.queue.add_after(sj.key, plan.requeue_after + _WAKE_EPSILON)
 

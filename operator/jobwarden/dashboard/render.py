@@ -1,0 +1,732 @@
+"""The dashboard's pages: server-rendered HTML from API objects (plain dicts).
+
+Pure functions: the server hands them objects and the caller's cancel rights; the
+unit tests feed them directly. Every value from the API is escaped. Regions marked
+`data-live` are swapped in place by the page's script when a watch reports a change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobwarden.api import constants as c
+from jobwarden.cli.text import DASH, format_timestamp, human_duration, parse_time
+from jobwarden.cli.views import (
+    NEW_PHASE,
+    PLURALS,
+    TERMINAL_PHASES,
+    CancelRight,
+    annotation,
+    cancel_requested,
+    created_at,
+    elapsed_seconds,
+    event_time,
+    is_stuck,
+    is_terminal,
+    name_of,
+    namespace_of,
+    phase_of,
+    priority_of,
+    queue_text,
+    scheduled_job_of,
+    spec_of,
+    status_of,
+)
+
+CONFIRM_TEXT = "Are you sure you want to cancel this job? This action cannot be undone."
+CANCELLING = "Cancelling…"
+CANCEL_TOOLTIP = "Cancel job"
+#: Phases in which the Cancel button is offered (the run has not ended and no cancel
+#: was asked for yet): waiting, working, or between attempts.
+CANCELLABLE_PHASES = frozenset({NEW_PHASE, "Queued", "Running", "Retrying"})
+RUN_PHASE_FILTERS = ("Queued", "Running", "Retrying", "Cancelling", *sorted(TERMINAL_PHASES))
+HISTORY_DAYS = (7, 30, 90)
+RESULT_PHASES = ("Succeeded", "Failed", "Cancelled")
+
+
+def h(value: object) -> str:
+    """HTML-escaped text (None: empty)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every page shares: where it lives and who looks at it."""
+
+    base: str  # "/<token>"
+    user: str | None
+    context: str | None
+    now: datetime.datetime
+    namespaces: Sequence[str] = ()
+    errors: Sequence[str] = field(default_factory=tuple)
+
+    def url(self, path: str, **query: str | None) -> str:
+        """A link inside the dashboard, with the non-empty query values."""
+        kept = {k: v for k, v in query.items() if v}
+        return self.base + path + ("?" + urllib.parse.urlencode(kept) if kept else "")
+
+
+def object_url(page: Page, obj: Mapping[str, Any]) -> str:
+    """The page of a run, an export or a ScheduledJob."""
+    plural = PLURALS[str(obj.get("kind"))]
+    ns, name = urllib.parse.quote(namespace_of(obj)), urllib.parse.quote(name_of(obj))
+    return page.url(f"/ns/{ns}/{plural}/{name}")
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """`Kind/namespace/name`: how the page's script names an object."""
+    return f"{obj.get('kind')}/{namespace_of(obj)}/{name_of(obj)}"
+
+
+def dom_id(prefix: str, obj: Mapping[str, Any]) -> str:
+    """A stable element id for an object (names are DNS labels: safe in ids)."""
+    return f"{prefix}-{str(obj.get('kind')).lower()}-{namespace_of(obj)}-{name_of(obj)}"
+
+
+# -------------------------------------------------------------------- the shell
+NAV = (("/", "Overview"), ("/runs", "Runs and exports"), ("/scheduledjobs", "Scheduled jobs"))
+
+
+def layout(page: Page, title: str, body: str, *, current: str) -> str:
+    """A whole page around `body`."""
+    links = "".join(
+        f'<li><a href="{h(page.url(path))}"'
+        + (' aria-current="page"' if path == current else "")
+        + f">{h(label)}</a></li>"
+        for path, label in NAV
+    )
+    who = h(page.user or "unknown user") + (
+        f' <span class="muted">(context {h(page.context)})</span>' if page.context else ""
+    )
+    errors = "".join(f'<p class="error">{h(e)}</p>' for e in page.errors)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{h(title)} · jobwarden</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{h(page.url("/static/dashboard.css"))}">
+<script src="{h(page.url("/static/dashboard.js"))}" defer></script>
+</head>
+<body data-base="{h(page.base)}">
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<span class="brand">jobwarden</span>
+<nav aria-label="Main"><ul>{links}</ul></nav>
+<p class="who">Acting as <strong>{who}</strong></p>
+</header>
+<main id="main" tabindex="-1">
+<h1>{h(title)}</h1>
+<div id="alert" class="alert" role="alert" aria-live="assertive"></div>
+<div id="notice" class="notice" role="status" aria-live="polite"></div>
+<div id="scope-errors" data-live>{errors}</div>
+{body}
+</main>
+<footer><p><span id="live" class="live" data-state="connecting">
+Connecting to live updates…</span></p></footer>
+{cancel_dialog()}
+</body>
+</html>
+"""
+
+
+def cancel_dialog() -> str:
+    """The confirmation dialog shared by every Cancel button."""
+    return f"""<dialog id="cancel-dialog" aria-labelledby="cancel-title"
+ aria-describedby="cancel-text">
+<h2 id="cancel-title">Cancel <span id="cancel-target"></span>?</h2>
+<p id="cancel-text">{h(CONFIRM_TEXT)}</p>
+<p><label for="cancel-reason">Reason (optional)</label>
+<input id="cancel-reason" type="text" maxlength="200" autocomplete="off"></p>
+<div class="buttons">
+<button type="button" id="cancel-dismiss">Cancel</button>
+<button type="button" id="cancel-confirm" class="danger">Confirm</button>
+</div>
+</dialog>"""
+
+
+# ------------------------------------------------------------------- fragments
+def phase_label(obj: Mapping[str, Any]) -> str:
+    """The phase as shown: `Cancelling…` from the moment a cancel is asked for."""
+    phase = phase_of(obj)
+    if cancel_requested(obj) and phase not in TERMINAL_PHASES:
+        return CANCELLING
+    return phase
+
+
+def badge(obj: Mapping[str, Any]) -> str:
+    """The phase badge of a run."""
+    label = phase_label(obj)
+    css = "cancelling" if label == CANCELLING else label.lower()
+    return f'<span class="badge phase-{h(css)}" data-phase-for="{h(key_of(obj))}">{h(label)}</span>'
+
+
+def progress_cell(obj: Mapping[str, Any]) -> str:
+    """A progress bar with its percentage, or a dash before any report."""
+    progress = status_of(obj).get("progress") or {}
+    percent = progress.get("percent")
+    if percent is None and progress.get("fraction") is not None:
+        percent = int(float(progress["fraction"]) * 100)
+    if percent is None:
+        return f'<span class="muted">{DASH}</span>'
+    value = max(0, min(100, int(percent)))
+    return (
+        f'<progress max="100" value="{value}" aria-label="Progress of {h(name_of(obj))}">'
+        f"{value}%</progress> <span>{value}%</span>"
+    )
+
+
+def elapsed_cell(obj: Mapping[str, Any], now: datetime.datetime) -> str:
+    """Elapsed time; the page's script keeps it ticking while the run lasts."""
+    status = status_of(obj)
+    start = parse_time(status.get("startTime")) or created_at(obj)
+    end = parse_time(status.get("completionTime")) if is_terminal(obj) else None
+    text = human_duration(elapsed_seconds(obj, now)) or DASH
+    attrs = f' data-start="{h(format_timestamp(start))}"' if start else ""
+    if end is not None:
+        attrs += f' data-end="{h(format_timestamp(end))}"'
+    return f'<span class="elapsed"{attrs}>{h(text)}</span>'
+
+
+def can_offer_cancel(obj: Mapping[str, Any]) -> bool:
+    """The run is in a phase where a Cancel button belongs."""
+    return phase_of(obj) in CANCELLABLE_PHASES and not cancel_requested(obj)
+
+
+def cancel_button(obj: Mapping[str, Any], right: CancelRight | None) -> str:
+    """The Cancel button: enabled if the caller may cancel, disabled (with the
+    reason as its tooltip) if not, absent once there is nothing to cancel."""
+    if not can_offer_cancel(obj):
+        return ""
+    name = name_of(obj)
+    data = (
+        f'data-cancel data-key="{h(key_of(obj))}" data-kind="{h(obj.get("kind"))}" '
+        f'data-namespace="{h(namespace_of(obj))}" data-name="{h(name)}"'
+    )
+    ident = h(dom_id("cancel", obj))
+    if right is not None and right.allowed:
+        return (
+            f'<button type="button" class="cancel" id="{ident}" {data} '
+            f'aria-label="Cancel job {h(name)}" title="{CANCEL_TOOLTIP}">Cancel</button>'
+        )
+    why = right.why if right is not None else "unknown"
+    return (
+        f'<button type="button" class="cancel" id="{ident}" {data} disabled '
+        f'aria-label="Cancel job {h(name)} (not allowed)" '
+        f'title="You may not cancel this job: {h(why)}">Cancel</button>'
+    )
+
+
+# ---------------------------------------------------------------------- runs
+@dataclass(frozen=True)
+class RunFilter:
+    """The runs table's filters."""
+
+    namespace: str = ""
+    phase: str = ""
+    text: str = ""
+    kind: str = ""
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        """Whether a run passes every filter."""
+        if self.namespace and namespace_of(obj) != self.namespace:
+            return False
+        if self.kind and obj.get("kind") != self.kind:
+            return False
+        if self.phase:
+            shown = phase_label(obj)
+            wanted = self.phase
+            if wanted == "active":
+                if is_terminal(obj):
+                    return False
+            elif wanted == "Cancelling":
+                if shown != CANCELLING:
+                    return False
+            elif phase_of(obj) != wanted or shown == CANCELLING:
+                return False
+        if self.text:
+            needle = self.text.lower()
+            hay = " ".join(
+                str(x or "")
+                for x in (
+                    name_of(obj),
+                    obj.get("kind"),
+                    namespace_of(obj),
+                    annotation(obj, c.ANNOTATION_CREATED_BY),
+                    scheduled_job_of(obj),
+                    phase_label(obj),
+                )
+            ).lower()
+            if needle not in hay:
+                return False
+        return True
+
+
+def newest_first(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Objects by creation time, newest first (then by name)."""
+    return sorted(
+        objects,
+        key=lambda o: (str((o.get("metadata") or {}).get("creationTimestamp") or ""), name_of(o)),
+        reverse=True,
+    )
+
+
+def run_row(
+    page: Page, obj: Mapping[str, Any], right: CancelRight | None, *, show_namespace: bool
+) -> str:
+    """One row of the runs table."""
+    state = "requested" if cancel_requested(obj) else "open"
+    cells = [
+        f'<th scope="row"><a href="{h(object_url(page, obj))}">{h(name_of(obj))}</a></th>',
+        f"<td>{h(obj.get('kind'))}</td>",
+    ]
+    if show_namespace:
+        cells.append(f"<td>{h(namespace_of(obj))}</td>")
+    cells += [
+        f"<td>{badge(obj)}</td>",
+        f"<td>{progress_cell(obj)}</td>",
+        f"<td>{elapsed_cell(obj, page.now)}</td>",
+        f"<td>{h(queue_text(obj))}</td>",
+        f"<td>{h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)}</td>",
+        f"<td>{cancel_button(obj, right)}</td>",
+    ]
+    return (
+        f'<tr id="{h(dom_id("row", obj))}" data-key="{h(key_of(obj))}" '
+        f'data-phase="{h(phase_of(obj))}" data-state="{state}">' + "".join(cells) + "</tr>"
+    )
+
+
+def runs_page(
+    page: Page,
+    runs: Iterable[Mapping[str, Any]],
+    rights: Mapping[str, CancelRight],
+    flt: RunFilter,
+) -> str:
+    """Runs and exports: filters and the live table."""
+    chosen = newest_first(r for r in runs if flt.matches(r))
+    show_ns = not flt.namespace
+    headers = ["Name", "Kind", *(["Namespace"] if show_ns else []), "Phase", "Progress"]
+    headers += ["Elapsed", "Queue position", "Started by", "Actions"]
+    head = "".join(f'<th scope="col">{h(x)}</th>' for x in headers)
+    rows = "".join(run_row(page, r, rights.get(key_of(r)), show_namespace=show_ns) for r in chosen)
+    if not rows:
+        rows = f'<tr><td colspan="{len(headers)}" class="muted">No runs match.</td></tr>'
+    ns_options = "".join(f'<option value="{h(n)}"></option>' for n in page.namespaces)
+    phase_options = _options(
+        [("", "Any phase"), ("active", "Not finished")] + [(p, p) for p in RUN_PHASE_FILTERS],
+        flt.phase,
+    )
+    kind_options = _options(
+        [("", "Runs and exports"), (c.KIND_JOB_RUN, "JobRuns"), (c.KIND_EXPORT, "Exports")],
+        flt.kind,
+    )
+    return f"""<form class="filters" method="get" action="{h(page.url("/runs"))}" data-live-form>
+<p><label for="f-namespace">Namespace</label>
+<input id="f-namespace" name="namespace" list="known-namespaces" value="{h(flt.namespace)}"
+ placeholder="all watched" autocomplete="off">
+<datalist id="known-namespaces">{ns_options}</datalist></p>
+<p><label for="f-phase">Phase</label>
+<select id="f-phase" name="phase">{phase_options}</select></p>
+<p><label for="f-kind">Kind</label>
+<select id="f-kind" name="kind">{kind_options}</select></p>
+<p><label for="f-text">Search</label>
+<input id="f-text" name="q" type="search" value="{h(flt.text)}"
+ placeholder="name, creator, job"></p>
+<p><button type="submit">Apply filters</button></p>
+</form>
+<div id="runs-live" data-live>
+<p id="runs-count">{len(chosen)} shown</p>
+<div class="table-wrap">
+<table id="runs-table" class="runs">
+<caption>Runs and exports, newest first; updated live</caption>
+<thead><tr>{head}</tr></thead>
+<tbody id="runs-body">{rows}</tbody>
+</table>
+</div>
+</div>
+"""
+
+
+def _options(choices: Sequence[tuple[str, str]], selected: str) -> str:
+    return "".join(
+        f'<option value="{h(v)}"' + (" selected" if v == selected else "") + f">{h(label)}</option>"
+        for v, label in choices
+    )
+
+
+# ------------------------------------------------------------------ overview
+def _finished_within(obj: Mapping[str, Any], since: datetime.datetime) -> bool:
+    done = parse_time(status_of(obj).get("completionTime"))
+    return is_terminal(obj) and done is not None and done >= since
+
+
+def overview_page(
+    page: Page,
+    quotas: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    jobs: Sequence[Mapping[str, Any]],
+) -> str:
+    """Per namespace: workers against quota, the queue by priority, results of the
+    last 24 hours and stuck runs."""
+    since = page.now - datetime.timedelta(hours=24)
+    results: dict[str, Counter[str]] = {ns: Counter() for ns in page.namespaces}
+    live_names = {(namespace_of(r), name_of(r)) for r in runs}
+    for run in runs:
+        if _finished_within(run, since):
+            results.setdefault(namespace_of(run), Counter())[phase_of(run)] += 1
+    for job in jobs:  # runs already deleted live on as summaries in the job's history
+        for summary in status_of(job).get("history") or []:
+            done = parse_time(summary.get("completionTime"))
+            key = (namespace_of(job), str(summary.get("name")))
+            if done is not None and done >= since and key not in live_names:
+                results.setdefault(namespace_of(job), Counter())[str(summary.get("phase"))] += 1
+    stuck = [r for r in runs if not is_terminal(r) and is_stuck(r)]
+    rows = []
+    for record in quotas:
+        ns = str(record["namespace"])
+        counts = results.get(ns, Counter())
+        by_priority = record.get("queuedByPriority") or {}
+        maximum = int(record.get("maxRunning") or 0)
+        running = int(record["running"])
+        quota_name = "default quota" if record.get("default") else f"WorkerQuota {record['name']}"
+        stuck_here = sum(1 for r in stuck if namespace_of(r) == ns)
+        result_cells = "".join(
+            f'<td><a href="{h(page.url("/runs", namespace=ns, phase=p))}" '
+            f'aria-label="{counts[p]} {p.lower()} in {h(ns)}">{counts[p]}</a></td>'
+            for p in RESULT_PHASES
+        )
+        rows.append(
+            f'<tr id="ov-{h(ns)}"><th scope="row">'
+            f'<a href="{h(page.url("/runs", namespace=ns))}">{h(ns)}</a></th>'
+            f'<td><meter min="0" max="{max(maximum, 1)}" value="{min(running, max(maximum, 1))}" '
+            f'aria-label="Workers in use in {h(ns)}">{running}/{maximum}</meter> '
+            f'{running} of {maximum} <span class="muted">({h(quota_name)})</span></td>'
+            f"<td>{int(record['queued'])}</td>"
+            + "".join(f"<td>{int(by_priority.get(p, 0))}</td>" for p in ("high", "medium", "low"))
+            + result_cells
+            + f"<td>{stuck_here}</td></tr>"
+        )
+    if not rows:
+        rows.append('<tr><td colspan="9" class="muted">No namespace watched yet.</td></tr>')
+    stuck_items = "".join(
+        f'<li><a href="{h(object_url(page, r))}">{h(namespace_of(r))}/{h(name_of(r))}</a> '
+        f"({h(r.get('kind'))}, {h(phase_of(r))}): {h(_stuck_message(r))}</li>"
+        for r in stuck
+    )
+    stuck_list = f"<ul>{stuck_items}</ul>" if stuck_items else "<p>No stuck runs.</p>"
+    return f"""<section aria-labelledby="ov-quota">
+<h2 id="ov-quota">Namespaces</h2>
+<div class="table-wrap" id="overview-live" data-live>
+<table class="overview">
+<caption>Workers against quota, queue by priority, results of the last 24 hours</caption>
+<thead>
+<tr><th scope="col" rowspan="2">Namespace</th><th scope="col" rowspan="2">Workers running</th>
+<th scope="colgroup" colspan="4">Queued</th><th scope="colgroup" colspan="3">Last 24 hours</th>
+<th scope="col" rowspan="2">Stuck</th></tr>
+<tr><th scope="col">All</th><th scope="col">High</th><th scope="col">Medium</th>
+<th scope="col">Low</th><th scope="col">Succeeded</th><th scope="col">Failed</th>
+<th scope="col">Cancelled</th></tr>
+</thead>
+<tbody>{"".join(rows)}</tbody>
+</table>
+</div>
+</section>
+<section aria-labelledby="ov-stuck">
+<h2 id="ov-stuck">Stuck runs</h2>
+<div id="stuck-live" data-live>{stuck_list}</div>
+</section>
+"""
+
+
+def _stuck_message(obj: Mapping[str, Any]) -> str:
+    for cond in status_of(obj).get("conditions") or []:
+        if cond.get("type") == "Stuck":
+            return str(cond.get("message") or cond.get("reason") or "stuck")
+    return "stuck"
+
+
+# ------------------------------------------------------------ scheduled jobs
+def paused(job: Mapping[str, Any]) -> bool:
+    """spec.suspend."""
+    return bool(spec_of(job).get("suspend"))
+
+
+def _time(value: object) -> str:
+    moment = parse_time(value)
+    return format_timestamp(moment) if moment else DASH
+
+
+def jobs_page(page: Page, jobs: Iterable[Mapping[str, Any]], namespace: str) -> str:
+    """The ScheduledJobs, with schedule, state and next and last runs."""
+    rows = []
+    for job in sorted(jobs, key=lambda j: (namespace_of(j), name_of(j))):
+        if namespace and namespace_of(job) != namespace:
+            continue
+        status, spec = status_of(job), spec_of(job)
+        rows.append(
+            f'<tr><th scope="row"><a href="{h(object_url(page, job))}">{h(name_of(job))}</a></th>'
+            f"<td>{h(namespace_of(job))}</td><td><code>{h(spec.get('schedule') or 'one-time')}"
+            f"</code></td><td>{h(spec.get('timeZone') or 'UTC')}</td>"
+            f"<td>{'Paused' if paused(job) else h(status.get('phase') or NEW_PHASE)}</td>"
+            f"<td>{h(_time(status.get('nextScheduleTime')))}</td>"
+            f"<td>{h(_time(status.get('lastScheduleTime')))}</td></tr>"
+        )
+    body = "".join(rows) or '<tr><td colspan="7" class="muted">No scheduled jobs.</td></tr>'
+    action = h(page.url("/scheduledjobs"))
+    return f"""<form class="filters" method="get" action="{action}" data-live-form>
+<p><label for="j-namespace">Namespace</label>
+<input id="j-namespace" name="namespace" value="{h(namespace)}" placeholder="all watched"
+ autocomplete="off"></p>
+<p><button type="submit">Apply filters</button></p>
+</form>
+<div class="table-wrap">
+<table>
+<caption>Scheduled jobs</caption>
+<thead><tr><th scope="col">Name</th><th scope="col">Namespace</th><th scope="col">Schedule</th>
+<th scope="col">Time zone</th><th scope="col">State</th><th scope="col">Next run</th>
+<th scope="col">Last run</th></tr></thead>
+<tbody id="jobs-body" data-live>{body}</tbody>
+</table>
+</div>
+"""
+
+
+def job_page(
+    page: Page,
+    job: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    status_filter: str,
+    days: str,
+    csv_url: str,
+) -> str:
+    """One ScheduledJob: its schedule, actions and history."""
+    status, spec = status_of(job), spec_of(job)
+    ns, name = namespace_of(job), name_of(job)
+    is_paused = paused(job)
+    facts = [
+        ("Namespace", h(ns)),
+        ("Schedule", f"<code>{h(spec.get('schedule') or 'one-time')}</code>"),
+        ("Time zone", h(spec.get("timeZone") or "UTC")),
+        ("State", "Paused" if is_paused else h(status.get("phase") or NEW_PHASE)),
+        ("Next run", h(_time(status.get("nextScheduleTime")))),
+        ("Last run", h(_time(status.get("lastScheduleTime")))),
+        ("Last success", h(_time(status.get("lastSuccessfulTime")))),
+        ("Last failure", h(_time(status.get("lastFailureTime")))),
+        ("Concurrency policy", h(spec.get("concurrencyPolicy") or "Allow")),
+        ("Created by", h(annotation(job, c.ANNOTATION_CREATED_BY) or DASH)),
+    ]
+    finished = str(status.get("phase")) in ("Completed", "Cancelled")
+    action = "resume" if is_paused else "pause"
+    buttons = (
+        ""
+        if finished
+        else (
+            f'<button type="button" data-action="run" data-namespace="{h(ns)}" '
+            f'data-name="{h(name)}">Run now</button> '
+            f'<button type="button" data-action="{action}" data-namespace="{h(ns)}" '
+            f'data-name="{h(name)}">{"Resume" if is_paused else "Pause"}</button>'
+        )
+    )
+    status_options = _options(
+        [("", "Any status")] + [(p, p) for p in RUN_PHASE_FILTERS if p != "Cancelling"],
+        status_filter,
+    )
+    days_options = _options(
+        [(str(d), f"Last {d} days") for d in HISTORY_DAYS] + [("all", "All kept")], days
+    )
+    rows = "".join(_history_row(page, ns, r) for r in records) or (
+        '<tr><td colspan="8" class="muted">No runs match.</td></tr>'
+    )
+    return f"""<div id="job-live" data-live>
+<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>
+<p class="actions">{buttons}</p>
+</div>
+<section aria-labelledby="history-title">
+<h2 id="history-title">History</h2>
+<form class="filters" method="get" data-live-form>
+<p><label for="h-status">Status</label>
+<select id="h-status" name="status">{status_options}</select></p>
+<p><label for="h-days">Period</label>
+<select id="h-days" name="days">{days_options}</select></p>
+<p><button type="submit">Apply filters</button></p>
+</form>
+<p id="history-download" data-live>
+<a href="{h(csv_url)}" download="{h(name)}-history.csv">Download CSV</a>
+ <span class="muted">({len(records)} runs)</span></p>
+<div class="table-wrap">
+<table>
+<caption>Runs of {h(name)}, newest first</caption>
+<thead><tr><th scope="col">Run</th><th scope="col">Trigger</th><th scope="col">Phase</th>
+<th scope="col">Reason</th><th scope="col">Started</th><th scope="col">Duration</th>
+<th scope="col">Triggered by</th><th scope="col">Source</th></tr></thead>
+<tbody id="history-body" data-live>{rows}</tbody>
+</table>
+</div>
+</section>
+"""
+
+
+def _history_row(page: Page, namespace: str, record: Mapping[str, Any]) -> str:
+    name = str(record.get("name"))
+    if record.get("source") == c.KIND_JOB_RUN:
+        ref = page.url(f"/ns/{urllib.parse.quote(namespace)}/jobruns/{urllib.parse.quote(name)}")
+        label = f'<a href="{h(ref)}">{h(name)}</a>'
+    else:
+        label = h(name)
+    duration = record.get("durationSeconds")
+    return (
+        f'<tr><th scope="row">{label}</th><td>{h(record.get("trigger") or DASH)}</td>'
+        f'<td><span class="badge phase-{h(str(record.get("phase") or "").lower())}">'
+        f"{h(record.get('phase') or DASH)}</span></td>"
+        f"<td>{h(record.get('reason') or DASH)}</td><td>{h(record.get('startTime') or DASH)}</td>"
+        f"<td>{h(human_duration(duration) if isinstance(duration, int | float) else DASH)}</td>"
+        f"<td>{h(record.get('triggeredBy') or DASH)}</td><td>{h(record.get('source'))}</td></tr>"
+    )
+
+
+# ----------------------------------------------------------------------- run
+def run_page(
+    page: Page,
+    obj: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    right: CancelRight | None,
+) -> str:
+    """One run or export: summary, progress, attempts, cancellation, log, Events."""
+    status, spec = status_of(obj), spec_of(obj)
+    started, completed = (
+        parse_time(status.get("startTime")),
+        parse_time(status.get("completionTime")),
+    )
+    job = scheduled_job_of(obj)
+    job_link = (
+        f'<a href="{h(page.url(f"/ns/{namespace_of(obj)}/scheduledjobs/{job}"))}">{h(job)}</a>'
+        if job
+        else DASH
+    )
+    facts = [
+        ("Kind", h(obj.get("kind"))),
+        ("Namespace", h(namespace_of(obj))),
+        ("Phase", badge(obj) + (f" {h(status.get('reason'))}" if status.get("reason") else "")),
+        ("Message", h(status.get("message") or DASH)),
+        ("Scheduled job", job_link),
+        ("Trigger", h(spec.get("trigger") or DASH)),
+        ("Priority", h(priority_of(obj))),
+        ("Queue", h(queue_text(obj))),
+        ("Started by", h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)),
+        ("Created", h(format_timestamp(created_at(obj)) or DASH)),
+        ("Started", h(format_timestamp(started) or DASH)),
+        ("Completed", h(format_timestamp(completed) or DASH)),
+        ("Elapsed", elapsed_cell(obj, page.now)),
+    ]
+    button = cancel_button(obj, right)
+    progress = status.get("progress") or {}
+    counters = progress.get("counters") or {}
+    progress_html = (
+        f"<p>{progress_cell(obj)}</p>"
+        + (f"<p>{h(progress.get('message'))}</p>" if progress.get("message") else "")
+        + (
+            "<ul>"
+            + "".join(f"<li>{h(k)}: {h(v)}</li>" for k, v in sorted(counters.items()))
+            + "</ul>"
+            if counters
+            else ""
+        )
+        + (
+            f'<p class="muted">Reported {h(_time(progress.get("updateTime")))}</p>'
+            if progress.get("updateTime")
+            else ""
+        )
+        if progress
+        else "<p>No progress reported.</p>"
+    )
+    attempts = status.get("attempts") or []
+    attempt_rows = "".join(
+        f'<tr><th scope="row">{h(a.get("attempt"))}</th><td>{h(a.get("podName") or DASH)}</td>'
+        f"<td>{h(_time(a.get('startTime')))}</td><td>{h(_time(a.get('finishTime')))}</td>"
+        f"<td>{h(DASH if a.get('exitCode') is None else a.get('exitCode'))}</td>"
+        f"<td>{h(a.get('reason') or DASH)}</td><td>{h(a.get('message') or '')}</td></tr>"
+        for a in attempts
+    )
+    attempts_html = (
+        '<div class="table-wrap"><table><caption>Attempts</caption><thead><tr>'
+        '<th scope="col">#</th><th scope="col">Pod</th><th scope="col">Started</th>'
+        '<th scope="col">Finished</th><th scope="col">Exit code</th><th scope="col">Reason</th>'
+        f'<th scope="col">Message</th></tr></thead><tbody>{attempt_rows}</tbody></table></div>'
+        if attempts
+        else "<p>No attempt yet.</p>"
+    )
+    cancellation = status.get("cancellation") or {}
+    if cancellation:
+        grace = cancellation.get("gracePeriodSeconds")
+        cancel_facts = [
+            ("Requested by", cancellation.get("requestedBy")),
+            ("Requested at", _time(cancellation.get("requestedAt"))),
+            ("Reason", cancellation.get("reason")),
+            ("Signalled at", _time(cancellation.get("signalledAt"))),
+            ("Grace period", f"{grace} s" if grace is not None else None),
+            ("Finished at", _time(cancellation.get("finishedAt"))),
+            ("Outcome", cancellation.get("outcome")),
+        ]
+        cancel_html = (
+            '<dl class="facts">'
+            + "".join(f"<dt>{h(k)}</dt><dd>{h(v or DASH)}</dd>" for k, v in cancel_facts)
+            + "</dl>"
+        )
+    elif cancel_requested(obj):
+        cancel_html = "<p>Requested; the operator has not picked it up yet.</p>"
+    else:
+        cancel_html = "<p>Not cancelled.</p>"
+    log_rows = "".join(
+        f"<tr><td>{h(_time(e.get('time')))}</td><td>{h(e.get('message'))}</td></tr>"
+        for e in status.get("log") or []
+    )
+    log_html = (
+        '<div class="table-wrap"><table><caption>Execution log, newest last</caption><thead><tr>'
+        '<th scope="col">Time</th><th scope="col">Message</th></tr></thead>'
+        f"<tbody>{log_rows}</tbody></table></div>"
+        if log_rows
+        else "<p>The log is empty.</p>"
+    )
+    event_rows = "".join(
+        f"<tr><td>{h(format_timestamp(event_time(e)) or DASH)}</td><td>{h(e.get('type'))}</td>"
+        f"<td>{h(e.get('reason'))}</td><td>{h(e.get('message'))}</td></tr>"
+        for e in events
+    )
+    events_html = (
+        '<div class="table-wrap"><table><caption>Recent Events</caption><thead><tr>'
+        '<th scope="col">Time</th><th scope="col">Type</th><th scope="col">Reason</th>'
+        f'<th scope="col">Message</th></tr></thead><tbody>{event_rows}</tbody></table></div>'
+        if event_rows
+        else "<p>No recent Events.</p>"
+    )
+    state = "requested" if cancel_requested(obj) else "open"
+    return f"""<div id="run-live" data-live data-key="{h(key_of(obj))}"
+ data-phase="{h(phase_of(obj))}"
+ data-state="{state}">
+<dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>
+<p class="actions">{button}</p>
+<section aria-labelledby="s-progress"><h2 id="s-progress">Progress</h2>{progress_html}</section>
+<section aria-labelledby="s-attempts"><h2 id="s-attempts">Attempts</h2>{attempts_html}</section>
+<section aria-labelledby="s-cancel"><h2 id="s-cancel">Cancellation</h2>{cancel_html}</section>
+<section aria-labelledby="s-log"><h2 id="s-log">Execution log</h2>{log_html}</section>
+<section aria-labelledby="s-events"><h2 id="s-events">Events</h2>{events_html}</section>
+</div>
+"""
+
+
+def not_found_page(page: Page, what: str) -> str:
+    """The body of a page whose object does not exist (or is not visible)."""
+    back = h(page.url("/"))
+    return (
+        f"<p>{h(what)} was not found, or you may not read it.</p>"
+        f'<p><a href="{back}">Back to the overview</a></p>'
+    )

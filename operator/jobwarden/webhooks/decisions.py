@@ -1,0 +1,420 @@
+"""Admission decisions: pure functions of (operation, old, new, user, facts).
+
+The kopf handlers only gather the inputs and apply the answers, so every rule here is
+unit-testable without a cluster. Facts that need the API (a SubjectAccessReview, the
+ScheduledJob a run refers to) are asked for by raising `Unanswered`; the caller asks
+the API and calls again with the answer (see `handlers.validate_request`).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from jobwarden.api import constants as c
+from jobwarden.api.enums import RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.core.conditions import format_micro_time, parse_time
+from jobwarden.core.scheduling import ScheduleError, parse_schedule
+
+#: Annotations only jobwarden writes: stamped from the request's user by the mutating
+#: webhook, or set by the operator itself. A user's value is never trusted.
+STAMPED: Final = (
+    c.ANNOTATION_CREATED_BY,
+    c.ANNOTATION_TRIGGERED_BY,
+    c.ANNOTATION_CANCEL_REQUESTED_BY,
+    c.ANNOTATION_CANCEL_REQUESTED_AT,
+    c.ANNOTATION_OPERATOR_CANCEL,
+)
+MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
+PLURALS: Final = {
+    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
+    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
+    c.KIND_EXPORT: c.PLURAL_EXPORTS,
+}
+TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
+    {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
+)
+VERB_CANCEL: Final = "cancel"
+VERB_EXECUTE_SENSITIVE: Final = "execute-sensitive"
+#: Where the custom verbs come from (named in denials, so users know what to ask for).
+CANCEL_ROLES: Final = "the ClusterRole jobwarden-admin, or jobwarden-cancel bound in the namespace"
+SENSITIVE_ROLES: Final = "the ClusterRole jobwarden-admin"
+
+
+# ------------------------------------------------------------------------ inputs
+@dataclass(frozen=True)
+class User:
+    """The requesting user, as the API server authenticated it."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_userinfo(cls, info: Mapping[str, Any]) -> User:
+        """From an AdmissionReview's `request.userInfo`."""
+        extra = info.get("extra") or {}
+        return cls(
+            username=str(info.get("username") or ""),
+            uid=str(info.get("uid") or ""),
+            groups=tuple(str(g) for g in info.get("groups") or ()),
+            extra={str(k): tuple(str(v) for v in vs or ()) for k, vs in extra.items()},
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One admission request for a ScheduledJob, JobRun or Export (CREATE or UPDATE)."""
+
+    operation: str
+    kind: str
+    namespace: str
+    name: str
+    new: Mapping[str, Any]
+    old: Mapping[str, Any] | None
+    user: User
+    #: The operator's own user name: it may set the stamped annotations itself.
+    operator: str | None
+    now: datetime.datetime
+
+    @property
+    def trusted(self) -> bool:
+        """The request comes from the operator itself."""
+        return bool(self.operator) and self.user.username == self.operator
+
+    @property
+    def plural(self) -> str:
+        """The resource name RBAC uses for this kind."""
+        return PLURALS[self.kind]
+
+    @property
+    def what(self) -> str:
+        """`JobRun "nightly-1"`, for messages."""
+        return f'{self.kind} "{self.name}"'
+
+
+def _annotations(body: Mapping[str, Any] | None) -> dict[str, str]:
+    metadata = (body or {}).get("metadata") or {}
+    return {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+
+
+def _spec(body: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    spec: Mapping[str, Any] = (body or {}).get("spec") or {}
+    return spec
+
+
+def cancel_requested(request: Request) -> bool:
+    """This request sets spec.cancel: on create, or false → true on update."""
+    new = bool(_spec(request.new).get("cancel"))
+    if request.operation == "CREATE":
+        return new
+    return new and not bool(_spec(request.old).get("cancel"))
+
+
+def is_manual_run(request: Request) -> bool:
+    """A JobRun created by hand (trigger Manual or Rerun), not by a schedule."""
+    trigger = str(_spec(request.new).get("trigger") or Trigger.MANUAL.value)
+    return request.kind == c.KIND_JOB_RUN and trigger in MANUAL_TRIGGERS
+
+
+def scheduled_job_ref(body: Mapping[str, Any] | None) -> str | None:
+    """The name in spec.scheduledJobRef, if any."""
+    ref = _spec(body).get("scheduledJobRef") or {}
+    return str(ref["name"]) if ref.get("name") else None
+
+
+# ---------------------------------------------------------------------- stamping
+@dataclass(frozen=True)
+class Stamps:
+    """What the mutating webhook changes: annotation → value (None: remove)."""
+
+    annotations: dict[str, str | None]
+    warnings: tuple[str, ...] = ()
+
+
+def expected_stamps(request: Request) -> dict[str, str]:
+    """The stamped annotations the stored object must carry after this request.
+
+    Create: who created it (and who triggered a manual run). Update: what it had
+    before. A cancel adds who asked for it, and when. The operator's own values win,
+    so it can record e.g. `triggered-by: schedule` or cancel on a user's behalf.
+    """
+    if request.operation == "CREATE":
+        stamps = {c.ANNOTATION_CREATED_BY: request.user.username}
+        if is_manual_run(request):
+            stamps[c.ANNOTATION_TRIGGERED_BY] = request.user.username
+    else:
+        old = _annotations(request.old)
+        stamps = {key: old[key] for key in STAMPED if key in old}
+    if cancel_requested(request):
+        stamps[c.ANNOTATION_CANCEL_REQUESTED_BY] = request.user.username
+        stamps[c.ANNOTATION_CANCEL_REQUESTED_AT] = format_micro_time(request.now)
+    if request.trusted:
+        new = _annotations(request.new)
+        stamps.update({key: new[key] for key in STAMPED if key in new})
+    return stamps
+
+
+def stamp(request: Request) -> Stamps:
+    """Overwrite whatever the request says in the stamped annotations.
+
+    A value the user wrote that differs is replaced, with a warning kubectl shows;
+    an annotation the request dropped (e.g. `kubectl replace` of an old manifest) is
+    put back silently.
+    """
+    expected = expected_stamps(request)
+    given = _annotations(request.new)
+    changes: dict[str, str | None] = {}
+    warnings: list[str] = []
+    for key in STAMPED:
+        want, have = expected.get(key), given.get(key)
+        if want == have:
+            continue
+        changes[key] = want
+        if have is not None:
+            now = f"replaced by {want!r}" if want is not None else "removed"
+            warnings.append(
+                f"{key} is set by jobwarden from the requesting user, not by hand: {have!r} {now}"
+            )
+    return Stamps(changes, tuple(warnings))
+
+
+def stamp_violation(request: Request) -> str | None:
+    """Why the stamped annotations of a request are not what the webhook stamps.
+
+    Only reachable if the mutating webhook was bypassed (another mutating webhook
+    changed them after ours, or ours failed open): the validating one denies then.
+    """
+    if request.trusted:
+        return None
+    expected = expected_stamps(request)
+    given = _annotations(request.new)
+    for key in STAMPED:
+        want, have = expected.get(key), given.get(key)
+        if want == have:
+            continue
+        fresh_time = (
+            key == c.ANNOTATION_CANCEL_REQUESTED_AT and cancel_requested(request) and _parses(have)
+        )
+        if fresh_time:  # stamped a moment ago by the mutating webhook
+            continue
+        return (
+            f"{key} is set by jobwarden from the requesting user and cannot be set, "
+            f"changed or removed by hand (expected {want!r}, got {have!r})"
+        )
+    return None
+
+
+def _parses(value: str | None) -> bool:
+    try:
+        return parse_time(value) is not None
+    except ValueError:
+        return False
+
+
+# -------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class AccessReview:
+    """Does the user hold `verb` on `plural`/`name` in the request's namespace?"""
+
+    verb: str
+    plural: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ScheduledJobLookup:
+    """What is the ScheduledJob `name` in the request's namespace?"""
+
+    name: str
+
+
+Question = AccessReview | ScheduledJobLookup
+
+
+@dataclass(frozen=True)
+class ScheduledJobFacts:
+    """The parts of a ScheduledJob the rules need."""
+
+    exists: bool
+    sensitive: bool = False
+    created_by: str | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
+        """From the object as read (None: not found)."""
+        if body is None:
+            return cls(exists=False)
+        return cls(
+            exists=True,
+            sensitive=bool(_spec(body).get("sensitive")),
+            created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
+        )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Answers to the questions asked so far."""
+
+    scheduled_jobs: Mapping[str, ScheduledJobFacts] = field(default_factory=dict)
+    access: Mapping[AccessReview, bool] = field(default_factory=dict)
+
+    def answered(self, question: Question, answer: ScheduledJobFacts | bool) -> Facts:
+        """A copy with one more answer."""
+        if isinstance(question, ScheduledJobLookup):
+            assert isinstance(answer, ScheduledJobFacts)
+            return replace(self, scheduled_jobs={**self.scheduled_jobs, question.name: answer})
+        assert isinstance(answer, bool)
+        return replace(self, access={**self.access, question: answer})
+
+    def scheduled_job(self, name: str) -> ScheduledJobFacts:
+        """The answer, or raise Unanswered to have it looked up."""
+        if name not in self.scheduled_jobs:
+            raise Unanswered(ScheduledJobLookup(name))
+        return self.scheduled_jobs[name]
+
+    def allowed(self, review: AccessReview) -> bool:
+        """The answer, or raise Unanswered to have it reviewed."""
+        if review not in self.access:
+            raise Unanswered(review)
+        return self.access[review]
+
+
+class Unanswered(Exception):  # noqa: N818 - a request for input, not an error
+    """`decide` needs the answer to `question` first."""
+
+    def __init__(self, question: Question) -> None:
+        super().__init__(question)
+        self.question = question
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The validating webhook's answer."""
+
+    allowed: bool
+    message: str = ""
+    code: int = 200
+    #: For denials worth an audit line: what was attempted ("cancel", "run", …).
+    action: str | None = None
+
+
+ALLOW: Final = Verdict(True)
+
+
+def _deny(code: int, message: str, action: str | None = None) -> Verdict:
+    return Verdict(False, message, code, action)
+
+
+def decide(request: Request, facts: Facts) -> Verdict:
+    """Allow or deny; raises Unanswered when it needs an API answer first."""
+    if request.trusted:
+        return ALLOW
+    violation = stamp_violation(request)
+    if violation:
+        return _deny(403, violation, "stamp")
+    if request.kind == c.KIND_SCHEDULED_JOB:
+        problem = schedule_problem(request)
+        if problem:
+            return _deny(422, problem)
+    if request.kind == c.KIND_JOB_RUN and request.operation == "CREATE":
+        verdict = _decide_new_run(request, facts)
+        if not verdict.allowed:
+            return verdict
+    if request.operation == "UPDATE" and cancel_requested(request):
+        return _decide_cancel(request, facts)
+    return ALLOW
+
+
+def schedule_problem(request: Request) -> str | None:
+    """An invalid schedule or time zone, when created or changed (else None).
+
+    Unchanged values are not re-checked: an edit such as suspend or cancel must not
+    be refused because a rule became stricter after the job was created.
+    """
+    new, old = _spec(request.new), _spec(request.old)
+    schedule, zone = new.get("schedule"), str(new.get("timeZone") or "UTC")
+    changed = request.operation == "CREATE" or (
+        schedule != old.get("schedule") or zone != str(old.get("timeZone") or "UTC")
+    )
+    if not changed:
+        return None
+    try:
+        parse_schedule(str(schedule) if schedule is not None else "@daily", zone)
+    except ScheduleError as error:
+        return f"spec.{error.field}: {error.message}"
+    return None
+
+
+def _decide_new_run(request: Request, facts: Facts) -> Verdict:
+    trigger = str(_spec(request.new).get("trigger") or Trigger.MANUAL.value)
+    if trigger not in MANUAL_TRIGGERS:
+        return _deny(
+            403,
+            f"trigger {trigger} is reserved for the runs jobwarden creates from a "
+            "ScheduledJob's schedule; use trigger Manual to run a job now",
+            "run",
+        )
+    ref = scheduled_job_ref(request.new)
+    if ref is None:
+        return ALLOW
+    job = facts.scheduled_job(ref)
+    if not job.sensitive:
+        return ALLOW  # includes a job that does not exist (yet): nothing to protect
+    if facts.allowed(AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)):
+        return ALLOW
+    return _deny(
+        403,
+        f'{request.user.username} may not run ScheduledJob "{ref}" by hand: it is '
+        f"marked sensitive (spec.sensitive: true), and a manual run needs the RBAC verb "
+        f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
+        f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
+        "run-sensitive",
+    )
+
+
+def terminal_phase(kind: str, body: Mapping[str, Any] | None) -> str | None:
+    """The object's phase if it is final (nothing left to cancel), else None."""
+    phase = str(((body or {}).get("status") or {}).get("phase") or "")
+    if kind == c.KIND_SCHEDULED_JOB:
+        return phase if phase in TERMINAL_SCHEDULED_JOB_PHASES else None
+    try:
+        return phase if RunPhase(phase).terminal else None
+    except ValueError:
+        return None
+
+
+def _decide_cancel(request: Request, facts: Facts) -> Verdict:
+    phase = terminal_phase(request.kind, request.old)
+    if phase is not None:
+        return _deny(
+            409,
+            f"{request.what} is not in a cancellable state: {phase} (it has already "
+            "finished; there is nothing to cancel)",
+            "cancel",
+        )
+    user = request.user.username
+    creators = [_annotations(request.old).get(c.ANNOTATION_CREATED_BY)]
+    if creators[0] == user:
+        return ALLOW
+    ref = scheduled_job_ref(request.old)
+    if request.kind == c.KIND_JOB_RUN and ref and creators[0] == request.operator:
+        # A run the operator created for a schedule belongs to the job's creator.
+        job = facts.scheduled_job(ref)
+        creators.append(job.created_by)
+        if job.created_by == user:
+            return ALLOW
+    if facts.allowed(AccessReview(VERB_CANCEL, request.plural, request.name)):
+        return ALLOW
+    known = [name for name in creators if name]
+    creator = " / ".join(known) if known else "unknown"
+    return _deny(
+        403,
+        f"{user} may not cancel {request.what}: only its creator ({creator}) or a user "
+        f'with the RBAC verb "{VERB_CANCEL}" on {request.plural}.{c.GROUP} in namespace '
+        f'"{request.namespace}" may cancel it (granted by {CANCEL_ROLES})',
+        "cancel",
+    )

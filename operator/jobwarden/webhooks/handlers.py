@@ -1,0 +1,121 @@
+"""kopf admission handlers for ScheduledJob, JobRun and Export.
+
+- `identity.<plural>` (mutating) stamps who created, triggered and cancelled, and
+  overwrites whatever a request says in those annotations;
+- `policy.<plural>` (validating) checks cancels, manual runs of sensitive jobs and
+  schedules, and re-checks the stamps in case another webhook changed them.
+
+Both see CREATE and UPDATE only: a DELETE or a status write never waits for the
+operator. They have no side effects (reads and SubjectAccessReviews only), so the
+API server also sends them server-side dry-run requests (`sideEffects: None`), which
+are answered exactly as the real request would be, without an audit line.
+
+kopf fixes a webhook's failurePolicy when the handler is registered, at import: it is
+read from JOBWARDEN_WEBHOOK_FAILURE_POLICY like the rest of OperatorConfig.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import kopf
+
+from jobwarden.api import constants as c
+from jobwarden.settings import OperatorConfig
+from jobwarden.webhooks import decisions
+from jobwarden.webhooks.runtime import current, request_from, shutdown_admission
+
+logger = logging.getLogger("jobwarden.webhooks")
+
+PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
+OPERATIONS: Final = ("CREATE", "UPDATE")
+FAILURE_POLICY: Final = OperatorConfig.from_env().webhook_failure_policy
+
+
+def check_failure_policy(config: OperatorConfig) -> None:
+    """The configuration must match what the handlers were registered with."""
+    if config.webhook_failure_policy != FAILURE_POLICY:
+        raise ValueError(
+            f"webhook failure policy {config.webhook_failure_policy} was configured after "
+            f"the handlers were registered with {FAILURE_POLICY}: set "
+            "JOBWARDEN_WEBHOOK_FAILURE_POLICY in the environment before the start"
+        )
+
+
+async def stamp_identity(
+    *,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    patch: kopf.Patch,
+    warnings: list[str],
+    operation: str = "",
+    old: kopf.Body | None = None,
+    **_: Any,
+) -> None:
+    """Stamp created-by, triggered-by and cancel-requested-by/-at from the user."""
+    request = request_from(
+        operation=operation,
+        body=dict(body),
+        old=dict(old) if old is not None else None,
+        userinfo=userinfo,
+        operator=current().operator,
+    )
+    stamps = decisions.stamp(request)
+    for key, value in stamps.annotations.items():
+        patch.metadata.annotations[key] = value
+    warnings.extend(stamps.warnings)
+
+
+async def check_policy(
+    *,
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    dryrun: bool,
+    operation: str = "",
+    old: kopf.Body | None = None,
+    **_: Any,
+) -> None:
+    """Allow or deny with a message that says why and what would allow it."""
+    runtime = current()
+    request = request_from(
+        operation=operation,
+        body=dict(body),
+        old=dict(old) if old is not None else None,
+        userinfo=userinfo,
+        operator=runtime.operator,
+    )
+    try:
+        verdict = await runtime.decide(request)
+    except Exception as error:  # fail closed, and say so
+        logger.warning("admission check of %s failed: %s", request.what, error)
+        raise kopf.AdmissionError(
+            f"jobwarden could not check this request ({error}); try again", code=503
+        ) from error
+    if verdict.allowed:
+        return
+    if not dryrun:
+        uid = str(old.metadata.uid or "") if old is not None else ""
+        logger.info("denied %s of %s: %s", operation, request.what, verdict.message)
+        if verdict.action:
+            runtime.audit_denial(request, verdict, uid)
+    raise kopf.AdmissionError(verdict.message, code=verdict.code)
+
+
+for _plural in PLURALS:
+    _options: dict[str, Any] = {
+        "operations": OPERATIONS,
+        "persistent": True,  # kept when a replica stops: the others still serve them
+        "side_effects": False,
+        "ignore_failures": FAILURE_POLICY == "Ignore",
+    }
+    kopf.on.mutate(c.GROUP, c.VERSION, _plural, id=f"identity.{_plural}", **_options)(
+        stamp_identity
+    )
+    kopf.on.validate(c.GROUP, c.VERSION, _plural, id=f"policy.{_plural}", **_options)(check_policy)
+
+
+@kopf.on.cleanup()
+async def close_admission(**_: Any) -> None:
+    """Stop certificate checks and close the webhooks' API client."""
+    await shutdown_admission()

@@ -1,0 +1,424 @@
+"""Admission webhooks on the real control plane, acting as the test identities:
+alice and bob (group team-a, jobwarden-edit in the test namespace), carol (group
+jobwarden-admins: jobwarden-admin everywhere) and admin (system:masters)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from devcluster.install import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support import runs
+from tests.support.cluster import TestCluster
+from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.runs import jobrun, pod_template, sim
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.cluster
+
+RBAC = "rbac.authorization.k8s.io/v1"
+CREATED_BY = "jobwarden.dev/created-by"
+TRIGGERED_BY = "jobwarden.dev/triggered-by"
+CANCEL_BY = "jobwarden.dev/cancel-requested-by"
+CANCEL_AT = "jobwarden.dev/cancel-requested-at"
+OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
+PLURALS = ("scheduledjobs", "jobruns", "exports")
+
+
+@pytest.fixture
+def team(cluster: TestCluster, operator: OperatorProcess, namespace: str) -> str:
+    """The test namespace, where group team-a (alice, bob) has jobwarden-edit."""
+    _bind(cluster, namespace, "team-a-edit", "jobwarden-edit", group="team-a")
+    for user in ("alice", "bob"):
+        _wait_can(cluster, user, "create", "jobruns.jobwarden.dev", namespace)
+    _wait_can(cluster, "carol", "cancel", "jobruns.jobwarden.dev", namespace)
+    return namespace
+
+
+def _bind(
+    cluster: TestCluster,
+    namespace: str,
+    name: str,
+    role: str,
+    *,
+    group: str | None = None,
+    user: str | None = None,
+    kind: str = "ClusterRole",
+) -> None:
+    subject = (
+        {"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}
+        if group
+        else {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+    )
+    cluster.kube().create(
+        resource_path(RBAC, "rolebindings", namespace),
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+            "subjects": [subject],
+        },
+    )
+
+
+def _wait_can(cluster: TestCluster, user: str, verb: str, resource: str, namespace: str) -> None:
+    def allowed() -> bool:
+        result = cluster.kubectl(
+            "auth", "can-i", verb, resource, "-n", namespace, identity=user, check=False
+        )
+        return result.stdout.strip() == "yes"
+
+    wait_until(allowed, timeout=15, message=f"{user} may {verb} {resource} in {namespace}")
+
+
+def _annotations(body: JSON) -> dict[str, str]:
+    annotations: dict[str, str] = body["metadata"].get("annotations") or {}
+    return annotations
+
+
+def _denied(call: Any, *args: Any, **kwargs: Any) -> KubeError:
+    with pytest.raises(KubeError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def _cancellation(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -> JSON:
+    def recorded() -> JSON | None:
+        status = runs.get(kube, namespace, name, kind).get("status", {})
+        record: JSON | None = status.get("cancellation")
+        return record
+
+    return wait_until(recorded, timeout=20, message=f"status.cancellation of {name}")
+
+
+def _audit_lines(operator: OperatorProcess, name: str) -> list[JSON]:
+    lines = []
+    for raw in operator.log_path.read_text(errors="replace").splitlines():
+        if raw.startswith("{") and '"audit": true' in raw:
+            record = json.loads(raw)
+            if record.get("name") == name:
+                lines.append(record)
+    return lines
+
+
+def scheduledjob(name: str, **spec: Any) -> JSON:
+    """A ScheduledJob that fires once a year (so no run appears during a test)."""
+    return {
+        "apiVersion": runs.API,
+        "kind": "ScheduledJob",
+        "metadata": {"name": name},
+        "spec": {"schedule": "0 0 1 1 *", "template": pod_template(sim()), **spec},
+    }
+
+
+def manual_run(name: str, scheduled_job: str, **spec: Any) -> JSON:
+    """A run-now JobRun of a ScheduledJob."""
+    return {
+        "apiVersion": runs.API,
+        "kind": "JobRun",
+        "metadata": {"name": name},
+        "spec": {"scheduledJobRef": {"name": scheduled_job}, "trigger": "Manual", **spec},
+    }
+
+
+# --------------------------------------------------------------------- cancel
+def test_only_the_creator_or_a_cancel_holder_may_cancel(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    alice, bob, carol = cluster.kube("alice"), cluster.kube("bob"), cluster.kube("carol")
+    created = runs.create(alice, team, jobrun("alices", sim(run_seconds=600)))
+    assert _annotations(created)[CREATED_BY] == "alice"
+    assert _annotations(created)[TRIGGERED_BY] == "alice"
+    runs.wait_phase(alice, team, "alices", "Running")
+
+    error = _denied(runs.cancel, bob, team, "alices")
+    assert error.status == 403
+    assert 'bob may not cancel JobRun "alices"' in error.message
+    assert "only its creator (alice)" in error.message
+    assert 'RBAC verb "cancel" on jobruns.jobwarden.dev' in error.message
+    assert "jobwarden-admin" in error.message
+    assert runs.get(alice, team, "alices")["spec"]["cancel"] is False
+    denied = wait_until(
+        lambda: [r for r in _audit_lines(operator, "alices") if r["action"] == "cancel-denied"],
+        timeout=5,
+        message="an audit line for bob's refused cancel",
+    )
+    assert denied[0]["user"] == "bob" and denied[0]["outcome"] == "Denied"
+
+    cancelled = runs.cancel(alice, team, "alices")
+    assert _annotations(cancelled)[CANCEL_BY] == "alice"
+    assert _annotations(cancelled)[CANCEL_AT]
+    assert _cancellation(alice, team, "alices")["requestedBy"] == "alice"
+
+    runs.create(bob, team, jobrun("bobs", sim(run_seconds=600)))
+    runs.wait_phase(bob, team, "bobs", "Running")
+    runs.cancel(carol, team, "bobs")
+    assert _cancellation(bob, team, "bobs")["requestedBy"] == "carol"
+    for name in ("alices", "bobs"):
+        runs.wait_phase(alice, team, name, ("Cancelled", "Failed"), timeout=60)
+
+
+def test_cancel_of_a_finished_run_is_denied_with_its_state(cluster: TestCluster, team: str) -> None:
+    alice, admin = cluster.kube("alice"), cluster.kube()
+    runs.create(alice, team, jobrun("done", sim(run_seconds=0.3)))
+    runs.create(alice, team, jobrun("broken", sim(run_seconds=0.3, exit_code=1), retries=0))
+    runs.wait_phase(alice, team, "done", "Succeeded")
+    runs.wait_phase(alice, team, "broken", "Failed")
+
+    for client in (alice, admin):  # not even an administrator: nothing is left to cancel
+        error = _denied(runs.cancel, client, team, "done")
+        assert error.status == 409
+        assert "not in a cancellable state: Succeeded" in error.message
+    error = _denied(runs.cancel, alice, team, "broken")
+    assert "not in a cancellable state: Failed" in error.message
+    stored = runs.get(admin, team, "done")
+    assert stored["spec"]["cancel"] is False
+    assert "cancellation" not in stored["status"]
+    assert "CancelIgnored" not in runs.event_reasons(admin, team, "done")
+
+
+# -------------------------------------------------------------- stamps, forged
+def test_stamped_annotations_are_never_taken_from_the_request(
+    cluster: TestCluster, team: str
+) -> None:
+    alice, bob = cluster.kube("alice"), cluster.kube("bob")
+    forged = jobrun("forged", sim(run_seconds=600))
+    forged["metadata"]["annotations"] = {
+        CREATED_BY: "carol",
+        TRIGGERED_BY: "carol",
+        CANCEL_BY: "carol",
+        OPERATOR_CANCEL: "true",
+    }
+    result = cluster.kubectl(
+        "create", "-n", team, "-f", "-", "-o", "json", identity="alice", input=json.dumps(forged)
+    )
+    stored = _annotations(json.loads(result.stdout))
+    assert stored[CREATED_BY] == "alice"
+    assert stored[TRIGGERED_BY] == "alice"
+    assert CANCEL_BY not in stored and OPERATOR_CANCEL not in stored
+    assert "Warning: jobwarden.dev/created-by is set by jobwarden" in result.stderr
+    assert "'carol' replaced by 'alice'" in result.stderr
+
+    path = runs.path(team, "forged")
+    edits: list[JSON] = [
+        {"metadata": {"annotations": {CREATED_BY: "bob"}}},
+        {"metadata": {"annotations": {CREATED_BY: None, TRIGGERED_BY: None}}},
+        {"metadata": {"annotations": {OPERATOR_CANCEL: "true", CANCEL_BY: "carol"}}},
+    ]
+    for client in (alice, bob):
+        for edit in edits:
+            after = _annotations(client.merge_patch(path, edit))
+            assert after[CREATED_BY] == "alice" and after[TRIGGERED_BY] == "alice"
+            assert OPERATOR_CANCEL not in after and CANCEL_BY not in after
+    runs.wait_phase(alice, team, "forged", "Running")
+    assert "cancellation" not in runs.get(alice, team, "forged")["status"]
+    # Still alice's: bob's attempts to rename the creator gave him nothing.
+    assert _denied(runs.cancel, bob, team, "forged").status == 403
+    runs.cancel(alice, team, "forged")
+
+
+# -------------------------------------------------------------------- sensitive
+def test_a_sensitive_job_runs_by_hand_only_with_execute_sensitive(
+    cluster: TestCluster, team: str
+) -> None:
+    alice, admin = cluster.kube("alice"), cluster.kube()
+    runs.create(admin, team, scheduledjob("payroll", sensitive=True))
+    runs.create(admin, team, scheduledjob("report"))
+
+    error = _denied(runs.create, alice, team, manual_run("payroll-now", "payroll"))
+    assert error.status == 403
+    assert 'alice may not run ScheduledJob "payroll" by hand: it is marked sensitive' in (
+        error.message
+    )
+    assert 'RBAC verb "execute-sensitive" on scheduledjobs.jobwarden.dev "payroll"' in (
+        error.message
+    )
+    rerun = manual_run("payroll-again", "payroll", trigger="Rerun", rerunOf="payroll-1")
+    assert _denied(runs.create, alice, team, rerun).status == 403
+    runs.create(alice, team, manual_run("report-now", "report"))  # not sensitive: fine
+
+    cluster.kube().create(
+        resource_path(RBAC, "roles", team),
+        {
+            "metadata": {"name": "run-payroll"},
+            "rules": [
+                {
+                    "apiGroups": ["jobwarden.dev"],
+                    "resources": ["scheduledjobs"],
+                    "resourceNames": ["payroll"],
+                    "verbs": ["execute-sensitive"],
+                }
+            ],
+        },
+    )
+    _bind(cluster, team, "alice-runs-payroll", "run-payroll", user="alice", kind="Role")
+    created = wait_until(
+        lambda: runs.create(alice, team, manual_run("payroll-now", "payroll")),
+        timeout=15,
+        message="alice's manual run of payroll, once she holds execute-sensitive",
+    )
+    assert _annotations(created)[TRIGGERED_BY] == "alice"
+
+
+def test_only_the_operator_creates_scheduled_runs(cluster: TestCluster, team: str) -> None:
+    alice = cluster.kube("alice")
+    runs.create(cluster.kube(), team, scheduledjob("nightly"))
+    body = manual_run(
+        "nightly-1767225600", "nightly", trigger="Schedule", scheduledTime="2026-01-01T00:00:00Z"
+    )
+    for client in (alice, cluster.kube()):
+        error = _denied(runs.create, client, team, body)
+        assert error.status == 403
+        assert "trigger Schedule is reserved for the runs jobwarden creates" in error.message
+
+
+# --------------------------------------------------------------------- schedules
+SCHEDULE_CASES = {
+    # The webhook parses what the CRD's pattern lets through ...
+    "minute 61": (
+        {"schedule": "61 * * * *"},
+        'spec.schedule: invalid schedule "61 * * * *": minute must be 0-59; '
+        'example of a valid one: "0 2 * * *" (daily at 02:00)',
+    ),
+    "time zone on Mars": (
+        {"schedule": "0 2 * * *", "timeZone": "Mars/Olympus"},
+        'spec.timeZone: unknown time zone "Mars/Olympus"; use an IANA name such as '
+        '"Europe/Berlin" or "UTC"',
+    ),
+    "February 30th": (
+        {"schedule": "0 0 30 2 *"},
+        'invalid schedule "0 0 30 2 *": it never fires',
+    ),
+    # ... and the CRD's own rule refuses the shapes no parser needs to see.
+    "three fields": (
+        {"schedule": "* * *"},
+        "schedule must be five cron fields separated by spaces, e.g. '0 2 * * *'",
+    ),
+    "unknown macro": (
+        {"schedule": "@fortnightly"},
+        "or a macro such as @daily",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEDULE_CASES), ids=list(SCHEDULE_CASES))
+def test_invalid_schedules_are_denied_with_an_example(
+    cluster: TestCluster, team: str, case: str
+) -> None:
+    spec, message = SCHEDULE_CASES[case]
+    alice = cluster.kube("alice")
+    error = _denied(runs.create, alice, team, scheduledjob("bad", **spec))
+    assert message in error.message
+    assert "spec.schedule" in error.message or "spec.timeZone" in error.message
+
+    runs.create(alice, team, scheduledjob("good", timeZone="Europe/Berlin"))
+    error = _denied(alice.merge_patch, runs.path(team, "good", "ScheduledJob"), {"spec": spec})
+    assert message in error.message
+
+
+def test_an_unchanged_schedule_is_not_checked_again(cluster: TestCluster, team: str) -> None:
+    alice = cluster.kube("alice")
+    runs.create(alice, team, scheduledjob("steady", schedule="@daily"))
+    edited = alice.merge_patch(
+        runs.path(team, "steady", "ScheduledJob"), {"spec": {"suspend": True}}
+    )
+    assert edited["spec"]["suspend"] is True
+
+
+# ---------------------------------------------------------------------- dry run
+def test_server_side_dry_run_is_answered_without_side_effects(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    alice, bob = cluster.kube("alice"), cluster.kube("bob")
+    preview = alice.create(runs.path(team), jobrun("preview", sim()), dryRun="All")
+    assert _annotations(preview)[CREATED_BY] == "alice"
+    assert not cluster.kube().exists(runs.path(team, "preview"))
+
+    runs.create(alice, team, jobrun("real", sim(run_seconds=600)))
+    runs.wait_phase(alice, team, "real", "Running")
+    error = _denied(
+        bob.merge_patch, runs.path(team, "real"), {"spec": {"cancel": True}}, dryRun="All"
+    )
+    assert "bob may not cancel" in error.message
+    answer = alice.merge_patch(runs.path(team, "real"), {"spec": {"cancel": True}}, dryRun="All")
+    assert answer["spec"]["cancel"] is True
+    assert _annotations(answer)[CANCEL_BY] == "alice"
+
+    stored = runs.get(alice, team, "real")
+    assert stored["spec"]["cancel"] is False
+    assert CANCEL_BY not in _annotations(stored)
+    assert "cancellation" not in stored["status"]
+    actions = [r["action"] for r in _audit_lines(operator, "real") if r["namespace"] == team]
+    assert actions == ["admitted"], f"a dry run left audit lines: {actions}"
+    runs.cancel(alice, team, "real")
+
+
+# ---------------------------------------------------------------- configuration
+@pytest.fixture
+def configurations(cluster: TestCluster, operator: OperatorProcess) -> list[JSON]:
+    """The webhook configurations kopf keeps for jobwarden."""
+    admin = cluster.kube()
+    base = "admissionregistration.k8s.io/v1"
+    return [
+        admin.get(resource_path(base, kind, None, "jobwarden.dev"))
+        for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    ]
+
+
+def test_webhooks_cover_jobwarden_resources_only(configurations: list[JSON]) -> None:
+    names = {w["name"] for c in configurations for w in c["webhooks"]}
+    assert names == {f"{k}.{p}.jobwarden.dev" for k in ("identity", "policy") for p in PLURALS}
+    for configuration in configurations:
+        for webhook in configuration["webhooks"]:
+            assert webhook["failurePolicy"] == "Fail"
+            assert webhook["sideEffects"] == "None"  # so dry-run requests are sent too
+            assert webhook["clientConfig"]["url"].startswith("https://127.0.0.1:")
+            assert webhook["clientConfig"]["caBundle"]
+            (rule,) = webhook["rules"]
+            assert rule["apiGroups"] == ["jobwarden.dev"]
+            assert rule["resources"][0] in PLURALS and len(rule["resources"]) == 1
+            assert sorted(rule["operations"]) == ["CREATE", "UPDATE"]  # never DELETE
+
+
+def test_the_certificate_is_kept_in_a_secret_shared_by_the_replicas(
+    cluster: TestCluster, configurations: list[JSON]
+) -> None:
+    secret = cluster.kube().get(
+        resource_path("v1", "secrets", OPERATOR_NAMESPACE, "jobwarden-webhook-tls")
+    )
+    assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt", "ca.key"}
+    bundle = secret["data"]["ca.crt"]
+    assert base64.b64decode(bundle).startswith(b"-----BEGIN CERTIFICATE-----")
+    for configuration in configurations:
+        for webhook in configuration["webhooks"]:
+            assert webhook["clientConfig"]["caBundle"] == bundle
+
+
+# ------------------------------------------------------------------ unavailable
+def test_while_no_operator_serves_the_webhooks_writes_are_refused(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    admin, alice = cluster.kube(), cluster.kube("alice")
+    runs.create(alice, team, jobrun("before", sim(run_seconds=600)))
+    runs.create(alice, team, jobrun("to-delete", sim(run_seconds=600)))
+    operator.kill()
+    try:
+        for client, body in ((alice, jobrun("during", sim())), (admin, jobrun("during", sim()))):
+            error = _denied(runs.create, client, team, body)
+            assert error.status == 500
+            assert 'failed calling webhook "identity.jobruns.jobwarden.dev"' in error.message
+        error = _denied(runs.cancel, alice, team, "before")
+        assert "failed calling webhook" in error.message
+        # Deletes and status writes never go through the webhooks.
+        alice.delete(runs.path(team, "to-delete"))
+        admin.merge_patch(
+            runs.path(team, "before") + "/status", {"status": {"message": "status still works"}}
+        )
+    finally:
+        operator.start()
+    created = runs.create(alice, team, jobrun("during", sim()))
+    assert _annotations(created)[CREATED_BY] == "alice"
+    runs.cancel(alice, team, "before")
+    runs.wait_phase(alice, team, "during", "Succeeded")

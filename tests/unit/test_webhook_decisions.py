@@ -1,0 +1,404 @@
+"""The admission rules as pure functions: stamps, cancels, sensitive runs, schedules."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from jobwarden.webhooks.decisions import (
+    AccessReview,
+    Facts,
+    Question,
+    Request,
+    ScheduledJobFacts,
+    ScheduledJobLookup,
+    Unanswered,
+    User,
+    Verdict,
+    decide,
+    expected_stamps,
+    stamp,
+    stamp_violation,
+)
+
+NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.UTC)
+OPERATOR = "system:serviceaccount:jobwarden-system:jobwarden-operator"
+CREATED_BY = "jobwarden.dev/created-by"
+TRIGGERED_BY = "jobwarden.dev/triggered-by"
+CANCEL_BY = "jobwarden.dev/cancel-requested-by"
+CANCEL_AT = "jobwarden.dev/cancel-requested-at"
+OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
+JSON = dict[str, Any]
+
+
+def obj(
+    kind: str = "JobRun",
+    *,
+    annotations: Mapping[str, str] | None = None,
+    phase: str | None = None,
+    **spec: Any,
+) -> JSON:
+    """A stored object of `kind` in namespace team-a."""
+    if kind == "JobRun" and "scheduledJobRef" not in spec:
+        spec.setdefault("template", {"spec": {"containers": [{"name": "w", "image": "w"}]}})
+    if kind == "ScheduledJob":
+        spec.setdefault("schedule", "0 2 * * *")
+    body: JSON = {
+        "apiVersion": "jobwarden.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {
+            "name": "thing",
+            "namespace": "team-a",
+            "annotations": dict(annotations or {}),
+        },
+        "spec": {"cancel": False, **spec},
+        "status": {"phase": phase} if phase else {},
+    }
+    return body
+
+
+def create(body: JSON, user: str = "alice") -> Request:
+    """A CREATE of `body` by `user`."""
+    return _request("CREATE", body, None, user)
+
+
+def update(old: JSON, user: str = "alice", **changes: Any) -> Request:
+    """An UPDATE of `old` by `user`: `spec` and `annotations` are merged into a copy."""
+    new = copy.deepcopy(old)
+    new["spec"].update(changes.pop("spec", {}))
+    for key, value in changes.pop("annotations", {}).items():
+        if value is None:
+            new["metadata"]["annotations"].pop(key, None)
+        else:
+            new["metadata"]["annotations"][key] = value
+    assert not changes
+    return _request("UPDATE", new, old, user)
+
+
+def _request(operation: str, new: JSON, old: JSON | None, user: str) -> Request:
+    groups = ("jobwarden:operators",) if user == OPERATOR else ("team-a",)
+    return Request(
+        operation=operation,
+        kind=new["kind"],
+        namespace="team-a",
+        name=new["metadata"]["name"],
+        new=new,
+        old=old,
+        user=User(user, groups=groups),
+        operator=OPERATOR,
+        now=NOW,
+    )
+
+
+def cancel(old: JSON, user: str) -> Request:
+    """`kubectl patch … spec.cancel: true` by `user`, after the mutating webhook."""
+    request = update(old, user, spec={"cancel": True})
+    return stamped(request)
+
+
+def stamped(request: Request) -> Request:
+    """The request as the validating webhook sees it: after our mutating webhook."""
+    new = copy.deepcopy(dict(request.new))
+    annotations = new["metadata"].setdefault("annotations", {})
+    for key, value in stamp(request).annotations.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    return Request(**{**request.__dict__, "new": new})
+
+
+def ask(
+    request: Request, answers: Mapping[Question, ScheduledJobFacts | bool] | None = None
+) -> tuple[Verdict, list[Question]]:
+    """Drive `decide` as the handler does; returns the verdict and the questions asked."""
+    facts, asked = Facts(), list[Question]()
+    answers = answers or {}
+    while True:
+        try:
+            return decide(request, facts), asked
+        except Unanswered as need:
+            asked.append(need.question)
+            if need.question not in answers:
+                raise AssertionError(f"unexpected question {need.question}") from None
+            facts = facts.answered(need.question, answers[need.question])
+
+
+# ------------------------------------------------------------------------ stamps
+def test_create_stamps_the_creator_and_who_triggered_a_manual_run() -> None:
+    assert stamp(create(obj())).annotations == {CREATED_BY: "alice", TRIGGERED_BY: "alice"}
+    rerun = obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="nightly-1")
+    assert stamp(create(rerun)).annotations[TRIGGERED_BY] == "alice"
+    for kind in ("ScheduledJob", "Export"):
+        assert stamp(create(obj(kind))).annotations == {CREATED_BY: "alice"}
+
+
+def test_forged_stamps_on_create_are_replaced_with_a_warning() -> None:
+    forged = obj(annotations={CREATED_BY: "carol", CANCEL_BY: "carol", OPERATOR_CANCEL: "true"})
+    result = stamp(create(forged))
+    assert result.annotations == {
+        CREATED_BY: "alice",
+        TRIGGERED_BY: "alice",
+        CANCEL_BY: None,
+        OPERATOR_CANCEL: None,
+    }
+    assert len(result.warnings) == 3
+    assert result.warnings[0] == (
+        "jobwarden.dev/created-by is set by jobwarden from the requesting user, not by hand: "
+        "'carol' replaced by 'alice'"
+    )
+    assert "'true' removed" in result.warnings[2]
+
+
+def test_a_run_created_already_cancelled_records_who_cancelled_it() -> None:
+    result = stamp(create(obj(cancel=True)))
+    assert result.annotations[CANCEL_BY] == "alice"
+    assert result.annotations[CANCEL_AT] == "2026-03-01T12:00:00.000000Z"
+
+
+def test_update_puts_back_dropped_stamps_and_reverts_changed_ones() -> None:
+    old = obj(annotations={CREATED_BY: "alice", TRIGGERED_BY: "alice", "team": "a"})
+    dropped = stamp(update(old, "bob", annotations={CREATED_BY: None, TRIGGERED_BY: None}))
+    assert dropped.annotations == {CREATED_BY: "alice", TRIGGERED_BY: "alice"}
+    assert dropped.warnings == ()  # e.g. `kubectl replace` of an older manifest: silent
+    changed = stamp(update(old, "bob", annotations={CREATED_BY: "bob", OPERATOR_CANCEL: "true"}))
+    assert changed.annotations == {CREATED_BY: "alice", OPERATOR_CANCEL: None}
+    assert len(changed.warnings) == 2
+    untouched = stamp(update(old, "bob", annotations={"team": "b"}))
+    assert untouched.annotations == {}
+
+
+def test_a_cancel_stamps_who_and_when_once() -> None:
+    old = obj(annotations={CREATED_BY: "alice"})
+    first = stamp(update(old, "carol", spec={"cancel": True}, annotations={CANCEL_BY: "alice"}))
+    assert first.annotations == {CANCEL_BY: "carol", CANCEL_AT: "2026-03-01T12:00:00.000000Z"}
+    cancelled = obj(
+        annotations={CREATED_BY: "alice", CANCEL_BY: "carol", CANCEL_AT: "2026-03-01T11:00:00Z"},
+        cancel=True,
+    )
+    again = stamp(update(cancelled, "alice", spec={"cancel": True}))
+    assert again.annotations == {}  # cancel is already true: the first request stands
+
+
+def test_the_operator_may_set_the_stamps_itself() -> None:
+    scheduled = obj(
+        annotations={TRIGGERED_BY: "schedule"},
+        scheduledJobRef={"name": "nightly"},
+        trigger="Schedule",
+        scheduledTime="2026-03-01T02:00:00Z",
+    )
+    assert stamp(create(scheduled, OPERATOR)).annotations == {CREATED_BY: OPERATOR}
+    assert expected_stamps(create(scheduled, OPERATOR))[TRIGGERED_BY] == "schedule"
+    run = obj(annotations={CREATED_BY: "alice"})
+    replaced = update(
+        run,
+        OPERATOR,
+        annotations={
+            OPERATOR_CANCEL: "true",
+            CANCEL_BY: "bob",
+            CANCEL_AT: "2026-03-01T11:59:00.000000Z",
+        },
+    )
+    assert stamp(replaced).annotations == {}
+    assert stamp_violation(replaced) is None
+
+
+def test_validation_catches_stamps_changed_after_the_mutating_webhook() -> None:
+    old = obj(annotations={CREATED_BY: "alice"})
+    assert stamp_violation(stamped(update(old, "bob", annotations={CREATED_BY: "bob"}))) is None
+    tampered = update(old, "bob", annotations={CREATED_BY: "bob"})
+    message = stamp_violation(tampered)
+    assert message is not None
+    assert "jobwarden.dev/created-by is set by jobwarden" in message
+    assert "expected 'alice', got 'bob'" in message
+    verdict, _ = ask(tampered)
+    assert not verdict.allowed and verdict.code == 403
+    fresh = cancel(old, "alice")  # its time is whatever the mutating webhook stamped
+    assert stamp_violation(fresh) is None
+
+
+def test_user_from_userinfo() -> None:
+    info = {"username": "bob", "uid": "u1", "groups": ["team-a"], "extra": {"scopes": ["x"]}}
+    assert User.from_userinfo(info) == User("bob", "u1", ("team-a",), {"scopes": ("x",)})
+    assert User.from_userinfo({"username": "x"}) == User("x")
+
+
+# ----------------------------------------------------------------------- cancel
+RUNNING = obj(annotations={CREATED_BY: "alice"}, phase="Running")
+REVIEW = AccessReview("cancel", "jobruns", "thing")
+
+
+def test_the_creator_cancels_without_asking_anyone() -> None:
+    verdict, asked = ask(cancel(RUNNING, "alice"))
+    assert verdict.allowed and asked == []
+
+
+@pytest.mark.parametrize("holds_cancel", [True, False])
+def test_anyone_else_needs_the_cancel_verb(holds_cancel: bool) -> None:
+    verdict, asked = ask(cancel(RUNNING, "bob"), {REVIEW: holds_cancel})
+    assert asked == [REVIEW]
+    assert verdict.allowed is holds_cancel
+    if not holds_cancel:
+        assert verdict.code == 403 and verdict.action == "cancel"
+        assert verdict.message == (
+            'bob may not cancel JobRun "thing": only its creator (alice) or a user with the '
+            'RBAC verb "cancel" on jobruns.jobwarden.dev in namespace "team-a" may cancel '
+            "it (granted by the ClusterRole jobwarden-admin, or jobwarden-cancel bound in "
+            "the namespace)"
+        )
+
+
+def test_a_run_without_a_recorded_creator_needs_the_verb() -> None:
+    verdict, _ = ask(cancel(obj(phase="Queued"), "alice"), {REVIEW: False})
+    assert not verdict.allowed
+    assert "only its creator (unknown)" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "phase"),
+    [
+        ("JobRun", "Succeeded"),
+        ("JobRun", "Failed"),
+        ("JobRun", "Cancelled"),
+        ("Export", "Succeeded"),
+        ("ScheduledJob", "Completed"),
+    ],
+)
+def test_a_finished_object_is_not_in_a_cancellable_state(kind: str, phase: str) -> None:
+    old = obj(kind, annotations={CREATED_BY: "alice"}, phase=phase)
+    for user in ("alice", "carol"):
+        verdict, asked = ask(cancel(old, user))
+        assert not verdict.allowed and asked == []
+        assert verdict.code == 409
+        assert f"not in a cancellable state: {phase}" in verdict.message
+
+
+@pytest.mark.parametrize("phase", ["Queued", "Running", "Retrying", "Cancelling", None])
+def test_unfinished_runs_are_cancellable(phase: str | None) -> None:
+    old = obj(annotations={CREATED_BY: "alice"}, phase=phase)
+    assert ask(cancel(old, "alice"))[0].allowed
+
+
+def test_a_scheduled_run_belongs_to_the_creator_of_its_job() -> None:
+    run = obj(
+        annotations={CREATED_BY: OPERATOR, TRIGGERED_BY: "schedule"},
+        phase="Running",
+        scheduledJobRef={"name": "nightly"},
+        trigger="Schedule",
+        scheduledTime="2026-03-01T02:00:00Z",
+    )
+    lookup = ScheduledJobLookup("nightly")
+    job = ScheduledJobFacts(exists=True, created_by="alice")
+    verdict, asked = ask(cancel(run, "alice"), {lookup: job})
+    assert verdict.allowed and asked == [lookup]
+    verdict, asked = ask(cancel(run, "bob"), {lookup: job, REVIEW: False})
+    assert not verdict.allowed and asked == [lookup, REVIEW]
+    assert f"only its creator ({OPERATOR} / alice)" in verdict.message
+
+
+def test_a_manual_run_of_a_job_belongs_to_whoever_started_it() -> None:
+    run = obj(annotations={CREATED_BY: "bob"}, phase="Running", scheduledJobRef={"name": "n"})
+    verdict, asked = ask(cancel(run, "alice"), {REVIEW: False})
+    assert not verdict.allowed and asked == [REVIEW]  # the job's creator is not asked about
+
+
+def test_other_updates_are_not_checked() -> None:
+    cancelled = obj(annotations={CREATED_BY: "alice"}, phase="Succeeded", cancel=True)
+    verdict, asked = ask(stamped(update(cancelled, "bob", annotations={"note": "x"})))
+    assert verdict.allowed and asked == []
+
+
+# -------------------------------------------------------------------- new runs
+JOB = ScheduledJobLookup("payroll")
+EXECUTE = AccessReview("execute-sensitive", "scheduledjobs", "payroll")
+
+
+def manual(trigger: str = "Manual", **spec: Any) -> JSON:
+    return obj(scheduledJobRef={"name": "payroll"}, trigger=trigger, **spec)
+
+
+@pytest.mark.parametrize("may", [True, False])
+def test_a_manual_run_of_a_sensitive_job_needs_execute_sensitive(may: bool) -> None:
+    sensitive = ScheduledJobFacts(exists=True, sensitive=True, created_by="carol")
+    for trigger in ("Manual", "Rerun"):
+        verdict, asked = ask(stamped(create(manual(trigger))), {JOB: sensitive, EXECUTE: may})
+        assert asked == [JOB, EXECUTE]
+        assert verdict.allowed is may
+    if not may:
+        assert verdict.code == 403 and verdict.action == "run-sensitive"
+        assert verdict.message == (
+            'alice may not run ScheduledJob "payroll" by hand: it is marked sensitive '
+            '(spec.sensitive: true), and a manual run needs the RBAC verb "execute-sensitive" '
+            'on scheduledjobs.jobwarden.dev "payroll" in namespace "team-a" (granted by the '
+            "ClusterRole jobwarden-admin)"
+        )
+
+
+@pytest.mark.parametrize(
+    "job", [ScheduledJobFacts(exists=True), ScheduledJobFacts(exists=False)], ids=str
+)
+def test_other_manual_runs_need_nothing_more(job: ScheduledJobFacts) -> None:
+    verdict, asked = ask(stamped(create(manual())), {JOB: job})
+    assert verdict.allowed and asked == [JOB]
+
+
+def test_a_standalone_run_asks_nothing() -> None:
+    verdict, asked = ask(stamped(create(obj())))
+    assert verdict.allowed and asked == []
+
+
+def test_trigger_schedule_is_the_operators_alone() -> None:
+    body = manual("Schedule", scheduledTime="2026-03-01T02:00:00Z")
+    verdict, _ = ask(stamped(create(body, "alice")))
+    assert not verdict.allowed and verdict.code == 403
+    assert "trigger Schedule is reserved" in verdict.message
+    assert ask(stamped(create(body, OPERATOR)))[0].allowed
+
+
+# -------------------------------------------------------------------- schedules
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"schedule": "61 * * * *"},
+            'spec.schedule: invalid schedule "61 * * * *": minute must be 0-59; '
+            'example of a valid one: "0 2 * * *" (daily at 02:00)',
+        ),
+        ({"schedule": "* * *"}, 'spec.schedule: invalid schedule "* * *": expected 5 fields'),
+        ({"schedule": "@fortnightly"}, 'invalid schedule "@fortnightly": unknown macro'),
+        (
+            {"timeZone": "Mars/Olympus"},
+            'spec.timeZone: unknown time zone "Mars/Olympus"; use an IANA name such as '
+            '"Europe/Berlin" or "UTC"',
+        ),
+        ({"schedule": None, "timeZone": "Mars/Olympus"}, "unknown time zone"),
+    ],
+)
+def test_invalid_schedules_and_zones_are_denied(spec: JSON, message: str) -> None:
+    verdict, _ = ask(stamped(create(obj("ScheduledJob", **spec))))
+    assert not verdict.allowed and verdict.code == 422
+    assert message in verdict.message
+
+
+def test_schedules_are_checked_when_they_change_only() -> None:
+    legacy = obj("ScheduledJob", annotations={CREATED_BY: "alice"}, schedule="61 * * * *")
+    assert ask(stamped(update(legacy, "alice", spec={"suspend": True})))[0].allowed
+    changed = stamped(update(legacy, "alice", spec={"timeZone": "Europe/Berlin"}))
+    assert not ask(changed)[0].allowed
+    good = obj("ScheduledJob", annotations={CREATED_BY: "alice"})
+    assert ask(stamped(update(good, "alice", spec={"schedule": "@hourly"})))[0].allowed
+    assert not ask(stamped(update(good, "alice", spec={"schedule": "0 25 * * *"})))[0].allowed
+
+
+def test_valid_schedules_pass() -> None:
+    for spec in ({"schedule": "@daily"}, {"schedule": None}, {"timeZone": "Europe/Berlin"}):
+        assert ask(stamped(create(obj("ScheduledJob", **spec))))[0].allowed
+
+
+def test_the_operator_is_trusted_with_everything() -> None:
+    forged = obj(annotations={CREATED_BY: "carol"}, phase="Succeeded")
+    assert ask(update(forged, OPERATOR, spec={"cancel": True}))[0].allowed

@@ -1,0 +1,29 @@
+"""Pure pieces of the process node (the kubelet stand-in the end-to-end tests use)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devcluster.processnode import PLACEMENT, TAINT, expand
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        pytest.param("$(A)/x", "1/x", id="defined"),
+        pytest.param("$(MISSING)", "$(MISSING)", id="undefined stays"),
+        pytest.param("$$(A)", "$(A)", id="escaped"),
+        pytest.param("$$", "$", id="dollar"),
+        pytest.param("a$(A)$(B)b", "a12b", id="several"),
+        pytest.param("$A", "$A", id="shell syntax is not expanded"),
+    ],
+)
+def test_kubernetes_variable_expansion(text: str, want: str) -> None:
+    assert expand(text, {"A": "1", "B": "2"}) == want
+
+
+def test_only_pods_that_select_and_tolerate_run_there() -> None:
+    assert PLACEMENT["nodeSelector"] == {"jobwarden.dev/node-kind": "process"}
+    (toleration,) = PLACEMENT["tolerations"]
+    assert (toleration["key"], toleration["value"]) == (TAINT["key"], TAINT["value"])
+    assert TAINT["effect"] == "NoSchedule"
