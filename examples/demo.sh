@@ -128,6 +128,57 @@ k -n "$NS" wait scheduledjob/sync --for=jsonpath='{.status.phase}'=Active --time
 k -n "$NS" get scheduledjob sync
 k -n "$NS" get scheduledjob sync -o jsonpath='{range .status.log[*]}{.time}  {.message}{"\n"}{end}'
 
+say "Exports, run for real by the built-in export worker on the local process node"
+HOSTPATH="$PWD/.devcluster/processnode/hostpath/exports/demo"
+mkdir -p "$HOSTPATH"
+.venv/bin/python - "$HOSTPATH/shop.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("drop table if exists orders; drop table if exists events;"
+                 "create table orders(id integer primary key, customer text, total real);"
+                 "create table events(id integer primary key, kind text, payload text);")
+db.executemany("insert into orders values (?, ?, ?)", ((i, f"customer {i % 97}", i * 1.25) for i in range(1, 1001)))
+db.executemany("insert into events values (?, ?, ?)", ((i, "click", "x" * 40) for i in range(1, 1_000_001)))
+db.commit()
+PY
+for spec in "orders-csv orders" "events-csv events"; do
+  set -- $spec
+  k -n "$NS" apply -f - >/dev/null <<YAML
+apiVersion: jobwarden.dev/v1alpha1
+kind: Export
+metadata:
+  name: $1
+spec:
+  source:
+    sqlite: {volume: data, path: shop.db}
+  query: "select * from $2 order by id"
+  format: csv
+  batchSize: 2000
+  destination: {volume: data, path: out/$1.csv}
+  volumes:
+    - name: data
+      hostPath: {path: /exports/demo, type: DirectoryOrCreate}
+  worker:
+    nodeSelector: {jobwarden.dev/node-kind: process}
+    tolerations: [{key: jobwarden.dev/node-kind, operator: Equal, value: process}]
+YAML
+done
+wait_phase export orders-csv Succeeded 120s
+k -n "$NS" get export orders-csv -o jsonpath='artifact: {.status.artifact}{"\n"}'
+head -3 "$HOSTPATH/out/orders-csv.csv"
+echo "waiting for the 1-million-row export to report progress, then cancelling it..."
+for _ in $(seq 1 200); do
+  rows=$(k -n "$NS" get export events-csv -o jsonpath='{.status.progress.counters.rows}' 2>/dev/null || true)
+  [ -n "$rows" ] && [ "$rows" -gt 0 ] && break
+  sleep 0.2
+done
+k -n "$NS" patch export events-csv --type merge -p '{"spec":{"cancel":true}}' >/dev/null
+wait_phase export events-csv Cancelled 60s
+k -n "$NS" get exports
+k -n "$NS" get export events-csv -o jsonpath='stopped at: {.status.progress.message} ({.status.progress.counters.rows} rows); exit code {.status.attempts[0].exitCode}{"\n"}'
+ls "$HOSTPATH/out/"
+[ ! -e "$HOSTPATH/out/events-csv.csv.partial" ] && echo "no partial file left behind"
+
 say "Every example manifest is accepted by the API server (server-side dry run)"
 k create namespace jobwarden-demo-examples --dry-run=client -o yaml | k apply -f - >/dev/null
 k -n jobwarden-demo-examples create --dry-run=server -f examples/ 2>&1 | sed 's/^/  /'
