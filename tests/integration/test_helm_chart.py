@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,68 @@ def test_renders_are_accepted_by_the_api_server(
     assert "(server dry run)" in result.stdout
     if "webhook.certManager.enabled=true" in values:
         assert {"Certificate", "Issuer"} <= {d["kind"] for d in documents}
+
+
+def test_helm_install_runs_the_operator_with_its_least_privilege_identity(
+    cluster: TestCluster, crds_installed: None
+) -> None:
+    """A real `helm install`: CRDs served, the Deployment's pods running (kwok simulates
+    them), and the chart's ServiceAccount holding exactly the operator's permissions."""
+    namespace = "jobwarden-helm"
+    kubeconfig = str(cluster.kubeconfig())
+    helm_args = ["--kubeconfig", kubeconfig, "--namespace", namespace]
+    pod_annotations = "podAnnotations.sim\\.jobwarden\\.dev/run-seconds=3600"  # a string
+    helm(
+        "install",
+        "jw",
+        str(CHART),
+        *helm_args,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "120s",
+        "--set-string",
+        pod_annotations,
+        "--set",
+        "crds.install=false",  # the session installed them (and the user roles) already
+        "--set",
+        "rbac.userRoles=false",
+    )
+    try:
+        deployment = json.loads(
+            cluster.kubectl("get", "deployment", "-n", namespace, "-o", "json").stdout
+        )["items"][0]
+        assert deployment["status"].get("readyReplicas") == 2
+        pods = json.loads(
+            cluster.kubectl(
+                "get",
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                "app.kubernetes.io/name=jobwarden",
+                "-o",
+                "json",
+            ).stdout
+        )["items"]
+        assert len(pods) == 2 and all(p["status"]["phase"] == "Running" for p in pods)
+        account = f"system:serviceaccount:{namespace}:jw-jobwarden"
+        can = {
+            ("patch", "jobruns.jobwarden.dev/status", "-A"): "yes",
+            ("create", "pods", "-A"): "yes",
+            ("create", "subjectaccessreviews.authorization.k8s.io", ""): "yes",
+            ("get", "leases.coordination.k8s.io", f"-n={namespace}"): "yes",
+            ("update", "jobruns.jobwarden.dev", "-A"): "no",  # never a user's spec
+            ("get", "secrets", "-A"): "no",
+            ("delete", "namespaces", ""): "no",
+        }
+        for (verb, resource, scope), expected in can.items():
+            args = ["auth", "can-i", verb, resource, f"--as={account}"]
+            if scope:
+                args.append(scope)
+            answer = cluster.kubectl(*args, check=False).stdout.strip()
+            assert answer == expected, f"{account} can-i {verb} {resource} {scope}: {answer}"
+    finally:
+        helm("uninstall", "jw", *helm_args, "--wait", "--timeout", "60s")
+    crds = cluster.kubectl("get", "crd", "jobruns.jobwarden.dev", check=False)
+    assert crds.returncode == 0, "the CRDs must survive an uninstall"
