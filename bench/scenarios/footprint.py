@@ -75,11 +75,11 @@ def finished_status(name: str, stamp: str) -> dict[str, Any]:
 
 
 async def run(ctx: Context) -> dict[str, Any]:
-    count = ctx.param("footprint_objects", 10000, 200)
+    count = ctx.param("footprint_objects", 10000, 100)
     load_runs = ctx.param("footprint_load_runs", 1000, 50)
-    idle_seconds = ctx.param("footprint_idle_seconds", 60, 10)
-    load_timeout = ctx.param("footprint_load_timeout", 240, 60)
-    settle_timeout = ctx.param("footprint_settle_timeout", 180, 45)
+    idle_seconds = ctx.param("footprint_idle_seconds", 60, 5)
+    load_timeout = ctx.param("footprint_load_timeout", 240, 30)
+    settle_timeout = ctx.param("footprint_settle_timeout", 180, 20)
     spread = max(1, min(10, count // 1000))
     result: dict[str, Any] = {
         "parameters": {
@@ -106,10 +106,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         async def finished_run(namespace: str, index: int) -> None:
             name = f"done-{index:05d}"
             body = jobrun(name, sim(1))
-            body["metadata"]["labels"] = {
-                "jobwarden.dev/trigger": "Manual",
-                "jobwarden.dev/outcome": "Succeeded",
-            }
+            body["metadata"]["labels"] = {"jobwarden.dev/trigger": "Manual"}
             await client.create(path("jobruns", namespace), body)
             await client.merge_patch(
                 path("jobruns", namespace, name) + "/status",

@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # One line per event and per webhook call drowns what matters (and costs CPU).
+        for chatty in ("kopf.objects", "aiohttp.access"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     # Imported here so `--help` works without loading kopf and the handlers.
     import kopf  # noqa: PLC0415
 

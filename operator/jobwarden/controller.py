@@ -57,9 +57,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
+    settings.watching.chunk_size = 500  # initial listings page by page, not all in memory
     settings.networking.request_timeout = 60
-    settings.batching.worker_limit = 64
-    settings.batching.batch_window = 0.01  # react within milliseconds, not the default 0.1 s
+    # The handlers only update memory and kick the engine's queue: no cap on kopf's
+    # per-object workers (its default, and any cap, throttles bursts to ~cap / 5 s).
+    settings.queueing.worker_limit = None
     configure_admission(settings, config)  # webhooks: identity stamps, cancel and run checks
     kube = Kube()
     engine = Engine(
@@ -104,7 +106,7 @@ def _run_key(body: kopf.Body) -> tuple[str, str, str]:
 for _plural in RUN_PLURALS:
 
     @kopf.on.event(c.GROUP, c.VERSION, _plural)
-    def on_run_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def on_run_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         """Any change of a run: reconcile it."""
         engine = _engine(memo)
         key = _run_key(body)
@@ -122,7 +124,9 @@ for _plural in RUN_PLURALS:
 
 # ---------------------------------------------------------------- scheduled jobs
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_SCHEDULED_JOBS)
-def on_scheduled_job_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def on_scheduled_job_event(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
     """A ScheduledJob changed: reconcile it (and re-rank runs waiting on its policy)."""
     engine = _engine(memo)
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
@@ -136,7 +140,7 @@ def on_scheduled_job_event(type: str | None, body: kopf.Body, memo: kopf.Memo, *
 
 # ------------------------------------------------------------------------- pods
 @kopf.on.event("v1", "pods", labels=_RUN_LABEL_PRESENT)
-def on_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def on_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A worker pod changed: reconcile its run."""
     engine = _engine(memo)
     if type == "DELETED":
@@ -152,7 +156,7 @@ def on_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -
 
 # ----------------------------------------------------------------------- quotas
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_WORKER_QUOTAS)
-def on_quota_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def on_quota_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A quota changed: re-rank the namespace's queue."""
     engine = _engine(memo)
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)

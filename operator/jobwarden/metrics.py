@@ -406,7 +406,7 @@ def _fill_state(engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
         active = {(p, ph): 0 for p in PRIORITIES for ph in ACTIVE_PHASES}
         queued = dict.fromkeys(PRIORITIES, 0)
         stuck = used = 0
-        for view in store.runs_in(namespace):
+        for view in store.live_runs(namespace):  # finished runs count nowhere here
             if slots.holds(view):
                 used += 1
             priority = view.settings.priority.value

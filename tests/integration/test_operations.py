@@ -128,4 +128,8 @@ def test_two_replicas_one_active_and_failover(
         assert len(pods["items"]) == 1
     finally:
         standby.stop()  # a clean stop releases the lease: the session operator leads at once
-        operator.start()
+    lease = kube.get(
+        resource_path("coordination.k8s.io/v1", "leases", "jobwarden-system", "jobwarden-operator")
+    )
+    assert not lease["spec"].get("holderIdentity"), f"lease kept after a clean stop: {lease}"
+    operator.start()

@@ -130,18 +130,11 @@ def test_run_now_snapshots_the_template_and_inherits_settings(kube: Kube, namesp
     )
     done = runs.wait_phase(kube, namespace, "report-now", "Succeeded", timeout=30)
     assert done["status"]["snapshot"] == snapshot, "an edit of the job changed a started run"
-    selector = ",".join(
-        (
-            "jobwarden.dev/scheduledjob=report",
-            "jobwarden.dev/trigger=Manual",
-            "jobwarden.dev/outcome=Succeeded",
-        )
-    )
-    wait_until(
-        lambda: kube.get(runs.path(namespace), labelSelector=selector)["items"],
-        timeout=10,
-        message="filter labels on the finished manual run",
-    )
+    selector = "jobwarden.dev/scheduledjob=report,jobwarden.dev/trigger=Manual"
+    found = kube.get(
+        runs.path(namespace), labelSelector=selector, fieldSelector="status.phase=Succeeded"
+    )["items"]
+    assert [r["metadata"]["name"] for r in found] == ["report-now"], "filter labels at creation"
 
 
 def test_pause_and_resume(kube: Kube, namespace: str) -> None:

@@ -256,6 +256,27 @@ def test_steady_state_writes_nothing() -> None:
     assert third.status is None and third.create == [] and third.events == []
 
 
+def merge_patched(value: Any) -> Any:
+    """What the API server stores for a status written as a JSON merge patch: a null
+    removes the field, and the structural schema prunes nulls inside lists too."""
+    if isinstance(value, dict):
+        return {k: merge_patched(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [merge_patched(item) for item in value]
+    return value
+
+
+def test_steady_state_writes_nothing_when_nulls_were_dropped_by_the_merge_patch() -> None:
+    plan = decide_scheduled_job(sj({}, LAST_09), [], NOW)
+    assert plan.status is not None
+    assert any(value is None for value in plan.status.values()), "the case needs a null"
+    active = [run(plan.create[0].name, "Queued")]
+    again = decide_scheduled_job(sj({}, merge_patched(plan.status)), active, NOW)
+    assert again.status is not None
+    third = decide_scheduled_job(sj({}, merge_patched(again.status)), active, NOW)
+    assert third.status is None, "a status equal but for dropped nulls was written again"
+
+
 def test_invalid_schedule_stalls_without_fires() -> None:
     plan = decide_scheduled_job(sj({"schedule": "61 * * * *"}), [], NOW)
     assert plan.create == []

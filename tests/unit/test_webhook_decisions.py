@@ -137,6 +137,19 @@ def test_create_stamps_the_creator_and_who_triggered_a_manual_run() -> None:
         assert stamp(create(obj(kind))).annotations == {CREATED_BY: "alice"}
 
 
+def test_a_new_run_gets_its_filter_labels_at_creation() -> None:
+    trigger, job = "jobwarden.dev/trigger", "jobwarden.dev/scheduledjob"
+    assert stamp(create(obj())).labels == {trigger: "Manual"}
+    rerun = obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="nightly-1")
+    assert stamp(create(rerun)).labels == {trigger: "Rerun", job: "nightly"}
+    assert stamp(create(obj("Export"))).labels == {trigger: "Manual"}
+    assert stamp(create(obj("ScheduledJob"))).labels == {}
+    labelled = obj(scheduledJobRef={"name": "nightly"})
+    labelled["metadata"]["labels"] = {trigger: "Manual", job: "other"}
+    assert stamp(create(labelled)).labels == {job: "nightly"}, "a wrong label is corrected"
+    assert stamp(update(obj(), spec={"priority": "High"})).labels == {}, "only on create"
+
+
 def test_forged_stamps_on_create_are_replaced_with_a_warning() -> None:
     forged = obj(annotations={CREATED_BY: "carol", CANCEL_BY: "carol", OPERATOR_CANCEL: "true"})
     result = stamp(create(forged))

@@ -42,8 +42,6 @@ LABEL_RUN_KIND: Final = f"{GROUP}/run-kind"
 LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_TRIGGER: Final = f"{GROUP}/trigger"
 LABEL_TENANT: Final = f"{GROUP}/tenant"
-# On a finished run: its final phase, for `kubectl get jr -l jobwarden.dev/outcome=Failed`.
-LABEL_OUTCOME: Final = f"{GROUP}/outcome"
 
 # Name limits, enforced by the CRDs' root CEL rules. A scheduled run is named
 # `<scheduledjob>-<unix seconds, 10 digits>`, and a worker pod `<run>-<attempt>`;

@@ -245,6 +245,11 @@ def crd(resource: ResourceDefinition, vendored: dict[str, JsonSchema]) -> dict[s
                     "schema": {"openAPIV3Schema": root},
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": columns,
+                    **(
+                        {"selectableFields": [{"jsonPath": p} for p in resource.selectable_fields]}
+                        if resource.selectable_fields
+                        else {}
+                    ),
                 }
             ],
         },

@@ -36,6 +36,9 @@ class ResourceDefinition:
     columns: tuple[PrinterColumn, ...]
     max_name_length: int | None = None
     name_limit_reason: str = ""
+    #: Field selectors (`kubectl get jr --field-selector status.phase=Failed`): a filter
+    #: on the phase without a label the operator would have to write when it changes.
+    selectable_fields: tuple[str, ...] = ()
 
     @property
     def singular(self) -> str:
@@ -56,6 +59,7 @@ _RUN_COLUMNS = (
 
 SCHEDULED_JOB = ResourceDefinition(
     kind=c.KIND_SCHEDULED_JOB,
+    selectable_fields=(".status.phase",),
     plural=c.PLURAL_SCHEDULED_JOBS,
     short_name="sj",
     description=(
@@ -83,6 +87,7 @@ SCHEDULED_JOB = ResourceDefinition(
 
 JOB_RUN = ResourceDefinition(
     kind=c.KIND_JOB_RUN,
+    selectable_fields=(".status.phase",),
     plural=c.PLURAL_JOB_RUNS,
     short_name="jr",
     description=(
@@ -108,6 +113,7 @@ JOB_RUN = ResourceDefinition(
 
 EXPORT = ResourceDefinition(
     kind=c.KIND_EXPORT,
+    selectable_fields=(".status.phase",),
     plural=c.PLURAL_EXPORTS,
     short_name="exp",
     description=(

@@ -27,6 +27,10 @@ class WaitingRun:
         """Build from a run's priority and creation time."""
         return cls(priority.rank, created, kind, name)
 
+    def sort_key(self) -> tuple[int, datetime.datetime, str, str]:
+        """The same order as the dataclass comparison, for a faster sort."""
+        return (self.priority_rank, self.created, self.kind, self.name)
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -44,7 +48,7 @@ def rank(waiting: Iterable[WaitingRun], holders: int, limit: int) -> dict[tuple[
     while writes are in flight.
     """
     free = max(0, limit - holders)
-    ordered = sorted(waiting)
+    ordered = sorted(waiting, key=WaitingRun.sort_key)  # tuples compare in C
     return {
         (run.kind, run.name): Ticket(position=index + 1, admit=index < free)
         for index, run in enumerate(ordered)

@@ -305,12 +305,12 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
                 EventReason.QUEUED,
                 f"waiting for a worker slot: position {position}, {message}",
             )
-    elif _position_worth_writing(int(queue.get("position") or 0), position):
+    elif position_worth_writing(int(queue.get("position") or 0), position):
         draft.status["queue"] = {**queue, "position": position, "message": message}
     draft.condition(RunCondition.ADMITTED, False, slot.reason, message)
 
 
-def _position_worth_writing(stored: int, actual: int) -> bool:
+def position_worth_writing(stored: int, actual: int) -> bool:
     """Exact near the head of the queue, coarser further back (O(n log n) writes)."""
     if stored == actual:
         return False

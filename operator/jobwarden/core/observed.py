@@ -98,8 +98,9 @@ class RunView:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def filter_labels(self) -> dict[str, str]:
-        """The labels a finished run should carry for filtering (ScheduledJob, trigger, outcome)."""
-        wanted = {c.LABEL_TRIGGER: self.trigger, c.LABEL_OUTCOME: self.phase.value}
+        """Filter labels (ScheduledJob, trigger) the run lacks: the mutating webhook or
+        the scheduler sets them at creation; this catches runs created without them."""
+        wanted = {c.LABEL_TRIGGER: self.trigger}
         if self.scheduled_job:
             wanted[c.LABEL_SCHEDULED_JOB] = self.scheduled_job
         return {k: v for k, v in wanted.items() if self.labels.get(k) != v}

@@ -429,5 +429,17 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.sj.generation
-    if draft.status != dict(draft.sj.status):
+    # The status is written as a JSON merge patch, in which null removes a field: compare
+    # without nulls, or every reconcile writes again and its watch event starts the next.
+    if _without_nulls(draft.status) != _without_nulls(dict(draft.sj.status)):
         draft.plan.status = draft.status
+
+
+def _without_nulls(value: Any) -> Any:
+    """The value as the API server keeps it: a merge patch drops null fields, and the
+    structural schema prunes non-nullable nulls inside lists as well."""
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value

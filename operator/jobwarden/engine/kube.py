@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import ssl
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # built-in kinds only
 
 
 class KubeApiError(Exception):
@@ -159,6 +160,21 @@ class Kube:
         """Read an object or list a collection."""
         return await self.request("GET", path, params=params or None)
 
+    async def list_pages(
+        self, path: str, page_size: int = 500, **params: str
+    ) -> AsyncIterator[JSON]:
+        """List a collection page by page (`limit`/`continue`): with tens of thousands
+        of objects, one page at a time is in memory instead of the whole list."""
+        token = ""
+        while True:
+            query = {**params, "limit": str(page_size), **({"continue": token} if token else {})}
+            page = await self.get(path, **query)
+            for item in page.get("items", []):
+                yield item
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return
+
     async def create(self, path: str, body: JSON) -> JSON:
         """POST a new object into a collection."""
         return await self.request("POST", path, body=body)
@@ -166,6 +182,10 @@ class Kube:
     async def merge_patch(self, path: str, body: JSON) -> JSON:
         """Apply a JSON merge patch (RFC 7386)."""
         return await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+
+    async def strategic_merge_patch(self, path: str, body: JSON) -> JSON:
+        """PATCH a built-in object with a strategic merge patch (list items by value)."""
+        return await self.request("PATCH", path, body=body, content_type=STRATEGIC_MERGE_PATCH)
 
     async def json_patch(self, path: str, operations: list[JSON]) -> JSON:
         """Apply a JSON patch (RFC 6902); `test` operations make it conditional."""

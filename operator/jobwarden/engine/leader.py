@@ -108,8 +108,8 @@ class LeaderElector:
 
     async def release(self) -> None:
         """Give the Lease up (clean shutdown): the standby takes over at once."""
-        if not self.is_leader:
-            return
+        # No `is_leader` guard: `run()` clears it as soon as its task is cancelled, before
+        # we get here. The holderIdentity check releases only a Lease that is ours.
         with contextlib.suppress(KubeApiError, OSError):
             lease = await self.kube.get(self.path)
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 
 from jobwarden.api.enums import ConcurrencyPolicy, RunPhase
 from jobwarden.core.admission import Ticket, WaitingRun, rank
@@ -13,6 +14,18 @@ from jobwarden.engine.store import RunKey, Store
 _HOLDING_PHASES = (RunPhase.RUNNING, RunPhase.CANCELLING)
 
 
+@dataclass(frozen=True)
+class _Ranking:
+    """A namespace's queue, valid while the store's version is `version` and, when
+    a waiting run is only held back by its next attempt time, until `valid_until`."""
+
+    version: int
+    valid_until: datetime.datetime | None
+    tickets: dict[tuple[str, str], Ticket]
+    holders: int
+    limit: int
+
+
 class Slots:
     """Counts slots from the store plus the engine's in-flight reservations.
 
@@ -20,18 +33,35 @@ class Slots:
     pods may still be running, or when a decision just admitted it (`reserved`,
     before the API reflects it). Counting all three keeps the quota even across
     restarts and while writes are in flight.
+
+    Rankings are cached per namespace until the store says something they read has
+    changed: every reconcile of a waiting run asks for its ticket, and re-ranking a
+    namespace of n waiting runs for each of them would cost O(n² log n) per wave.
     """
 
     def __init__(self, store: Store, default_limit: int) -> None:
         self.store = store
         self.default_limit = default_limit
-        self.reserved: set[RunKey] = set()
+        self.reserved: frozenset[RunKey] = frozenset()
+        self._rankings: dict[str, _Ranking] = {}
+
+    def reserve(self, key: RunKey) -> None:
+        """A decision admitted the run: it holds a slot before the API shows it."""
+        if key not in self.reserved:
+            self.reserved = self.reserved | {key}
+            self.store.touch(key[1])
+
+    def unreserve(self, key: RunKey) -> None:
+        """The API shows the run's slot now, or the admission did not happen."""
+        if key in self.reserved:
+            self.reserved = self.reserved - {key}
+            self.store.touch(key[1])
 
     def holds(self, view: RunView) -> bool:
         """Whether the run occupies a worker slot now."""
         if view.key in self.reserved or view.phase in _HOLDING_PHASES:
             return True
-        return any(pod.alive for pod in self.store.pods_of(view.key))
+        return self.store.has_alive_pod(view.key)
 
     def blocking_run(self, view: RunView) -> RunView | None:
         """Another run of the same ScheduledJob that must finish first (Forbid/Replace)."""
@@ -41,35 +71,47 @@ class Slots:
         policy = (sj.spec.get("concurrencyPolicy") if sj else None) or ConcurrencyPolicy.FORBID
         if policy == ConcurrencyPolicy.ALLOW:
             return None
-        for other in self.store.runs_of(view.namespace, view.scheduled_job):
+        for other in self.store.runs_of(view.namespace, view.scheduled_job, live_only=True):
             if other.key != view.key and not other.phase.terminal and self.holds(other):
                 return other
         return None
-
-    def _waits(self, view: RunView, now: datetime.datetime) -> bool:
-        """Competes for a slot now (not blocked by its job's concurrency policy)."""
-        if view.phase.terminal or view.settings.cancel or view.deleting:
-            return False
-        if self.blocking_run(view) is not None:
-            return False
-        next_attempt = parse_time(view.status.get("nextAttemptTime"))
-        return next_attempt is None or next_attempt <= now
 
     def tickets(
         self, namespace: str, now: datetime.datetime
     ) -> tuple[dict[tuple[str, str], Ticket], int, int]:
         """Queue tickets of the namespace's waiting runs, running count, limit."""
+        ranking = self._rankings.get(namespace)
+        if (
+            ranking is None
+            or ranking.version != self.store.version(namespace)
+            or (ranking.valid_until is not None and now >= ranking.valid_until)
+        ):
+            ranking = self._rank(namespace, now)
+            self._rankings[namespace] = ranking
+        return ranking.tickets, ranking.holders, ranking.limit
+
+    def _rank(self, namespace: str, now: datetime.datetime) -> _Ranking:
+        version = self.store.version(namespace)
         holders = 0
         waiting: list[WaitingRun] = []
-        for view in self.store.runs_in(namespace):
+        valid_until: datetime.datetime | None = None
+        for view in self.store.live_runs(namespace):
             if self.holds(view):
                 holders += 1
-            elif self._waits(view, now):
-                waiting.append(
-                    WaitingRun.of(view.settings.priority, view.created, view.kind, view.name)
-                )
+                continue
+            if view.phase.terminal or view.settings.cancel or view.deleting:
+                continue
+            if self.blocking_run(view) is not None:
+                continue
+            next_attempt = parse_time(view.status.get("nextAttemptTime"))
+            if next_attempt is not None and next_attempt > now:
+                valid_until = min(valid_until or next_attempt, next_attempt)
+                continue
+            waiting.append(
+                WaitingRun.of(view.settings.priority, view.created, view.kind, view.name)
+            )
         limit = self.store.quota(namespace, self.default_limit)
-        return rank(waiting, holders, limit), holders, limit
+        return _Ranking(version, valid_until, rank(waiting, holders, limit), holders, limit)
 
     def slot_for(self, view: RunView, now: datetime.datetime) -> Slot:
         """The admission answer for one run."""

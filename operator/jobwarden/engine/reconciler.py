@@ -16,7 +16,7 @@ from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.core.lifecycle import decide
+from jobwarden.core.lifecycle import decide, position_worth_writing
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
@@ -120,19 +120,18 @@ class Engine:
         replica that just started or just became the leader.
         """
         for kind, plural in _PLURALS.items():
-            listing = await self.kube.get(resource_path(c.API_VERSION, plural))
-            for item in listing.get("items", []):
+            async for item in self.kube.list_pages(resource_path(c.API_VERSION, plural)):
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", c.API_VERSION)
                 self.store.put_run(item)
-        listing = await self.kube.get(resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS))
-        for item in listing.get("items", []):
+        sj_path = resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS)
+        async for item in self.kube.list_pages(sj_path):
             self.store.put_scheduled_job(item)
-        pods = await self.kube.get(resource_path("v1", "pods"), labelSelector=c.LABEL_RUN)
-        for item in pods.get("items", []):
+        pods_path = resource_path("v1", "pods")
+        async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
-        quotas = await self.kube.get(resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS))
-        for item in quotas.get("items", []):
+        quota_path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS)
+        async for item in self.kube.list_pages(quota_path):
             metadata = item.get("metadata") or {}
             limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
             self.store.put_quota(
@@ -179,7 +178,7 @@ class Engine:
                 continue
             queued_by_priority[view.settings.priority.value.lower()] += 1
             stored = int((view.status.get("queue") or {}).get("position") or 0)
-            if ticket.admit or stored != ticket.position:
+            if ticket.admit or position_worth_writing(stored, ticket.position):
                 self.kick_run(view.key)
         await self._publish_quota_usage(namespace, running, queued_by_priority)
 
@@ -213,7 +212,7 @@ class Engine:
         view = self.store.run(key)
         if view is None:
             await self._release_orphans(key)
-            self.slots.reserved.discard(key)
+            self.slots.unreserve(key)
             self.kick_namespace(key[1])
             return
         if not view.complete:
@@ -240,21 +239,21 @@ class Engine:
         held_before = self.slots.holds(view)
         # Deciding and reserving happen without an await in between: two runs can
         # never both take the last slot.
-        self.slots.reserved.discard(key)
+        self.slots.unreserve(key)
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
         plan = decide(view, pods, slot, now, exit_margin_seconds=self.config.exit_margin_seconds)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if plan.holds_slot:
-            self.slots.reserved.add(key)
+            self.slots.reserve(key)
         try:
             await self._apply(view, plan)
         except BaseException:
             if view.phase not in (RunPhase.RUNNING, RunPhase.CANCELLING):
-                self.slots.reserved.discard(key)
+                self.slots.unreserve(key)
             raise
         if not plan.holds_slot:
-            self.slots.reserved.discard(key)
+            self.slots.unreserve(key)
         if held_before and not plan.holds_slot:
             self.kick_namespace(view.namespace)
         if plan.requeue_after is not None:
@@ -323,7 +322,8 @@ class Engine:
             self.audit.write(view, record)
 
     async def _label_finished(self, view: RunView) -> None:
-        """A finished run gets filter labels (metadata only, never spec)."""
+        """A finished run created without its filter labels gets them (metadata only,
+        never spec). Usually a no-op: they are set at creation."""
         if not view.phase.terminal:
             return
         missing = view.filter_labels()
@@ -370,44 +370,24 @@ class Engine:
                 raise
 
     async def _release_pod(self, namespace: str, name: str, uid: str) -> None:
-        """Remove our tracking finalizer (conditional on the list we read)."""
+        """Remove our tracking finalizer in one request, without reading the pod first:
+        a strategic merge patch deletes it from the list by value (no index to race
+        with another controller's finalizers), and the uid in the patch is a
+        precondition (a newer pod of the same name is left alone)."""
         if uid in self._released:
             return
-        path = resource_path("v1", "pods", namespace, name)
-        for _ in range(3):
-            try:
-                pod = await self.kube.get(path)
-            except KubeApiError as error:
-                if error.not_found:
-                    return
+        metadata: JSON = {"$deleteFromPrimitiveList/finalizers": [TRACKING_FINALIZER]}
+        if uid:
+            metadata["uid"] = uid
+        try:
+            await self.kube.strategic_merge_patch(
+                resource_path("v1", "pods", namespace, name), {"metadata": metadata}
+            )
+        except KubeApiError as error:
+            if not (error.not_found or error.conflict):
                 raise
-            if uid and pod["metadata"].get("uid") != uid:
-                return
-            finalizers: list[str] = pod["metadata"].get("finalizers") or []
-            if TRACKING_FINALIZER not in finalizers:
-                self._released.add(uid)
-                return
-            index = finalizers.index(TRACKING_FINALIZER)
-            try:
-                await self.kube.json_patch(
-                    path,
-                    [
-                        {
-                            "op": "test",
-                            "path": f"/metadata/finalizers/{index}",
-                            "value": TRACKING_FINALIZER,
-                        },
-                        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
-                    ],
-                )
-                self._released.add(uid)
-                return
-            except KubeApiError as error:
-                if error.not_found:
-                    return
-                if error.status not in (409, 422):
-                    raise
-        raise RuntimeError(f"could not remove the tracking finalizer of pod {namespace}/{name}")
+            return  # gone, or another pod by now: nothing of ours to release
+        self._released.add(uid)
 
     async def _release_orphans(self, key: RunKey) -> None:
         """The run is gone: its pods must not be kept by our finalizer."""

@@ -4,6 +4,12 @@ Filled from kopf's watch streams (kopf fills indexes completely before any handl
 runs, so after a restart or a takeover the store is whole before the first
 decision). After its own status writes the engine keeps the newer object it got
 back, so a decision never reads an older status than the one just written.
+
+For the admission bookkeeping it also keeps, per namespace, the runs that may still
+hold or want a slot (`live_runs`: finished runs drop out, so a namespace with
+thousands of finished runs costs nothing) and a version that changes whenever
+something a queue ranking depends on changes (`version`), so a ranking can be
+reused until then.
 """
 
 from __future__ import annotations
@@ -46,6 +52,23 @@ class Store:
     by_scheduled_job: dict[tuple[str, str], set[RunKey]] = field(
         default_factory=lambda: defaultdict(set)
     )
+    live: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
+    versions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def version(self, namespace: str) -> int:
+        """Changes whenever anything a queue ranking of the namespace depends on does."""
+        return self.versions.get(namespace, 0)
+
+    def touch(self, namespace: str) -> None:
+        """Invalidate rankings of the namespace (see `version`)."""
+        self.versions[namespace] += 1
+
+    def _track(self, before: RunView | None, after: RunView) -> None:
+        """Keep `live` and `version` current for a run whose newest view changed."""
+        if not after.phase.terminal:
+            self.live[after.namespace].add(after.key)
+        if before is None or _rank_signature(before) != _rank_signature(after):
+            self.touch(after.namespace)
 
     # ------------------------------------------------------------------ runs
     def put_run(self, body: Mapping[str, Any]) -> RunView:
@@ -60,6 +83,7 @@ class Store:
         if view.phase.terminal:
             slim = {k: v for k, v in view.status.items() if k not in _HEAVY_FIELDS}
             view = RunView(**{**view.__dict__, "status": slim, "complete": False})
+        before = self.run(view.key)
         self.runs[view.key] = view
         self.by_namespace[view.namespace].add(view.key)
         if view.scheduled_job:
@@ -67,6 +91,7 @@ class Store:
         fresh = self.fresh.get(view.key)
         if fresh is not None and _rv(view.resource_version) >= _rv(fresh.resource_version):
             del self.fresh[view.key]
+        self._track(before, self.run(view.key) or view)
         return view
 
     def remember_written(self, body: Mapping[str, Any]) -> None:
@@ -74,7 +99,9 @@ class Store:
         view = RunView.from_body(body)
         current = self.runs.get(view.key)
         if current is None or _rv(view.resource_version) > _rv(current.resource_version):
+            before = self.run(view.key)
             self.fresh[view.key] = view
+            self._track(before, view)
 
     def remove_run(self, key: RunKey) -> None:
         """Forget a deleted run."""
@@ -84,6 +111,8 @@ class Store:
         self.runs.pop(key, None)
         self.fresh.pop(key, None)
         self.by_namespace[key[1]].discard(key)
+        self.live[key[1]].discard(key)
+        self.touch(key[1])
 
     def run(self, key: RunKey) -> RunView | None:
         """The newest known view of a run."""
@@ -95,6 +124,19 @@ class Store:
             view = self.run(key)
             if view is not None:
                 yield view
+
+    def live_runs(self, namespace: str) -> Iterator[RunView]:
+        """The runs of a namespace that may hold or want a slot: unfinished ones, and
+        finished ones whose pods are still known. The others drop out as they are met."""
+        live = self.live.get(namespace)
+        if not live:
+            return
+        for key in list(live):
+            view = self.run(key)
+            if view is None or (view.phase.terminal and key not in self.pods):
+                live.discard(key)
+                continue
+            yield view
 
     # ---------------------------------------------------------- scheduled jobs
     def put_scheduled_job(self, body: Mapping[str, Any]) -> ScheduledJobView:
@@ -108,16 +150,27 @@ class Store:
         ):
             return known
         self.scheduled_jobs[view.namespace, view.name] = view
+        if known is None or known.spec.get("concurrencyPolicy") != view.spec.get(
+            "concurrencyPolicy"
+        ):
+            self.touch(view.namespace)
         return view
 
     def remove_scheduled_job(self, namespace: str, name: str) -> None:
         """Forget a deleted ScheduledJob."""
-        self.scheduled_jobs.pop((namespace, name), None)
+        if self.scheduled_jobs.pop((namespace, name), None) is not None:
+            self.touch(namespace)
 
-    def runs_of(self, namespace: str, scheduled_job: str) -> list[RunView]:
-        """The runs that reference a ScheduledJob (newest views)."""
+    def runs_of(
+        self, namespace: str, scheduled_job: str, *, live_only: bool = False
+    ) -> list[RunView]:
+        """The runs that reference a ScheduledJob (newest views); with `live_only`,
+        only those that may hold or want a slot (see `live_runs`)."""
+        live = self.live.get(namespace, set()) if live_only else None
         found = []
         for key in list(self.by_scheduled_job.get((namespace, scheduled_job), ())):
+            if live is not None and key not in live:
+                continue
             view = self.run(key)
             if view is not None:
                 found.append(view)
@@ -142,6 +195,9 @@ class Store:
             known = self.pods[owner].get(view.name)
             if known is None or _rv(known.resource_version) <= _rv(view.resource_version):
                 self.pods[owner][view.name] = view
+                self.live[owner[1]].add(owner)
+                if known is None or known.alive != view.alive:
+                    self.touch(owner[1])
         return owner
 
     def remove_pod(self, body: Mapping[str, Any]) -> RunKey | None:
@@ -149,7 +205,8 @@ class Store:
         owner = self.pod_owner(body)
         if owner is not None:
             name = str((body.get("metadata") or {}).get("name", ""))
-            self.pods.get(owner, {}).pop(name, None)
+            if self.pods.get(owner, {}).pop(name, None) is not None:
+                self.touch(owner[1])
             if not self.pods.get(owner):
                 self.pods.pop(owner, None)
         return owner
@@ -158,11 +215,18 @@ class Store:
         """The worker pods of a run, by attempt."""
         return sorted(self.pods.get(key, {}).values(), key=lambda p: p.attempt)
 
+    def has_alive_pod(self, key: RunKey) -> bool:
+        """Whether a pod of the run may still be running (no sorting: called often)."""
+        pods = self.pods.get(key)
+        return pods is not None and any(pod.alive for pod in pods.values())
+
     # ---------------------------------------------------------------- quotas
     def put_quota(
         self, namespace: str, name: str, max_running: int, *, uid: str = "", generation: int = 1
     ) -> None:
         """Record a WorkerQuota."""
+        if self.quotas[namespace].get(name) != max_running:
+            self.touch(namespace)
         self.quotas[namespace][name] = max_running
         self.quota_meta[namespace, name] = (uid, generation)
 
@@ -170,8 +234,22 @@ class Store:
         """Forget a deleted WorkerQuota."""
         self.quotas.get(namespace, {}).pop(name, None)
         self.quota_meta.pop((namespace, name), None)
+        self.touch(namespace)
 
     def quota(self, namespace: str, default: int) -> int:
         """The namespace's limit: the smallest of its WorkerQuotas, else the default."""
         limits = self.quotas.get(namespace)
         return min(limits.values()) if limits else default
+
+
+def _rank_signature(view: RunView) -> tuple[object, ...]:
+    """What a queue ranking reads of a run (see `Slots`)."""
+    return (
+        view.phase,
+        view.settings.cancel,
+        view.settings.priority,
+        view.deleting,
+        view.created,
+        view.status.get("nextAttemptTime"),
+        view.scheduled_job,
+    )

@@ -133,6 +133,7 @@ class Stamps:
 
     annotations: dict[str, str | None]
     warnings: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)  # filter labels of a new run
 
 
 def expected_stamps(request: Request) -> dict[str, str]:
@@ -179,7 +180,20 @@ def stamp(request: Request) -> Stamps:
             warnings.append(
                 f"{key} is set by jobwarden from the requesting user, not by hand: {have!r} {now}"
             )
-    return Stamps(changes, tuple(warnings))
+    return Stamps(changes, tuple(warnings), filter_labels(request))
+
+
+def filter_labels(request: Request) -> dict[str, str]:
+    """The filter labels a new run lacks: trigger and ScheduledJob, set at creation so
+    that `-l jobwarden.dev/trigger=Manual` works at once and no later write is needed."""
+    if request.operation != "CREATE" or request.kind not in (c.KIND_JOB_RUN, c.KIND_EXPORT):
+        return {}
+    wanted = {c.LABEL_TRIGGER: str(_spec(request.new).get("trigger") or Trigger.MANUAL.value)}
+    ref = scheduled_job_ref(request.new)
+    if ref:
+        wanted[c.LABEL_SCHEDULED_JOB] = ref
+    labels = (request.new.get("metadata") or {}).get("labels") or {}
+    return {key: value for key, value in wanted.items() if labels.get(key) != value}
 
 
 def stamp_violation(request: Request) -> str | None:

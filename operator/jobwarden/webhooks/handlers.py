@@ -64,6 +64,8 @@ async def stamp_identity(
     stamps = decisions.stamp(request)
     for key, value in stamps.annotations.items():
         patch.metadata.annotations[key] = value
+    for key, value in stamps.labels.items():
+        patch.metadata.labels[key] = value
     warnings.extend(stamps.warnings)
 
 
