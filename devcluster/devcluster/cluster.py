@@ -159,6 +159,9 @@ class LocalCluster:
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
+                # Webhooks (and aggregated APIs) behind a Service are called at its
+                # endpoints: no kube-proxy routes ClusterIPs here (devcluster.processnode).
+                "--enable-aggregator-routing=true",
                 "--max-requests-inflight=1000",
                 "--max-mutating-requests-inflight=500",
                 "--profiling=false",

@@ -27,6 +27,22 @@ so only pods that select it *and* tolerate the taint land here) and, like a kube
   stopped it confirms the deletion with grace 0 (the API server removes the pod once
   other controllers' finalizers are gone); a force-deleted pod's processes are killed.
 
+Networking: the processes share the machine's network, as `hostNetwork` pods do. Every
+pod's podIP and hostIP, and the Node's InternalIP, are one non-loopback IPv4 address of
+this machine, found at start (`--pod-ip` names another). EndpointSlices refuse loopback
+addresses, so with 127.0.0.1 no Service could send traffic to a pod here; with a real
+address a Service's endpoints name the pod, and the API server (started by devcluster
+with `--enable-aggregator-routing`, so it dials a Service's endpoints rather than its
+ClusterIP, which nothing routes here) reaches a webhook served by a pod through its
+Service. A pod listens on 0.0.0.0 or that address; as with `hostNetwork`, two pods
+listening on one port collide, so give each its own port (or run one replica). On a
+machine with no such address the node falls back to 127.0.0.1 and says so in its log:
+pods still run and reach the API server, but no Service reaches them.
+
+Not applied, as nothing here isolates a process: securityContext (processes run as the
+node's user), resources, and probes (a container is Ready as soon as its process runs,
+so a readiness probe's wait is not modelled).
+
 Container logs stay in `<root>/logs/<namespace>_<pod>_<uid>/<container>.log`.
 Run it with `python -m devcluster.processnode --kubeconfig … --root …`; `make up` and
 the tests' `process_node` fixture start it.
@@ -39,12 +55,16 @@ import base64
 import contextlib
 import ctypes
 import datetime
+import fcntl
+import ipaddress
 import json
 import logging
 import os
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -84,6 +104,11 @@ _POLL = 0.05
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+_SIOCGIFFLAGS = 0x8913  # <linux/sockios.h>
+_SIOCGIFADDR = 0x8915
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+LOOPBACK = "127.0.0.1"
 
 
 def _now() -> str:
@@ -100,6 +125,26 @@ def _die_with_node() -> None:
     """In the child, before exec: SIGKILL it if the node's thread that started it dies
     (the libc handle is loaded before forking: nothing is loaded in the child)."""
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def host_address() -> str | None:
+    """A non-loopback, non-link-local IPv4 address of an interface of this machine that
+    is up (the first by interface index), or None. Any local address will do: the API
+    server runs on this machine, which delivers traffic to its own addresses locally."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _index, name in socket.if_nameindex():
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                flags = struct.unpack_from("H", fcntl.ioctl(probe, _SIOCGIFFLAGS, request), 16)[0]
+                if not flags & _IFF_UP or flags & _IFF_LOOPBACK:
+                    continue
+                answer = fcntl.ioctl(probe, _SIOCGIFADDR, request)
+            except OSError:  # no IPv4 address on it
+                continue
+            address = ipaddress.IPv4Address(answer[20:24])
+            if not (address.is_loopback or address.is_link_local or address.is_unspecified):
+                return str(address)
+    return None
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -190,6 +235,8 @@ class NodeConfig:
     root: Path
     api_host: str
     api_port: str
+    #: podIP and hostIP of every pod, and the Node's InternalIP (see the module docstring).
+    pod_ip: str = LOOPBACK
     bin_dir: str = field(default_factory=lambda: str(Path(sys.executable).parent))
 
 
@@ -476,10 +523,10 @@ class PodRunner(threading.Thread):
 
         status: JSON = {
             "phase": self.phase,
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": self.node.pod_ip,
+            "hostIPs": [{"ip": self.node.pod_ip}],
+            "podIP": self.node.pod_ip,
+            "podIPs": [{"ip": self.node.pod_ip}],
             "startTime": self.start_time,
             "conditions": [
                 condition("PodScheduled", True),
@@ -677,8 +724,8 @@ class PodRunner(threading.Thread):
             "metadata.uid": self.uid,
             "spec.nodeName": self.node.name,
             "spec.serviceAccountName": str(spec.get("serviceAccountName") or "default"),
-            "status.podIP": "127.0.0.1",
-            "status.hostIP": "127.0.0.1",
+            "status.podIP": self.node.pod_ip,
+            "status.hostIP": self.node.pod_ip,
         }
         if field_path in simple:
             return simple[field_path]
@@ -756,16 +803,29 @@ def _select_items(data: dict[str, bytes], items: Any, what: str) -> dict[str, by
 class ProcessNode:
     """The Node object, its heartbeat and the pods bound to it."""
 
-    def __init__(self, client: ApiClient, name: str, root: Path) -> None:
+    def __init__(
+        self, client: ApiClient, name: str, root: Path, *, pod_ip: str | None = None
+    ) -> None:
         self.client = client
         self.name = name
         self.root = root.resolve()
         server = urllib.parse.urlsplit(client.credentials.server)
+        if not pod_ip:
+            pod_ip = host_address()
+            if pod_ip is None:
+                logger.warning(
+                    "this machine has no non-loopback IPv4 address: pods get %s, which "
+                    "EndpointSlices refuse, so no Service (and no webhook behind one) "
+                    "reaches them",
+                    LOOPBACK,
+                )
+                pod_ip = LOOPBACK
         self.config = NodeConfig(
             name=name,
             root=self.root,
             api_host=server.hostname or "127.0.0.1",
             api_port=str(server.port or 443),
+            pod_ip=pod_ip,
         )
         self.runners: dict[str, PodRunner] = {}
         self.stopping = threading.Event()
@@ -833,7 +893,7 @@ class ProcessNode:
                         condition("PIDPressure", "False", "KubeletHasSufficientPID", ""),
                     ],
                     "addresses": [
-                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "InternalIP", "address": self.config.pod_ip},
                         {"type": "Hostname", "address": self.name},
                     ],
                     "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
@@ -979,7 +1039,13 @@ class ProcessNode:
         ]
         for thread in threads:
             thread.start()
-        logger.info("%s: node %s (pods run under %s)", READY_LINE, self.name, self.root)
+        logger.info(
+            "%s: node %s (pods run under %s, pod IP %s)",
+            READY_LINE,
+            self.name,
+            self.root,
+            self.config.pod_ip,
+        )
         self.stopping.wait()
         with self._lock:
             runners = list(self.runners.values())
@@ -1000,19 +1066,21 @@ class ProcessNodeProcess:
         log_path: Path,
         *,
         name: str = DEFAULT_NODE_NAME,
+        pod_ip: str | None = None,
         die_with_parent: bool = True,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.root = root
         self.log_path = log_path
         self.name = name
+        self.pod_ip = pod_ip
         self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def argv(self) -> list[str]:
         """The command line."""
-        return [
+        argv = [
             sys.executable,
             "-m",
             "devcluster.processnode",
@@ -1020,6 +1088,7 @@ class ProcessNodeProcess:
             f"--root={self.root}",
             f"--name={self.name}",
         ]
+        return [*argv, f"--pod-ip={self.pod_ip}"] if self.pod_ip else argv
 
     def start(self, timeout: float = 60) -> None:
         """Start it and wait until the Node is registered and Ready."""
@@ -1091,6 +1160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", type=Path, required=True, help="admin kubeconfig")
     parser.add_argument("--root", type=Path, required=True, help="directory for pods' files")
     parser.add_argument("--name", default=DEFAULT_NODE_NAME, help="the Node's name")
+    parser.add_argument(
+        "--pod-ip",
+        default=None,
+        help="podIP/hostIP of the pods and the Node's InternalIP (default: a non-loopback "
+        "IPv4 address of this machine, else 127.0.0.1)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -1102,7 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     credentials: Credentials = from_kubeconfig(args.kubeconfig)
     client = ApiClient(credentials, user_agent="jobwarden-processnode")
-    node = ProcessNode(client, args.name, args.root)
+    node = ProcessNode(client, args.name, args.root, pod_ip=args.pod_ip)
 
     def stop(_signum: int, _frame: object) -> None:
         node.stopping.set()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-from devcluster.processnode import PLACEMENT, TAINT, expand
+from devcluster.processnode import PLACEMENT, TAINT, expand, host_address
 
 
 @pytest.mark.parametrize(
@@ -27,3 +29,11 @@ def test_only_pods_that_select_and_tolerate_run_there() -> None:
     (toleration,) = PLACEMENT["tolerations"]
     assert (toleration["key"], toleration["value"]) == (TAINT["key"], TAINT["value"])
     assert TAINT["effect"] == "NoSchedule"
+
+
+def test_the_pod_address_is_a_real_one_of_this_machine() -> None:
+    """EndpointSlices refuse loopback and link-local addresses: never report those."""
+    address = host_address()
+    if address is not None:
+        parsed = ipaddress.IPv4Address(address)
+        assert not (parsed.is_loopback or parsed.is_link_local or parsed.is_unspecified)

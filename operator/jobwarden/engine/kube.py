@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import kopf
 
+from jobwarden.incluster import login_with_service_account
+
 JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -50,10 +52,13 @@ class KubeApiError(Exception):
 
 
 def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
-    """The operator's credentials: in-cluster service account, else kubeconfig."""
+    """The operator's credentials: in-cluster service account (at the address the
+    kubelet gives, see `jobwarden.incluster`), else kubeconfig."""
     settings = settings or kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-        settings=settings
+    info = (
+        login_with_service_account(settings)
+        or kopf.login_with_service_account(settings=settings)
+        or kopf.login_with_kubeconfig(settings=settings)
     )
     if info is None:
         raise kopf.LoginError("no service account and no kubeconfig: cannot reach Kubernetes")
