@@ -19,7 +19,7 @@ SCRIPT = REPO / "bench" / "export_worker.py"
 async def run(ctx: Context) -> dict[str, Any]:
     if not SCRIPT.exists():
         return {"skipped": f"{SCRIPT.relative_to(REPO)} does not exist yet"}
-    rows = ctx.param("export_rows", 1_000_000, 100_000)
+    rows = ctx.param("export_rows", 1_000_000, 1_000_000)  # fewer finish before SIGTERM
     repeat = ctx.param("export_repeat", 3, 1)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     out = Path(ctx.workdir) / "export.json"

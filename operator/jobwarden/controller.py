@@ -17,6 +17,7 @@ import kopf
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
+from jobwarden.engine import memory
 from jobwarden.engine.kube import Kube, login
 from jobwarden.engine.leader import LeaderElector
 from jobwarden.engine.reconciler import Engine, EngineConfig
@@ -62,6 +63,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # The handlers only update memory and kick the engine's queue: no cap on kopf's
     # per-object workers (its default, and any cap, throttles bursts to ~cap / 5 s).
     settings.queueing.worker_limit = None
+    # A per-object worker lingers this long after its last event, holding that event:
+    # at kopf's 5 s, a start-up listing of 20,000 objects keeps ~all of them in memory.
+    settings.queueing.idle_timeout = 0.5
     configure_admission(settings, config)  # webhooks: identity stamps, cancel and run checks
     kube = Kube()
     engine = Engine(
@@ -80,11 +84,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["elector"] = elector
     metrics.watch_engine(engine, lambda: elector.is_leader)  # state gauges from the leader
     memo["campaign"] = asyncio.create_task(elector.run(engine.run))
+    memo["trimmer"] = asyncio.create_task(memory.trim_periodically())
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     """Stop leading, hand the Lease over, flush Events, close the HTTP session."""
+    trimmer = memo.get("trimmer")
+    if isinstance(trimmer, asyncio.Task):
+        trimmer.cancel()
     campaign = memo.get("campaign")
     if isinstance(campaign, asyncio.Task):
         campaign.cancel()

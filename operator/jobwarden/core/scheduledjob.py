@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,40 +37,66 @@ OPERATOR_USER = "system:jobwarden-operator"
 
 @dataclass(frozen=True)
 class ScheduledJobView:
-    """A ScheduledJob as the decision needs it."""
+    """A ScheduledJob as the decision needs it.
+
+    `spec` and `status` are kept as compact JSON and decoded on access: an operator
+    holds every ScheduledJob of the cluster, and nested dicts take five times the
+    space of their JSON, while a ScheduledJob is decided on rarely (at its fires and
+    when one of its runs changes). The one field read on hot paths (admission) is
+    decoded once: `concurrency_policy`.
+    """
 
     namespace: str
     name: str
     uid: str
     generation: int
     created: datetime.datetime
-    spec: Mapping[str, Any]
+    spec_json: str
     annotations: Mapping[str, str]
-    status: Mapping[str, Any]
+    status_json: str
     deleting: bool = False
     resource_version: str = ""
+    concurrency_policy: str = ConcurrencyPolicy.FORBID.value
 
     @property
     def key(self) -> tuple[str, str, str]:
         """(kind, namespace, name), as run keys."""
         return (c.KIND_SCHEDULED_JOB, self.namespace, self.name)
 
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The spec (a fresh copy on each access)."""
+        spec: dict[str, Any] = json.loads(self.spec_json)
+        return spec
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The status (a fresh copy on each access)."""
+        status: dict[str, Any] = json.loads(self.status_json)
+        return status
+
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ScheduledJobView:
         """Project a ScheduledJob object."""
         metadata = body.get("metadata") or {}
+        spec = body.get("spec") or {}
         return cls(
             namespace=str(metadata.get("namespace", "")),
             name=str(metadata.get("name", "")),
             uid=str(metadata.get("uid", "")),
             generation=int(metadata.get("generation") or 1),
             created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
-            spec=dict(body.get("spec") or {}),
+            spec_json=_compact(spec),
             annotations=dict(metadata.get("annotations") or {}),
-            status=dict(body.get("status") or {}),
+            status_json=_compact(body.get("status") or {}),
             deleting=bool(metadata.get("deletionTimestamp")),
             resource_version=str(metadata.get("resourceVersion", "")),
+            concurrency_policy=str(spec.get("concurrencyPolicy") or ConcurrencyPolicy.FORBID.value),
         )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class Slots:
         if not view.scheduled_job:
             return None
         sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
-        policy = (sj.spec.get("concurrencyPolicy") if sj else None) or ConcurrencyPolicy.FORBID
+        policy = sj.concurrency_policy if sj else ConcurrencyPolicy.FORBID
         if policy == ConcurrencyPolicy.ALLOW:
             return None
         for other in self.store.runs_of(view.namespace, view.scheduled_job, live_only=True):

@@ -51,12 +51,13 @@ def jobrun_path(namespace: str, name: str | None = None) -> str:
 
 def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> JSON:
     """What a run of `sj` executes, fixed at its first reconcile."""
-    settings = {k: sj.spec[k] for k in SNAPSHOT_SETTINGS if sj.spec.get(k) is not None}
+    spec = sj.spec
+    settings = {k: spec[k] for k in SNAPSHOT_SETTINGS if spec.get(k) is not None}
     return {
         "time": format_micro_time(now),
         "scheduledJobGeneration": sj.generation,
         "settings": settings,
-        "template": sj.spec.get("template"),
+        "template": spec.get("template"),
     }
 
 

@@ -25,8 +25,12 @@ from jobwarden.core.scheduledjob import ScheduledJobView
 
 RunKey = tuple[str, str, str]  # (kind, namespace, name)
 
-#: Status fields a decision does not need for a finished run: dropped to save memory.
-_HEAVY_FIELDS = ("log", "snapshot", "progress")
+#: What is kept of a finished run's status: what ScheduledJob decisions (history,
+#: retention, last success) and the metrics read. A reconcile of a finished run reads
+#: the whole object first (`RunView.complete` is False).
+_FINISHED_FIELDS = frozenset(
+    ("phase", "reason", "startTime", "completionTime", "scheduledTime", "attempt")
+)
 
 
 def _rv(value: str) -> int:
@@ -81,7 +85,7 @@ class Store:
         if known is not None and _rv(known.resource_version) > _rv(view.resource_version):
             return known
         if view.phase.terminal:
-            slim = {k: v for k, v in view.status.items() if k not in _HEAVY_FIELDS}
+            slim = {k: v for k, v in view.status.items() if k in _FINISHED_FIELDS}
             view = RunView(**{**view.__dict__, "status": slim, "complete": False})
         before = self.run(view.key)
         self.runs[view.key] = view
@@ -150,9 +154,7 @@ class Store:
         ):
             return known
         self.scheduled_jobs[view.namespace, view.name] = view
-        if known is None or known.spec.get("concurrencyPolicy") != view.spec.get(
-            "concurrencyPolicy"
-        ):
+        if known is None or known.concurrency_policy != view.concurrency_policy:
             self.touch(view.namespace)
         return view
 
