@@ -387,7 +387,7 @@ TRANSITIONS = [
     pytest.param(
         Case(new, 0, Expect(
             phase=RUNNING, pre=(CreatePod("nightly-1", 1),),
-            events=("Normal/Admitted", "Normal/Started"),
+            events=("Normal/Started",),
             requeue_after=TIMEOUT, holds_slot=True,
             status={"attempt": 1, "attempts": [attempt_record(1, 0)], "startTime": stamp(0),
                     "reason": "Running"},
@@ -418,7 +418,7 @@ TRANSITIONS = [
     pytest.param(
         Case(queued, 60, Expect(
             phase=RUNNING, pre=(CreatePod("nightly-1", 1),),
-            events=("Normal/Admitted", "Normal/Started"), requeue_after=TIMEOUT,
+            events=("Normal/Started",), requeue_after=TIMEOUT,
             holds_slot=True, status={"attempts": [attempt_record(1, 60)], "startTime": stamp(60)},
         )),
         id="queued, slot frees: admitted",
@@ -514,7 +514,7 @@ TRANSITIONS = [
     pytest.param(
         Case(retrying, 160, Expect(
             phase=RUNNING, pre=(CreatePod("nightly-2", 2),),
-            events=("Normal/Admitted", "Normal/Started"), requeue_after=TIMEOUT,
+            events=("Normal/Started",), requeue_after=TIMEOUT,
             holds_slot=True, status={"attempt": 2, "reason": "Running", "startTime": stamp(0)},
         )),
         id="retrying, backoff elapsed, slot free: attempt 2 on pod <run>-2",
@@ -1331,19 +1331,19 @@ def test_queue_position_writes_are_coarse_far_back(stored: int, actual: int, wri
 TRAILS: list[Any] = [
     pytest.param(
         succeeded,
-        ["Normal/Admitted", "Normal/Started", "Normal/Succeeded"],
+        ["Normal/Started", "Normal/Succeeded"],
         [("admitted", "started"), ("finished", "Succeeded")],
         id="Succeeded",
     ),
     pytest.param(
         failed,
-        ["Normal/Admitted", "Normal/Started", "Warning/Failed"],
+        ["Normal/Started", "Warning/Failed"],
         [("admitted", "started"), ("finished", "Failed")],
         id="Failed",
     ),
     pytest.param(
         lambda: running(retries=1),
-        ["Normal/Admitted", "Normal/Started"],
+        ["Normal/Started"],
         [("admitted", "started")],
         id="Running",
     ),
@@ -1355,27 +1355,27 @@ TRAILS: list[Any] = [
     ),
     pytest.param(
         cancelled_while_running,
-        ["Normal/Admitted", "Normal/Started", "Normal/CancelRequested", "Normal/Cancelled"],
+        ["Normal/Started", "Normal/CancelRequested", "Normal/Cancelled"],
         [("admitted", "started"), ("cancel-requested", "accepted"),
          ("cancel-finished", "Cancelled")],
         id="Cancelled while running",
     ),
     pytest.param(
         cancel_timed_out,
-        ["Normal/Admitted", "Normal/Started", "Normal/CancelRequested", "Warning/CancelTimeout"],
+        ["Normal/Started", "Normal/CancelRequested", "Warning/CancelTimeout"],
         [("admitted", "started"), ("cancel-requested", "accepted"),
          ("cancel-finished", "CancelTimeout")],
         id="Failed CancelTimeout",
     ),
     pytest.param(
         cancel_ignored,
-        ["Normal/Admitted", "Normal/Started", "Normal/Succeeded", "Warning/CancelIgnored"],
+        ["Normal/Started", "Normal/Succeeded", "Warning/CancelIgnored"],
         [("admitted", "started"), ("finished", "Succeeded"), ("cancel-requested", "ignored")],
         id="Succeeded, cancel ignored",
     ),
     pytest.param(
         lambda: timed_out(retries=0),
-        ["Normal/Admitted", "Normal/Started", "Warning/DeadlineExceeded"],
+        ["Normal/Started", "Warning/DeadlineExceeded"],
         [("admitted", "started")],
         id="timed out",
     ),

@@ -332,8 +332,9 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
         RunCondition.ADMITTED, True, Reason.ADMITTED, f"attempt {attempt} on pod {name}"
     )
     draft.log(f"attempt {attempt} started on pod {name} ({usage})")
-    draft.event(False, EventReason.ADMITTED, f"admitted ({usage})")
-    draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name}")
+    # One Event for admission and start (they happen in the same instant): an Event is
+    # a write to the API server like any other, and runs are many.
+    draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name} ({usage})")
     if attempt == 1:
         draft.audit("admitted", "started", detail=usage)
     draft.plan.wake_in(draft.run.settings.timeout_seconds)

@@ -46,8 +46,7 @@ class EventReason(StrEnum):
     """Reasons of the Events the operator emits, on transitions only."""
 
     QUEUED = "Queued"
-    ADMITTED = "Admitted"
-    STARTED = "Started"
+    STARTED = "Started"  # admitted to a worker slot and its pod created
     RETRYING = "Retrying"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
