@@ -399,7 +399,8 @@ TRANSITIONS = [
             phase=QUEUED, events=("Normal/Queued",), wants_slot=True,
             status={"attempt": 0, "reason": "QuotaExhausted",
                     "queue": {"position": 3, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(0)}},
+                              "message": "quota 10/10 running", "since": stamp(0),
+                              "positionTime": stamp(0)}},
         ), slot=full(3)),
         id="new run, quota full: Queued at position 3",
     ),
@@ -411,9 +412,14 @@ TRANSITIONS = [
         Case(queued, 30, Expect(
             phase=QUEUED, wants_slot=True,
             status={"queue": {"position": 2, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(0)}},
+                              "message": "quota 10/10 running", "since": stamp(0),
+                              "positionTime": stamp(30)}},
         ), slot=full(2)),
         id="queued, moved up: position written, no event",
+    ),
+    pytest.param(
+        Case(queued, 4, Expect(wants_slot=True, requeue_after=6.0), slot=full(2)),
+        id="queued, moved up 4 s after its position was written: refreshed at 10 s",
     ),
     pytest.param(
         Case(queued, 60, Expect(
@@ -523,7 +529,8 @@ TRANSITIONS = [
         Case(retrying, 160, Expect(
             phase=QUEUED, events=("Normal/Queued",), wants_slot=True,
             status={"queue": {"position": 1, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(160)}},
+                              "message": "quota 10/10 running", "since": stamp(160),
+                              "positionTime": stamp(160)}},
         ), slot=full(1)),
         id="retrying, backoff elapsed, quota full: Queued for attempt 2",
     ),

@@ -38,6 +38,14 @@ class QueueInfo(ApiModel):
     )
     message: Message = Field(default="", description="Details, e.g. 'quota 10/10 running'.")
     since: datetime | None = Field(default=None, description="When the run started waiting.")
+    position_time: datetime | None = Field(
+        default=None,
+        description=(
+            "When position was last updated. Positions are refreshed at most every 10 s "
+            "(exact near the head of the queue, coarser further back); "
+            "`kubectl jobwarden active` shows them."
+        ),
+    )
 
 
 class Attempt(ApiModel):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobwarden.api import constants as c
@@ -297,6 +297,7 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
             "reason": slot.reason,
             "message": message,
             "since": (queue or {}).get("since") or draft.stamp,
+            "positionTime": draft.stamp,
         }
         draft.log(f"queued (position {position}: {message})")
         if queue is None:
@@ -305,9 +306,24 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
                 EventReason.QUEUED,
                 f"waiting for a worker slot: position {position}, {message}",
             )
-    elif position_worth_writing(int(queue.get("position") or 0), position):
-        draft.status["queue"] = {**queue, "position": position, "message": message}
+    else:
+        due = position_update_due(queue, position, draft.now)
+        if due == 0:
+            draft.status["queue"] = {
+                **queue,
+                "position": position,
+                "message": message,
+                "positionTime": draft.stamp,
+            }
+        elif due is not None:
+            draft.plan.wake_in(due)
     draft.condition(RunCondition.ADMITTED, False, slot.reason, message)
+
+
+#: A run's shown queue position is refreshed at most this often: in a queue that moves
+#: fast (many short runs) exact positions would cost a status write per waiting run
+#: for every admission; where the queue moves slowly, positions stay exact.
+POSITION_REFRESH_SECONDS = 10.0
 
 
 def position_worth_writing(stored: int, actual: int) -> bool:
@@ -315,6 +331,19 @@ def position_worth_writing(stored: int, actual: int) -> bool:
     if stored == actual:
         return False
     return actual <= 10 or stored >= 2 * actual or actual > stored
+
+
+def position_update_due(
+    queue: Mapping[str, Any], actual: int, now: datetime.datetime
+) -> float | None:
+    """Seconds until the shown position should be updated to `actual` (0: now), or
+    None when it need not be (see `position_worth_writing`)."""
+    if not position_worth_writing(int(queue.get("position") or 0), actual):
+        return None
+    written = parse_time(queue.get("positionTime")) or parse_time(queue.get("since"))
+    if written is None:
+        return 0.0
+    return max(0.0, POSITION_REFRESH_SECONDS - (now - written).total_seconds())
 
 
 def _start_attempt(draft: _Draft, slot: Slot) -> None:

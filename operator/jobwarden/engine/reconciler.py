@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.core.lifecycle import decide, position_worth_writing
+from jobwarden.core.lifecycle import decide, position_update_due
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
@@ -177,9 +178,12 @@ class Engine:
             if view is None:
                 continue
             queued_by_priority[view.settings.priority.value.lower()] += 1
-            stored = int((view.status.get("queue") or {}).get("position") or 0)
-            if ticket.admit or position_worth_writing(stored, ticket.position):
+            queue = view.status.get("queue") or {}
+            due = position_update_due(queue, ticket.position, now)
+            if ticket.admit or due == 0:
                 self.kick_run(view.key)
+            elif due is not None:
+                self.queue.add_after(view.key, due + 0.05)
         await self._publish_quota_usage(namespace, running, queued_by_priority)
 
     async def _publish_quota_usage(
@@ -219,6 +223,7 @@ class Engine:
             view = await self._refresh(view)
             if view is None:
                 return
+        stored_status = view.status  # as the API has it: status writes send the difference
         snapshot_added = False
         if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
             sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
@@ -247,7 +252,7 @@ class Engine:
         if plan.holds_slot:
             self.slots.reserve(key)
         try:
-            await self._apply(view, plan)
+            await self._apply(view, plan, stored_status)
         except BaseException:
             if view.phase not in (RunPhase.RUNNING, RunPhase.CANCELLING):
                 self.slots.unreserve(key)
@@ -291,7 +296,7 @@ class Engine:
         self.store.remember_written(body)
         return RunView.from_body(body)
 
-    async def _apply(self, view: RunView, plan: Plan) -> None:
+    async def _apply(self, view: RunView, plan: Plan, stored_status: Mapping[str, Any]) -> None:
         body: JSON | None = None
         for action in plan.pre_actions:
             if isinstance(action, CreatePod):
@@ -306,13 +311,20 @@ class Engine:
             elif isinstance(action, DeletePod):
                 await self._delete_pod(view.namespace, action)
         if plan.status is not None:
-            status = {k: v for k, v in plan.status.items() if k != "progress"}
-            written = await self.kube.merge_patch(
-                run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
-            )
-            self.store.remember_written(written)
-            metrics.observe_plan(view, plan, self.clock())  # transitions, latencies
-            await self._label_finished(RunView.from_body(written))
+            # Only the fields that changed (a merge patch leaves the others as they are):
+            # the API server decodes, validates and stores less, the watchers get the same.
+            status = {
+                k: v
+                for k, v in plan.status.items()
+                if k != "progress" and stored_status.get(k) != v  # null = absent
+            }
+            if status:
+                written = await self.kube.merge_patch(
+                    run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+                )
+                self.store.remember_written(written)
+                metrics.observe_plan(view, plan, self.clock())  # transitions, latencies
+                await self._label_finished(RunView.from_body(written))
         for action in plan.post_actions:
             if isinstance(action, ReleasePod):
                 await self._release_pod(view.namespace, action.name, action.uid)
