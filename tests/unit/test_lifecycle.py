@@ -399,7 +399,7 @@ TRANSITIONS = [
             phase=QUEUED, events=("Normal/Queued",), wants_slot=True,
             status={"attempt": 0, "reason": "QuotaExhausted",
                     "queue": {"position": 3, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(0),
+                              "message": "quota of 10 reached", "since": stamp(0),
                               "positionTime": stamp(0)}},
         ), slot=full(3)),
         id="new run, quota full: Queued at position 3",
@@ -412,14 +412,14 @@ TRANSITIONS = [
         Case(queued, 30, Expect(
             phase=QUEUED, wants_slot=True,
             status={"queue": {"position": 2, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(0),
+                              "message": "quota of 10 reached", "since": stamp(0),
                               "positionTime": stamp(30)}},
         ), slot=full(2)),
         id="queued, moved up: position written, no event",
     ),
     pytest.param(
-        Case(queued, 4, Expect(wants_slot=True, requeue_after=6.0), slot=full(2)),
-        id="queued, moved up 4 s after its position was written: refreshed at 10 s",
+        Case(queued, 4, Expect(wants_slot=True, requeue_after=26.0), slot=full(2)),
+        id="queued, moved up 4 s after its position was written: refreshed at 30 s",
     ),
     pytest.param(
         Case(queued, 60, Expect(
@@ -529,7 +529,7 @@ TRANSITIONS = [
         Case(retrying, 160, Expect(
             phase=QUEUED, events=("Normal/Queued",), wants_slot=True,
             status={"queue": {"position": 1, "reason": "QuotaExhausted",
-                              "message": "quota 10/10 running", "since": stamp(160),
+                              "message": "quota of 10 reached", "since": stamp(160),
                               "positionTime": stamp(160)}},
         ), slot=full(1)),
         id="retrying, backoff elapsed, quota full: Queued for attempt 2",
@@ -780,8 +780,8 @@ def test_story_queued_then_admitted() -> None:
     story = new()
     plan = story.decide(full(3), when=0)
     assert [e.reason for e in plan.events] == ["Queued"]
-    assert story.log() == ["queued (position 3: quota 10/10 running)"]
-    assert story.status["message"] == "quota 10/10 running"
+    assert story.log() == ["queued (position 3: quota of 10 reached)"]
+    assert story.status["message"] == "quota of 10 reached"
 
     for when, position in ((10, 3), (20, 2), (30, 2), (40, 1)):
         plan = story.decide(full(position), when=when)
@@ -1290,7 +1290,7 @@ def test_a_malformed_cancel_requested_at_annotation_falls_back_to_now(value: str
 
 
 REASONS: list[Any] = [
-    pytest.param(queued, QUEUED, "QuotaExhausted", "quota 10/10 running", id="Queued"),
+    pytest.param(queued, QUEUED, "QuotaExhausted", "quota of 10 reached", id="Queued"),
     pytest.param(running, RUNNING, "Running", "attempt 1 on pod nightly-1", id="Running"),
     pytest.param(retrying, RETRYING, "Error", "attempt 1 exited with code 1", id="Retrying"),
     pytest.param(cancelling, CANCELLING, "Cancelling",

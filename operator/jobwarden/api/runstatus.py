@@ -41,7 +41,7 @@ class QueueInfo(ApiModel):
     position_time: datetime | None = Field(
         default=None,
         description=(
-            "When position was last updated. Positions are refreshed at most every 10 s "
+            "When position was last updated. Positions are refreshed at most every 30 s "
             "(exact near the head of the queue, coarser further back); "
             "`kubectl jobwarden active` shows them."
         ),

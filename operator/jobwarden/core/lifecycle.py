@@ -290,7 +290,9 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
     draft.plan.wants_slot = True
     queue = draft.status.get("queue") or None
     position = max(1, slot.position)
-    message = slot.message or f"quota {slot.running}/{slot.limit} running"
+    # No live count in the message: it would change with every slot taken or freed,
+    # and each change is a status write for every waiting run.
+    message = slot.message or f"quota of {slot.limit} reached"
     if queue is None or queue.get("reason") != slot.reason:
         draft.status["queue"] = {
             "position": position,
@@ -323,7 +325,7 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
 #: A run's shown queue position is refreshed at most this often: in a queue that moves
 #: fast (many short runs) exact positions would cost a status write per waiting run
 #: for every admission; where the queue moves slowly, positions stay exact.
-POSITION_REFRESH_SECONDS = 10.0
+POSITION_REFRESH_SECONDS = 30.0
 
 
 def position_worth_writing(stored: int, actual: int) -> bool:
