@@ -783,13 +783,22 @@ def test_story_queued_then_admitted() -> None:
     assert story.log() == ["queued (position 3: quota of 10 reached)"]
     assert story.status["message"] == "quota of 10 reached"
 
-    for when, position in ((10, 3), (20, 2), (30, 2), (40, 1)):
-        plan = story.decide(full(position), when=when)
+    # (time, actual position, shown position, wake-up): shown positions are refreshed
+    # at most every 30 s; a skipped refresh asks to be woken when it is due.
+    for when, actual, shown, wake in (
+        (10, 3, 3, None),
+        (20, 2, 3, 10.0),
+        (30, 2, 2, None),
+        (40, 1, 2, 20.0),
+        (60, 1, 1, None),
+    ):
+        plan = story.decide(full(actual), when=when)
         assert plan.events == [], "Queued is emitted once"
-        assert story.status["queue"]["position"] == position
+        assert story.status["queue"]["position"] == shown, when
         assert story.status["queue"]["since"] == stamp(0)
+        assert plan.requeue_after == wake, when
 
-    plan = story.decide(ADMIT, when=50)
+    plan = story.decide(ADMIT, when=70)
     assert plan.pre_actions == [CreatePod("nightly-1", 1)]
     assert "queue" not in story.status
     assert story.phase == RUNNING
@@ -1329,7 +1338,7 @@ def test_status_reason_says_why_the_run_is_in_its_phase(
 )
 def test_queue_position_writes_are_coarse_far_back(stored: int, actual: int, written: bool) -> None:
     story = queued(position=stored)
-    plan = story.decide(full(actual), when=10)
+    plan = story.decide(full(actual), when=30)  # a refresh is due (every 30 s at most)
     assert (plan.status is not None) is written
     assert story.status["queue"]["position"] == (actual if written else stored)
     assert plan.events == []
