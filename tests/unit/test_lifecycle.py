@@ -33,6 +33,7 @@ from jobwarden.core.lifecycle import (
     derive_phase,
     format_duration,
     pod_name,
+    position_update_due,
 )
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import Action, CreatePod, DeletePod, Plan, ReleasePod
@@ -1338,10 +1339,30 @@ def test_status_reason_says_why_the_run_is_in_its_phase(
 )
 def test_queue_position_writes_are_coarse_far_back(stored: int, actual: int, written: bool) -> None:
     story = queued(position=stored)
-    plan = story.decide(full(actual), when=30)  # a refresh is due (every 30 s at most)
+    plan = story.decide(full(actual), when=120)  # a refresh is due (every 30 s per 10 places)
     assert (plan.status is not None) is written
     assert story.status["queue"]["position"] == (actual if written else stored)
     assert plan.events == []
+
+
+@pytest.mark.parametrize(
+    ("actual", "elapsed", "due"),
+    [
+        pytest.param(3, 10, 20.0, id="head: every 30 s"),
+        pytest.param(3, 30, 0.0, id="head: due after 30 s"),
+        pytest.param(15, 30, 30.0, id="11-20: every 60 s"),
+        pytest.param(95, 100, 200.0, id="91-100: every 5 min"),
+        pytest.param(1000, 600, 2400.0, id="far back: rarely"),
+    ],
+)
+def test_queue_positions_are_refreshed_less_often_further_back(
+    actual: int, elapsed: float, due: float
+) -> None:
+    queue = {"position": actual * 4, "positionTime": stamp(0)}
+    assert position_update_due(queue, actual, at(elapsed)) == due
+    assert (
+        position_update_due({"position": actual, "positionTime": stamp(0)}, actual, at(1)) is None
+    )
 
 
 TRAILS: list[Any] = [

@@ -41,9 +41,9 @@ class QueueInfo(ApiModel):
     position_time: datetime | None = Field(
         default=None,
         description=(
-            "When position was last updated. Positions are refreshed at most every 30 s "
-            "(exact near the head of the queue, coarser further back); "
-            "`kubectl jobwarden active` shows them."
+            "When position was last updated. A position is refreshed at most every 30 s "
+            "per ten places from the head (30 s in the first ten, 5 min at 91-100): "
+            "exact near the head, coarser further back."
         ),
     )
 
