@@ -101,8 +101,11 @@ class Engine:
         """Lead: resync the store from the API, then process the queue until cancelled."""
         await self.resync()
         self._quota_usage.clear()
-        for key in list(self.store.runs):
-            self.queue.add(key)
+        # Finished runs without pods need nothing: with thousands of them, reconciling
+        # each (a GET apiece) would hold up the runs that do need the engine.
+        for key, view in list(self.store.runs.items()):
+            if not view.phase.terminal or key in self.store.pods:
+                self.queue.add(key)
         for namespace in list(self.store.quotas):
             self.kick_namespace(namespace)
         for namespace, name in list(self.store.scheduled_jobs):
