@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render:
         data = json.loads(Path(args.render).read_text())
-        render.write(data, Path(args.docs or REPO / "docs" / "performance.md"))
+        render.write(
+            data,
+            Path(args.docs or REPO / "docs" / "performance.md"),
+            results_file=Path(args.render),
+        )
         return 0
     if args.memprobe:
         os.environ["BENCH_MEMPROBE_DIR"] = str(Path(args.memprobe).resolve())

@@ -420,6 +420,17 @@ def headline(data: dict[str, Any]) -> str:
         f"{_s(peak)} MiB peak",
         _verdict(peak, 200),
     )
+    stops = [
+        x
+        for key in ("postgres_sigterm_exit_s", "sqlite_sigterm_exit_s")
+        for x in (_get(sc, "export", "results", key) or [])
+    ]
+    if stops:
+        add(
+            "export worker: SIGTERM → exit < 1 s on 1M rows (worker contract)",
+            f"{_s(max(stops), 3)} s worst of {len(stops)}",
+            _verdict(max(stops), 1.0),
+        )
     for case, limit in (("succeeded", 4), ("cancelled while running", 6)):
         if "apicost" not in sc:
             break
@@ -482,9 +493,17 @@ def tables(data: dict[str, Any]) -> str:
             "5. API cost (mutating requests by the operator, from the audit log)",
             _apicost,
         ),
+        ("export", "6. Export worker", _export),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]
+        elif key == "export":
+            parts += [
+                f"## {title}",
+                "",
+                _export({"skipped": "the export scenario was not run"}),
+                "",
+            ]
     return "\n".join(parts)
 
 
