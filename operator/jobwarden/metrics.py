@@ -370,7 +370,8 @@ class EngineStateCollector(Collector):
         leading = engine is not None and self.is_leader()
         families["jobwarden_leader"].add_metric([], 1.0 if leading else 0.0)
         families["jobwarden_workqueue_depth"].add_metric(
-            [], float(len(engine.queue)) if engine is not None else 0.0
+            [],
+            float(len(engine.queue) + len(engine.schedule_queue)) if engine is not None else 0.0,
         )
         if engine is not None and leading:
             _fill_state(engine, families)

@@ -7,6 +7,7 @@ requeue when the plan asks. A namespace key re-ranks its queue when a slot frees
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Callable, Mapping
@@ -73,6 +74,9 @@ class Engine:
         self.store = Store()
         self.slots = Slots(self.store, config.default_max_running)
         self.queue: WorkQueue[Key] = WorkQueue()
+        # ScheduledJobs have their own queue and workers: a flood of run and pod events
+        # must never delay a fire (at 5,000 jobs a shared queue fell behind at once).
+        self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube)
         self.scheduler = Scheduler(self)
         self.audit = AuditLog()
@@ -91,7 +95,12 @@ class Engine:
 
     def kick_scheduled_job(self, namespace: str, name: str) -> None:
         """Reconcile a ScheduledJob soon (its spec or one of its runs changed)."""
-        self.queue.add((c.KIND_SCHEDULED_JOB, namespace, name))
+        self.schedule_queue.add((c.KIND_SCHEDULED_JOB, namespace, name))
+
+    def requeue(self, key: Key, delay: float) -> None:
+        """Reconcile `key` again after `delay` seconds, on the queue of its kind."""
+        queue = self.schedule_queue if key[0] == c.KIND_SCHEDULED_JOB else self.queue
+        queue.add_after(key, delay)
 
     def forget_pod_uid(self, uid: str) -> None:
         """A pod is gone: drop it from the released-finalizer memory."""
@@ -115,7 +124,10 @@ class Engine:
             len(self.store.runs),
             sum(len(p) for p in self.store.pods.values()),
         )
-        await self.queue.run(self._handle, self.config.workers)
+        await asyncio.gather(
+            self.queue.run(self._handle, self.config.workers),
+            self.schedule_queue.run(self._handle, self.config.workers),
+        )
 
     async def resync(self) -> None:
         """List every run, worker pod and quota, so the first decision sees them all.
@@ -163,11 +175,11 @@ class Engine:
                 "reconciling %s failed: %s; retrying in %ss", key, error, _RETRY_AFTER_ERROR
             )
             metrics.reconcile_error(key)
-            self.queue.add_after(key, _RETRY_AFTER_ERROR)
+            self.requeue(key, _RETRY_AFTER_ERROR)
         except Exception:
             logger.exception("reconciling %s failed; retrying in %ss", key, _RETRY_AFTER_ERROR)
             metrics.reconcile_error(key)
-            self.queue.add_after(key, _RETRY_AFTER_ERROR)
+            self.requeue(key, _RETRY_AFTER_ERROR)
 
     # ------------------------------------------------------------ namespaces
     async def _rerank(self, namespace: str) -> None:

@@ -1,9 +1,9 @@
 """Applies ScheduledJob decisions: creates the runs of due fires, cancels runs that
 were replaced or whose job was cancelled, writes status once, prunes history.
 
-One work queue and one timer heap serve every ScheduledJob: a job is requeued for
-the instant of its next fire, so a run is created as soon as it is due, without
-polling and without a task per job.
+One work queue (the engine's `schedule_queue`, apart from the runs') and one timer
+heap serve every ScheduledJob: a job is requeued for the instant of its next fire, so
+a run is created as soon as it is due, without polling and without a task per job.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Scheduler:
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)
             metrics.observe_fire(lag, namespace)
         if plan.requeue_after is not None:
-            self.engine.queue.add_after(sj.key, plan.requeue_after + _WAKE_EPSILON)
+            self.engine.requeue(sj.key, plan.requeue_after + _WAKE_EPSILON)
 
     async def _create_run(self, sj: ScheduledJobView, create: CreateRun) -> None:
         try:
