@@ -448,3 +448,23 @@ def test_status_page_of_a_standalone_run_uses_the_default_retries() -> None:
     assert re.search(r"Phase:\s+Retrying \(BackoffLimit\)\n", page)
     assert re.search(r"Next attempt:\s+\S+ \(in 3m\)\n", page)
     assert "Events:  <none>" in page
+
+
+def test_history_orders_runs_started_within_one_second_by_their_exact_start() -> None:
+    second = NOW.replace(microsecond=0) - datetime.timedelta(minutes=5)
+    earlier = (second + datetime.timedelta(milliseconds=100)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    later = (second + datetime.timedelta(milliseconds=900)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    job = {
+        "kind": "ScheduledJob",
+        "metadata": {"name": "nightly", "namespace": "team-a"},
+        "status": {"history": [{"name": "b-first", "phase": "Succeeded", "startTime": earlier}]},
+    }
+    live = run(
+        "a-second",  # sorts before "b-first" by name: the time must decide
+        "Succeeded",
+        spec={"scheduledJobRef": {"name": "nightly"}},
+        status={"startTime": later, "completionTime": later},
+    )
+    records = views.history_records(job, [live], NOW)
+    assert [r["name"] for r in records] == ["a-second", "b-first"]
+    assert records[0]["startTime"] == records[1]["startTime"], "shown in whole seconds"

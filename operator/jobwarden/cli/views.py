@@ -544,6 +544,9 @@ def _summary_record(summary: Mapping[str, Any], job: str, namespace: str) -> JSO
         "cancelReason": None,
         "source": "history",
         "_created": None,
+        "_moment": parse_time(summary.get("startTime"))
+        or parse_time(summary.get("scheduledTime"))
+        or parse_time(summary.get("completionTime")),
     }
 
 
@@ -571,6 +574,7 @@ def _run_record(run: Mapping[str, Any], job: str, now: datetime.datetime) -> JSO
         "cancelReason": cancellation.get("reason") or annotation(run, c.ANNOTATION_CANCEL_REASON),
         "source": c.KIND_JOB_RUN,
         "_created": format_timestamp(created_at(run)) or None,
+        "_moment": start or parse_time(spec.get("scheduledTime")) or created_at(run) or end,
     }
 
 
@@ -593,8 +597,13 @@ def record_time(record: Mapping[str, Any]) -> datetime.datetime | None:
 
 
 def _record_sort_key(record: Mapping[str, Any]) -> tuple[datetime.datetime, str]:
+    """Newest first at full precision (the shown times have whole seconds, and two runs
+    can start within one second)."""
     epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-    return record_time(record) or epoch, str(record.get("name"))
+    moment = record.get("_moment")
+    if not isinstance(moment, datetime.datetime):
+        moment = record_time(record)
+    return moment or epoch, str(record.get("name"))
 
 
 def filter_history(
