@@ -23,7 +23,6 @@ from jobwarden.incluster import login_with_service_account
 JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # built-in kinds only
 
 
@@ -191,10 +190,6 @@ class Kube:
     async def strategic_merge_patch(self, path: str, body: JSON) -> JSON:
         """PATCH a built-in object with a strategic merge patch (list items by value)."""
         return await self.request("PATCH", path, body=body, content_type=STRATEGIC_MERGE_PATCH)
-
-    async def json_patch(self, path: str, operations: list[JSON]) -> JSON:
-        """Apply a JSON patch (RFC 6902); `test` operations make it conditional."""
-        return await self.request("PATCH", path, body=operations, content_type=JSON_PATCH)
 
     async def delete(
         self,

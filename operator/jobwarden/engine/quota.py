@@ -42,19 +42,19 @@ class Slots:
     def __init__(self, store: Store, default_limit: int) -> None:
         self.store = store
         self.default_limit = default_limit
-        self.reserved: frozenset[RunKey] = frozenset()
+        self.reserved: set[RunKey] = set()  # change only through reserve/unreserve
         self._rankings: dict[str, _Ranking] = {}
 
     def reserve(self, key: RunKey) -> None:
         """A decision admitted the run: it holds a slot before the API shows it."""
         if key not in self.reserved:
-            self.reserved = self.reserved | {key}
+            self.reserved.add(key)
             self.store.touch(key[1])
 
     def unreserve(self, key: RunKey) -> None:
         """The API shows the run's slot now, or the admission did not happen."""
         if key in self.reserved:
-            self.reserved = self.reserved - {key}
+            self.reserved.discard(key)
             self.store.touch(key[1])
 
     def holds(self, view: RunView) -> bool:
