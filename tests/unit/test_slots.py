@@ -1,12 +1,16 @@
-"""Slot accounting over the store: correct tickets, and rankings reused only while
-nothing they read has changed (the cache that keeps admission O(n) per wave)."""
+"""Slot accounting over the store: correct tickets, and a queue updated run by run
+(only the runs that changed are looked at again) that always agrees with a ranking
+made afresh."""
 
 from __future__ import annotations
 
 import datetime
+import random
 from typing import Any
 
 from jobwarden.api import constants as c
+from jobwarden.core.admission import Ticket
+from jobwarden.core.conditions import format_time
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.store import Store
 from tests.unit.factories import NAMESPACE, T0, at, pod_body, run_body
@@ -37,9 +41,14 @@ def slots_with(*runs: dict[str, Any], limit: int = 2) -> tuple[Store, Slots]:
     return store, Slots(store, default_limit=limit)
 
 
+def ranked(slots: Slots, now: datetime.datetime) -> tuple[dict[tuple[str, str], Ticket], int, int]:
+    queue = slots.queue(NAMESPACE, now)
+    return queue.tickets(), queue.holders, queue.limit
+
+
 def test_the_oldest_waiting_runs_take_the_free_slots() -> None:
     _, slots = slots_with(body("a", 1), body("b", 2), body("c", 3))
-    tickets, holders, limit = slots.tickets(NAMESPACE, at(10))
+    tickets, holders, limit = ranked(slots, at(10))
     assert (holders, limit) == (0, 2)
     assert [(n, t.position, t.admit) for (_, n), t in sorted(tickets.items())] == [
         ("a", 1, True),
@@ -50,40 +59,43 @@ def test_the_oldest_waiting_runs_take_the_free_slots() -> None:
 
 def test_high_priority_goes_first() -> None:
     _, slots = slots_with(body("old", 1), body("urgent", 5, spec={"priority": "High"}), limit=1)
-    tickets, _, _ = slots.tickets(NAMESPACE, at(10))
+    tickets, _, _ = ranked(slots, at(10))
     assert tickets[JOB_RUN, "urgent"].admit and not tickets[JOB_RUN, "old"].admit
 
 
-def test_ranking_is_reused_until_something_it_reads_changes() -> None:
-    store, slots = slots_with(body("a", 1), body("b", 2), body("c", 3))
-    first, _, _ = slots.tickets(NAMESPACE, at(10))
-    assert slots.tickets(NAMESPACE, at(11))[0] is first
+def test_only_the_runs_that_changed_are_looked_at_again() -> None:
+    store, slots = slots_with(*(body(f"r{i:03d}", i) for i in range(200)))
+    ranked(slots, at(500))
+    built = slots.classified
+    assert built == 200
     # A status write that moves nothing a ranking reads (the queue position shown).
-    store.put_run(body("c", 3, rv=2, status={"phase": "Queued", "queue": {"position": 3}}))
-    assert slots.tickets(NAMESPACE, at(12))[0] is first
-    slots.reserve((JOB_RUN, NAMESPACE, "a"))
-    tickets, holders, _ = slots.tickets(NAMESPACE, at(12))
-    assert tickets is not first
-    assert holders == 1 and (JOB_RUN, "a") not in tickets
-    assert tickets[JOB_RUN, "b"].admit and not tickets[JOB_RUN, "c"].admit
+    store.put_run(body("r150", 150, rv=2, status={"phase": "Queued", "queue": {"position": 3}}))
+    assert ranked(slots, at(501))[0][JOB_RUN, "r150"].position == 151
+    assert slots.classified == built
+    slots.reserve((JOB_RUN, NAMESPACE, "r000"))
+    tickets, holders, _ = ranked(slots, at(502))
+    assert slots.classified == built + 1
+    assert holders == 1 and (JOB_RUN, "r000") not in tickets
+    assert tickets[JOB_RUN, "r001"] == Ticket(position=1, admit=True)
+    assert tickets[JOB_RUN, "r002"] == Ticket(position=2, admit=False)
 
 
 def test_a_reservation_given_back_frees_the_slot() -> None:
     _, slots = slots_with(body("a", 1), body("b", 2), limit=1)
     slots.reserve((JOB_RUN, NAMESPACE, "a"))
-    assert not slots.tickets(NAMESPACE, at(10))[0][JOB_RUN, "b"].admit
+    assert not ranked(slots, at(10))[0][JOB_RUN, "b"].admit
     slots.unreserve((JOB_RUN, NAMESPACE, "a"))
-    assert slots.tickets(NAMESPACE, at(10))[0][JOB_RUN, "b"].position == 2
+    assert ranked(slots, at(10))[0][JOB_RUN, "b"].position == 2
 
 
 def test_a_finished_run_holds_its_slot_until_its_pod_has_stopped() -> None:
     done = body("a", 1, status={"phase": "Failed"})
     store, slots = slots_with(done, body("b", 2), limit=1)
     store.put_pod(pod("a", phase="Running"))
-    tickets, holders, _ = slots.tickets(NAMESPACE, at(10))
+    tickets, holders, _ = ranked(slots, at(10))
     assert holders == 1 and not tickets[JOB_RUN, "b"].admit
     store.put_pod(pod("a", rv=2, exit_code=143))
-    tickets, holders, _ = slots.tickets(NAMESPACE, at(11))
+    tickets, holders, _ = ranked(slots, at(11))
     assert holders == 0 and tickets[JOB_RUN, "b"].admit
     store.remove_pod(pod("a", rv=3, exit_code=143))
     assert [v.name for v in store.live_runs(NAMESPACE)] == ["b"]
@@ -92,8 +104,8 @@ def test_a_finished_run_holds_its_slot_until_its_pod_has_stopped() -> None:
 def test_a_run_in_backoff_waits_only_once_its_next_attempt_is_due() -> None:
     later = {"phase": "Queued", "nextAttemptTime": "2025-03-01T12:01:00Z"}
     _, slots = slots_with(body("retrying", 1, status=later), limit=1)
-    assert slots.tickets(NAMESPACE, at(30))[0] == {}
-    assert slots.tickets(NAMESPACE, at(60))[0][JOB_RUN, "retrying"].admit
+    assert ranked(slots, at(30))[0] == {}
+    assert ranked(slots, at(60))[0][JOB_RUN, "retrying"].admit
 
 
 def test_finished_runs_drop_out_of_the_live_set() -> None:
@@ -102,7 +114,7 @@ def test_finished_runs_drop_out_of_the_live_set() -> None:
     assert [v.name for v in store.live_runs(NAMESPACE)] == ["next"]
     store.put_run(body("next", 99, rv=2, status={"phase": "Succeeded"}))
     assert list(store.live_runs(NAMESPACE)) == []
-    assert slots.tickets(NAMESPACE, at(100)) == ({}, 0, 2)
+    assert ranked(slots, at(100)) == ({}, 0, 2)
 
 
 def test_concurrency_policy_change_re_ranks() -> None:
@@ -117,8 +129,83 @@ def test_concurrency_policy_change_re_ranks() -> None:
     second = body("n-2", 2, spec={"scheduledJobRef": {"name": "nightly"}}, labels=labels)
     store, slots = slots_with(first, second, limit=5)
     store.put_scheduled_job(sj)
-    assert (JOB_RUN, "n-2") not in slots.tickets(NAMESPACE, at(10))[0]  # Forbid: blocked
+    assert (JOB_RUN, "n-2") not in ranked(slots, at(10))[0]  # Forbid: blocked
     sj["spec"]["concurrencyPolicy"] = "Allow"
     sj["metadata"]["resourceVersion"] = "2"
     store.put_scheduled_job(sj)
-    assert slots.tickets(NAMESPACE, at(10))[0][JOB_RUN, "n-2"].admit
+    assert ranked(slots, at(10))[0][JOB_RUN, "n-2"].admit
+
+
+def test_the_queue_kept_run_by_run_agrees_with_a_fresh_ranking() -> None:
+    """Random changes of every kind the queue reads; after each, the incremental
+    queue must equal one ranked from scratch over the same store."""
+    rng = random.Random(20261122)
+    jobs: tuple[str, ...] = ("nightly", "hourly")
+    store, slots = slots_with(limit=3)
+    for job_name in jobs:
+        store.put_scheduled_job(_scheduled_job(job_name, "Forbid", rv=1))
+    versions: dict[str, int] = {}
+    now = 100.0
+    for step in range(1500):
+        name = f"r{rng.randrange(40):02d}"
+        rv = versions[name] = versions.get(name, 0) + 1
+        job: str | None = jobs[int(name[1:]) % 3] if int(name[1:]) % 3 < 2 else None
+        spec: dict[str, Any] = {"priority": rng.choice(["High", "Medium", "Low"])}
+        labels = None
+        if job:
+            spec["scheduledJobRef"] = {"name": job}
+            labels = {c.LABEL_SCHEDULED_JOB: job}
+        action = rng.random()
+        key = (JOB_RUN, NAMESPACE, name)
+        if action < 0.45:
+            status: dict[str, Any] = {"phase": rng.choice(PHASES)}
+            if rng.random() < 0.2:
+                status["nextAttemptTime"] = format_time(at(now + rng.choice([-5, 5, 30])))
+            spec["cancel"] = rng.random() < 0.1
+            store.put_run(body(name, int(name[1:]), rv=rv, spec=spec, labels=labels, status=status))
+        elif action < 0.6:
+            store.put_pod(pod(name, rv=rv, phase="Running"))
+        elif action < 0.7:
+            store.put_pod(pod(name, rv=rv, exit_code=rng.choice([0, 1])))
+        elif action < 0.75:
+            store.remove_pod(pod(name, rv=rv))
+        elif action < 0.85:
+            (slots.reserve if rng.random() < 0.5 else slots.unreserve)(key)
+        elif action < 0.9:
+            store.remove_run(key)
+        elif action < 0.95:
+            job_name = rng.choice(jobs)
+            policy = rng.choice(["Forbid", "Allow", "Replace"])
+            store.put_scheduled_job(_scheduled_job(job_name, policy, rv=step + 2))
+        else:
+            now += rng.choice([1, 10, 40])
+        if rng.random() < 0.3:  # the engine does not look after every change
+            continue
+        got = slots.queue(NAMESPACE, at(now))
+        fresh = Slots(store, default_limit=3)
+        fresh.reserved = set(slots.reserved)
+        want = fresh.queue(NAMESPACE, at(now))
+        assert (got.tickets(), got.holders, got.limit) == (
+            want.tickets(),
+            want.holders,
+            want.limit,
+        ), f"step {step}"
+        for view in store.live_runs(NAMESPACE):
+            assert slots.slot_for(view, at(now)) == fresh.slot_for(view, at(now)), f"step {step}"
+
+
+PHASES = ("Queued", "Running", "Retrying", "Cancelling", "Succeeded", "Failed", "Cancelled")
+
+
+def _scheduled_job(name: str, policy: str, *, rv: int) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "namespace": NAMESPACE,
+            "name": name,
+            "uid": f"sj-{name}",
+            "generation": 1,
+            "resourceVersion": str(rv),
+        },
+        "spec": {"schedule": "0 * * * *", "concurrencyPolicy": policy},
+        "status": {},
+    }

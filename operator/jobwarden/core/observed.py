@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,9 +120,10 @@ class RunView:
         """(kind, namespace, name): unique across both run kinds."""
         return (self.kind, self.namespace, self.name)
 
-    @property
+    @functools.cached_property
     def phase(self) -> RunPhase:
-        """The stored phase; a run never written yet is Queued."""
+        """The stored phase; a run never written yet is Queued (read often: cached,
+        which is safe as a view and its status are never changed in place)."""
         try:
             return RunPhase(self.status.get("phase") or RunPhase.QUEUED)
         except ValueError:

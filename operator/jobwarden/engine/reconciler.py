@@ -186,10 +186,10 @@ class Engine:
         """Kick the runs a freed slot admits and those whose position moved; publish
         the namespace's usage in its WorkerQuota status."""
         now = self.clock()
-        tickets, running, _ = self.slots.tickets(namespace, now)
+        ranking = self.slots.queue(namespace, now)
         queued_by_priority = {"high": 0, "medium": 0, "low": 0}
-        for (kind, name), ticket in tickets.items():
-            view = self.store.run((kind, namespace, name))
+        for key, ticket in ranking.waiting():
+            view = self.store.run(key)
             if view is None:
                 continue
             queued_by_priority[view.settings.priority.value.lower()] += 1
@@ -199,7 +199,7 @@ class Engine:
                 self.kick_run(view.key)
             elif due is not None:
                 self.queue.add_after(view.key, due + 0.05)
-        await self._publish_quota_usage(namespace, running, queued_by_priority)
+        await self._publish_quota_usage(namespace, ranking.holders, queued_by_priority)
 
     async def _publish_quota_usage(
         self, namespace: str, running: int, queued_by_priority: dict[str, int]

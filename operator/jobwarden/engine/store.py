@@ -7,13 +7,14 @@ back, so a decision never reads an older status than the one just written.
 
 For the admission bookkeeping it also keeps, per namespace, the runs that may still
 hold or want a slot (`live_runs`: finished runs drop out, so a namespace with
-thousands of finished runs costs nothing) and a version that changes whenever
-something a queue ranking depends on changes (`version`), so a ranking can be
-reused until then.
+thousands of finished runs costs nothing) and which runs changed in a way a queue
+ranking reads since the queue last looked (`take_changed`), so the queue is updated
+run by run instead of re-ranked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ RunKey = tuple[str, str, str]  # (kind, namespace, name)
 _FINISHED_FIELDS = frozenset(
     ("phase", "reason", "startTime", "completionTime", "scheduledTime", "attempt")
 )
+
+#: Changed runs kept for a namespace whose queue nobody asked for; past this the
+#: queue is simply rebuilt when next asked.
+_MAX_PENDING_CHANGES = 10_000
 
 
 def _rv(value: str) -> int:
@@ -57,22 +62,31 @@ class Store:
         default_factory=lambda: defaultdict(set)
     )
     live: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
-    versions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: Per namespace, the runs changed since the queue last looked; None: look at all.
+    changes: dict[str, set[RunKey] | None] = field(default_factory=dict)
 
-    def version(self, namespace: str) -> int:
-        """Changes whenever anything a queue ranking of the namespace depends on does."""
-        return self.versions.get(namespace, 0)
+    def changed(self, key: RunKey) -> None:
+        """Something a queue ranking reads of this run (or its slot) changed."""
+        namespace = key[1]
+        if namespace not in self.changes:
+            self.changes[namespace] = {key}
+            return
+        pending = self.changes[namespace]
+        if pending is not None:
+            pending.add(key)
+            if len(pending) > _MAX_PENDING_CHANGES:  # nobody looked for long: start over
+                self.changes[namespace] = None
 
-    def touch(self, namespace: str) -> None:
-        """Invalidate rankings of the namespace (see `version`)."""
-        self.versions[namespace] += 1
+    def take_changed(self, namespace: str) -> set[RunKey] | None:
+        """The runs changed since the last call (None: rank the namespace afresh)."""
+        return self.changes.pop(namespace, set())
 
     def _track(self, before: RunView | None, after: RunView) -> None:
-        """Keep `live` and `version` current for a run whose newest view changed."""
+        """Keep `live` and `changes` current for a run whose newest view changed."""
         if not after.phase.terminal:
             self.live[after.namespace].add(after.key)
         if before is None or _rank_signature(before) != _rank_signature(after):
-            self.touch(after.namespace)
+            self.changed(after.key)
 
     # ------------------------------------------------------------------ runs
     def put_run(self, body: Mapping[str, Any]) -> RunView:
@@ -86,7 +100,7 @@ class Store:
             return known
         if view.phase.terminal:
             slim = {k: v for k, v in view.status.items() if k in _FINISHED_FIELDS}
-            view = RunView(**{**view.__dict__, "status": slim, "complete": False})
+            view = dataclasses.replace(view, status=slim, complete=False)
         before = self.run(view.key)
         self.runs[view.key] = view
         self.by_namespace[view.namespace].add(view.key)
@@ -116,7 +130,7 @@ class Store:
         self.fresh.pop(key, None)
         self.by_namespace[key[1]].discard(key)
         self.live[key[1]].discard(key)
-        self.touch(key[1])
+        self.changed(key)
 
     def run(self, key: RunKey) -> RunView | None:
         """The newest known view of a run."""
@@ -155,13 +169,18 @@ class Store:
             return known
         self.scheduled_jobs[view.namespace, view.name] = view
         if known is None or known.concurrency_policy != view.concurrency_policy:
-            self.touch(view.namespace)
+            self._runs_of_job_changed(view.namespace, view.name)
         return view
 
     def remove_scheduled_job(self, namespace: str, name: str) -> None:
         """Forget a deleted ScheduledJob."""
         if self.scheduled_jobs.pop((namespace, name), None) is not None:
-            self.touch(namespace)
+            self._runs_of_job_changed(namespace, name)
+
+    def _runs_of_job_changed(self, namespace: str, name: str) -> None:
+        """Its concurrency policy decides whether its runs may wait side by side."""
+        for key in list(self.by_scheduled_job.get((namespace, name), ())):
+            self.changed(key)
 
     def runs_of(
         self, namespace: str, scheduled_job: str, *, live_only: bool = False
@@ -197,9 +216,10 @@ class Store:
             known = self.pods[owner].get(view.name)
             if known is None or _rv(known.resource_version) <= _rv(view.resource_version):
                 self.pods[owner][view.name] = view
-                self.live[owner[1]].add(owner)
-                if known is None or known.alive != view.alive:
-                    self.touch(owner[1])
+                live = self.live[owner[1]]
+                if known is None or known.alive != view.alive or owner not in live:
+                    self.changed(owner)
+                live.add(owner)
         return owner
 
     def remove_pod(self, body: Mapping[str, Any]) -> RunKey | None:
@@ -208,7 +228,7 @@ class Store:
         if owner is not None:
             name = str((body.get("metadata") or {}).get("name", ""))
             if self.pods.get(owner, {}).pop(name, None) is not None:
-                self.touch(owner[1])
+                self.changed(owner)
             if not self.pods.get(owner):
                 self.pods.pop(owner, None)
         return owner
@@ -226,9 +246,7 @@ class Store:
     def put_quota(
         self, namespace: str, name: str, max_running: int, *, uid: str = "", generation: int = 1
     ) -> None:
-        """Record a WorkerQuota."""
-        if self.quotas[namespace].get(name) != max_running:
-            self.touch(namespace)
+        """Record a WorkerQuota (read at every admission: nothing to invalidate)."""
         self.quotas[namespace][name] = max_running
         self.quota_meta[namespace, name] = (uid, generation)
 
@@ -236,7 +254,6 @@ class Store:
         """Forget a deleted WorkerQuota."""
         self.quotas.get(namespace, {}).pop(name, None)
         self.quota_meta.pop((namespace, name), None)
-        self.touch(namespace)
 
     def quota(self, namespace: str, default: int) -> int:
         """The namespace's limit: the smallest of its WorkerQuotas, else the default."""
