@@ -97,6 +97,9 @@ class RunView:
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The spec as the API returned it (a worker pod is built from it without a GET);
+    #: empty in a slimmed finished run.
+    spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def filter_labels(self) -> dict[str, str]:
         """Filter labels (ScheduledJob, trigger) the run lacks: the mutating webhook or
@@ -168,7 +171,24 @@ class RunView:
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
+            spec=spec,
         )
+
+    def manifest(self) -> dict[str, Any]:
+        """The run as an object again (what building its worker pod reads)."""
+        return {
+            "apiVersion": c.API_VERSION,
+            "kind": self.kind,
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": self.uid,
+                "labels": dict(self.labels),
+                "annotations": dict(self.annotations),
+            },
+            "spec": self.spec,
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True)

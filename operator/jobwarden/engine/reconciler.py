@@ -312,17 +312,10 @@ class Engine:
         return RunView.from_body(body)
 
     async def _apply(self, view: RunView, plan: Plan, stored_status: Mapping[str, Any]) -> None:
-        body: JSON | None = None
         for action in plan.pre_actions:
             if isinstance(action, CreatePod):
-                if body is None:
-                    body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
-                    if view.status.get("snapshot"):  # taken now, written with this status
-                        body["status"] = {
-                            **(body.get("status") or {}),
-                            "snapshot": view.status["snapshot"],
-                        }
-                await self._create_pod(view, body, action)
+                # From the view (the watch's object, with a snapshot taken now): no GET.
+                await self._create_pod(view, view.manifest(), action)
             elif isinstance(action, DeletePod):
                 await self._delete_pod(view.namespace, action)
         if plan.status is not None:

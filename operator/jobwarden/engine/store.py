@@ -100,7 +100,7 @@ class Store:
             return known
         if view.phase.terminal:
             slim = {k: v for k, v in view.status.items() if k in _FINISHED_FIELDS}
-            view = dataclasses.replace(view, status=slim, complete=False)
+            view = dataclasses.replace(view, status=slim, complete=False, spec={})
         before = self.run(view.key)
         self.runs[view.key] = view
         self.by_namespace[view.namespace].add(view.key)
