@@ -185,10 +185,11 @@ def test_the_queue_kept_run_by_run_agrees_with_a_fresh_ranking() -> None:
         fresh = Slots(store, default_limit=3)
         fresh.reserved = set(slots.reserved)
         want = fresh.queue(NAMESPACE, at(now))
-        assert (got.tickets(), got.holders, got.limit) == (
+        assert (got.tickets(), got.holders, got.limit, got.queued_by_priority()) == (
             want.tickets(),
             want.holders,
             want.limit,
+            want.queued_by_priority(),
         ), f"step {step}"
         for view in store.live_runs(NAMESPACE):
             assert slots.slot_for(view, at(now)) == fresh.slot_for(view, at(now)), f"step {step}"
@@ -209,3 +210,18 @@ def _scheduled_job(name: str, policy: str, *, rv: int) -> dict[str, Any]:
         "spec": {"schedule": "0 * * * *", "concurrencyPolicy": policy},
         "status": {},
     }
+
+
+def test_the_head_of_the_queue_and_the_counts_by_priority() -> None:
+    high = {"priority": "High"}
+    store, slots = slots_with(
+        body("a", 1), body("b", 2, spec=high), body("c", 3, spec={"priority": "Low"}), limit=2
+    )
+    queue = slots.queue(NAMESPACE, at(10))
+    assert [key[2] for key in queue.admitted()] == ["b", "a"]
+    assert queue.queued_by_priority() == {"high": 1, "medium": 1, "low": 1}
+    slots.reserve((JOB_RUN, NAMESPACE, "b"))
+    store.put_run(body("a", 1, rv=2, status={"phase": "Running"}))
+    queue = slots.queue(NAMESPACE, at(11))
+    assert list(queue.admitted()) == []
+    assert queue.queued_by_priority() == {"high": 0, "medium": 0, "low": 1}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from jobwarden.api.enums import ConcurrencyPolicy, RunPhase
+from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase
 from jobwarden.core.admission import Ticket, WaitingRun
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
@@ -53,6 +54,7 @@ class Queue:
     order: list[SortKey] = field(default_factory=list)
     entries: dict[RunKey, _Entry] = field(default_factory=dict)
     deferred: dict[RunKey, datetime.datetime] = field(default_factory=dict)
+    by_priority: Counter[int] = field(default_factory=Counter)  # waiting, by priority rank
 
     @property
     def free(self) -> int:
@@ -73,6 +75,15 @@ class Queue:
         for index, (_, _, kind, name) in enumerate(list(self.order)):
             yield (kind, self.namespace, name), Ticket(position=index + 1, admit=index < free)
 
+    def admitted(self) -> Iterator[RunKey]:
+        """The waiting runs the free slots admit now (the head of the queue)."""
+        for _, _, kind, name in self.order[: self.free]:
+            yield kind, self.namespace, name
+
+    def queued_by_priority(self) -> dict[str, int]:
+        """How many runs wait, per priority (lower case, as WorkerQuota status shows)."""
+        return {p.value.lower(): self.by_priority[p.rank] for p in Priority}
+
     def tickets(self) -> dict[tuple[str, str], Ticket]:
         """Every waiting run's ticket by (kind, name) (for tests and tools)."""
         return {(key[0], key[2]): ticket for key, ticket in self.waiting()}
@@ -84,6 +95,7 @@ class Queue:
             self.holders -= 1
         elif old.sort_key is not None:
             del self.order[bisect_left(self.order, old.sort_key)]
+            self.by_priority[old.sort_key[0]] -= 1
         elif old.state is _State.DEFERRED:
             self.deferred.pop(key, None)
         if entry.state is _State.OUT:
@@ -93,6 +105,7 @@ class Queue:
             self.holders += 1
         elif entry.sort_key is not None:
             insort(self.order, entry.sort_key)
+            self.by_priority[entry.sort_key[0]] += 1
         elif entry.until is not None:
             self.deferred[key] = entry.until
 
@@ -183,6 +196,7 @@ class Slots:
         queue = Queue(namespace)
         entries = {view.key: self._classify(view, now) for view in self.store.live_runs(namespace)}
         queue.order = sorted(e.sort_key for e in entries.values() if e.sort_key is not None)
+        queue.by_priority = Counter(key[0] for key in queue.order)
         queue.holders = sum(1 for e in entries.values() if e.state is _State.HOLDS)
         queue.deferred = {k: e.until for k, e in entries.items() if e.until is not None}
         queue.entries = {k: e for k, e in entries.items() if e.state is not _State.OUT}

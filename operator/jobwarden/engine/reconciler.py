@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,8 @@ Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, nam
 
 _PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
+#: The whole queue of a namespace is walked for shown positions at most this often.
+_POSITION_SCAN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Engine:
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
+        self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
 
     # ------------------------------------------------------------------ kicks
     def kick_run(self, key: RunKey) -> None:
@@ -183,23 +188,34 @@ class Engine:
 
     # ------------------------------------------------------------ namespaces
     async def _rerank(self, namespace: str) -> None:
-        """Kick the runs a freed slot admits and those whose position moved; publish
-        the namespace's usage in its WorkerQuota status."""
+        """Kick the runs a freed slot admits and those whose shown position is due for
+        an update; publish the namespace's usage in its WorkerQuota status.
+
+        The head of the queue is kicked on every call (a slot turns over many times a
+        second); the walk over the whole queue for shown positions, which change at
+        most every 30 s per run, runs at most once per `_POSITION_SCAN_SECONDS`.
+        """
         now = self.clock()
         ranking = self.slots.queue(namespace, now)
-        queued_by_priority = {"high": 0, "medium": 0, "low": 0}
-        for key, ticket in ranking.waiting():
-            view = self.store.run(key)
-            if view is None:
-                continue
-            queued_by_priority[view.settings.priority.value.lower()] += 1
-            queue = view.status.get("queue") or {}
-            due = position_update_due(queue, ticket.position, now)
-            if ticket.admit or due == 0:
-                self.kick_run(view.key)
-            elif due is not None:
-                self.queue.add_after(view.key, due + 0.05)
-        await self._publish_quota_usage(namespace, ranking.holders, queued_by_priority)
+        for key in ranking.admitted():
+            self.kick_run(key)
+        since = time.monotonic() - self._position_scans.get(namespace, -math.inf)
+        if since < _POSITION_SCAN_SECONDS:  # a rate limit (real time), not a decision
+            self.kick_namespace(namespace, _POSITION_SCAN_SECONDS - since)
+        else:
+            self._position_scans[namespace] = time.monotonic()
+            for key, ticket in ranking.waiting():
+                if ticket.admit:
+                    continue
+                view = self.store.run(key)
+                if view is None:
+                    continue
+                due = position_update_due(view.status.get("queue") or {}, ticket.position, now)
+                if due == 0:
+                    self.kick_run(key)
+                elif due is not None:
+                    self.queue.add_after(key, due + 0.05)
+        await self._publish_quota_usage(namespace, ranking.holders, ranking.queued_by_priority())
 
     async def _publish_quota_usage(
         self, namespace: str, running: int, queued_by_priority: dict[str, int]
