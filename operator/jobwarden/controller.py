@@ -92,6 +92,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             worker_image=config.worker_image,
             exit_margin_seconds=config.exit_margin_seconds,
             workers=config.workers,
+            operator_username=config.operator_username,
         ),
     )
     identity = f"{os.environ.get('POD_NAME') or os.uname().nodename}_{uuid.uuid4().hex[:8]}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devcluster.cluster import IDENTITIES
 from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
@@ -92,6 +93,11 @@ def test_every_minute_schedule_fires_within_a_second(kube: Kube, namespace: str)
     assert 0 <= (created - scheduled).total_seconds() <= 1, f"created {created}, due {scheduled}"
     assert run["spec"]["trigger"] == "Schedule"
     assert run["metadata"]["labels"]["jobwarden.dev/scheduledjob"] == "tick"
+    assert run["metadata"]["labels"]["jobwarden.dev/trigger"] == "Schedule"
+    # Stamped by the operator itself: its own creates skip the webhooks.
+    annotations = run["metadata"]["annotations"]
+    assert annotations["jobwarden.dev/created-by"] == IDENTITIES["operator"].user
+    assert annotations["jobwarden.dev/triggered-by"] == "schedule"
     assert run["metadata"]["ownerReferences"][0]["kind"] == "ScheduledJob"
     done = runs.wait_phase(kube, namespace, run["metadata"]["name"], "Succeeded", timeout=30)
     assert done["status"]["snapshot"]["template"]["metadata"]["annotations"] == sim(run_seconds=0.5)

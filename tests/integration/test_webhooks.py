@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devcluster.cluster import IDENTITIES
 from devcluster.install import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
@@ -380,6 +381,23 @@ def test_webhooks_cover_jobwarden_resources_only(configurations: list[JSON]) -> 
             assert rule["apiGroups"] == ["jobwarden.dev"]
             assert rule["resources"][0] in PLURALS and len(rule["resources"]) == 1
             assert sorted(rule["operations"]) == ["CREATE", "UPDATE"]  # never DELETE
+
+
+def test_the_operators_own_writes_skip_the_webhooks(
+    cluster: TestCluster, team: str, configurations: list[JSON]
+) -> None:
+    operator_user = IDENTITIES["operator"].user
+    for configuration in configurations:
+        for webhook in configuration["webhooks"]:
+            [condition] = webhook["matchConditions"]
+            assert f'request.userInfo.username != "{operator_user}"' in condition["expression"]
+    # The mutating webhook labels and stamps every new run: not the operator's own.
+    own = runs.create(cluster.kube("operator"), team, jobrun("operators-own", sim(run_seconds=0.5)))
+    assert CREATED_BY not in _annotations(own)
+    assert "jobwarden.dev/trigger" not in (own["metadata"].get("labels") or {})
+    users = runs.create(cluster.kube("alice"), team, jobrun("alices", sim(run_seconds=0.5)))
+    assert _annotations(users)[CREATED_BY] == "alice"
+    assert users["metadata"]["labels"]["jobwarden.dev/trigger"] == "Manual"
 
 
 def test_the_certificate_is_kept_in_a_secret_shared_by_the_replicas(

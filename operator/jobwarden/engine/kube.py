@@ -210,6 +210,21 @@ class Kube:
         return await self.request("DELETE", path, body=options)
 
 
+async def whoami(kube: Kube) -> str:
+    """The user name the API server knows these credentials by (SelfSubjectReview)."""
+    review = await kube.create(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+    )
+    username = str(((review.get("status") or {}).get("userInfo") or {}).get("username", ""))
+    if not username:
+        raise RuntimeError(
+            "the API server did not say who the operator is (SelfSubjectReview); set "
+            "JOBWARDEN_OPERATOR_USERNAME"
+        )
+    return username
+
+
 def resource_path(
     api_version: str,
     plural: str,

@@ -26,7 +26,7 @@ from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.scheduler import Scheduler, snapshot_of
 from jobwarden.engine.store import RunKey, Store
@@ -56,6 +56,7 @@ class EngineConfig:
     worker_image: str = "jobwarden:latest"
     exit_margin_seconds: float = 10.0
     workers: int = 16
+    operator_username: str = ""  # who the API knows us as; asked at start when empty
 
 
 def run_path(kind: str, namespace: str, name: str, subresource: str | None = None) -> str:
@@ -87,6 +88,7 @@ class Engine:
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
         self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
+        self.identity = ""  # the operator's user name (see `run`)
 
     # ------------------------------------------------------------------ kicks
     def kick_run(self, key: RunKey) -> None:
@@ -113,6 +115,9 @@ class Engine:
 
     async def run(self) -> None:
         """Lead: resync the store from the API, then process the queue until cancelled."""
+        if not self.identity:
+            # The webhooks skip our own writes, so our creates carry `created-by` themselves.
+            self.identity = self.config.operator_username or await whoami(self.kube)
         await self.resync()
         self._quota_usage.clear()
         # Finished runs without pods need nothing: with thousands of them, reconciling

@@ -61,8 +61,12 @@ def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> JSON:
     }
 
 
-def run_for_fire(sj: ScheduledJobView, create: CreateRun) -> JSON:
-    """The JobRun of one fire: owned by the job, labelled for filtering."""
+def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") -> JSON:
+    """The JobRun of one fire: owned by the job, labelled for filtering, stamped as
+    created by the operator (`created_by`: the webhooks do not see our own writes)."""
+    annotations = {c.ANNOTATION_TRIGGERED_BY: "schedule"}
+    if created_by:
+        annotations[c.ANNOTATION_CREATED_BY] = created_by
     return {
         "apiVersion": c.API_VERSION,
         "kind": c.KIND_JOB_RUN,
@@ -70,7 +74,7 @@ def run_for_fire(sj: ScheduledJobView, create: CreateRun) -> JSON:
             "name": create.name,
             "namespace": sj.namespace,
             "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
-            "annotations": {c.ANNOTATION_TRIGGERED_BY: "schedule"},
+            "annotations": annotations,
             "ownerReferences": [
                 {
                     "apiVersion": c.API_VERSION,
@@ -141,7 +145,8 @@ class Scheduler:
 
     async def _create_run(self, sj: ScheduledJobView, create: CreateRun) -> None:
         try:
-            await self.kube.create(jobrun_path(sj.namespace), run_for_fire(sj, create))
+            manifest = run_for_fire(sj, create, self.engine.identity)
+            await self.kube.create(jobrun_path(sj.namespace), manifest)
         except KubeApiError as error:
             if not error.conflict:  # the run of this fire already exists: created before
                 raise

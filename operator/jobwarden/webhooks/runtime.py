@@ -28,9 +28,9 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
 from jobwarden.settings import OperatorConfig
-from jobwarden.webhooks import certs
+from jobwarden.webhooks import certs, selfskip
 from jobwarden.webhooks.decisions import (
     AccessReview,
     Facts,
@@ -140,7 +140,7 @@ class AdmissionRuntime:
             return
         self._started = True
         if not self.operator:
-            self.operator = await self._whoami()
+            self.operator = await whoami(self.kube)
         logger.info("admission webhooks: the operator's own identity is %s", self.operator)
         if self.config.webhook_cert_source == "secret":
             self.cert_dir.mkdir(parents=True, exist_ok=True)
@@ -161,19 +161,6 @@ class AdmissionRuntime:
         await self.kube.close()
         if self._owns_dir:
             shutil.rmtree(self.cert_dir, ignore_errors=True)
-
-    async def _whoami(self) -> str:
-        review = await self.kube.create(
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-        )
-        username = str(((review.get("status") or {}).get("userInfo") or {}).get("username", ""))
-        if not username:
-            raise RuntimeError(
-                "the API server did not say who the operator is (SelfSubjectReview); set "
-                "JOBWARDEN_OPERATOR_USERNAME"
-            )
-        return username
 
     # -------------------------------------------------------------- certificates
     def _secret_path(self, name: str | None = None) -> str:
@@ -408,6 +395,8 @@ def configure_admission(settings: kopf.OperatorSettings, config: OperatorConfig)
     _runtime = AdmissionRuntime(config)
     settings.admission.server = AdmissionServer(_runtime)
     settings.admission.managed = CONFIGURATION_NAME
+    runtime = _runtime
+    selfskip.install(lambda: runtime.operator)
 
 
 async def shutdown_admission() -> None:
