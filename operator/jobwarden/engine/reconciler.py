@@ -198,7 +198,8 @@ class Engine:
 
         The head of the queue is kicked on every call (a slot turns over many times a
         second); the walk over the whole queue for shown positions, which change at
-        most every 30 s per run, runs at most once per `_POSITION_SCAN_SECONDS`.
+        most every 30 s per run, and the usage write run at most once per
+        `_POSITION_SCAN_SECONDS` (a later call is scheduled for what that skips).
         """
         now = self.clock()
         ranking = self.slots.queue(namespace, now)
@@ -220,7 +221,10 @@ class Engine:
                     self.kick_run(key)
                 elif due is not None:
                     self.queue.add_after(key, due + 0.05)
-        await self._publish_quota_usage(namespace, ranking.holders, ranking.queued_by_priority())
+            # Counts shown in WorkerQuota status: at most once per scan, not per slot turn.
+            await self._publish_quota_usage(
+                namespace, ranking.holders, ranking.queued_by_priority()
+            )
 
     async def _publish_quota_usage(
         self, namespace: str, running: int, queued_by_priority: dict[str, int]
