@@ -17,7 +17,16 @@ from typing import Any
 
 from bench import render
 from bench.env import REPO, loadavg, machine_facts, source_fingerprint
-from bench.scenarios import Context, admission, apicost, cancel, export, footprint, schedule
+from bench.scenarios import (
+    Context,
+    admission,
+    apicost,
+    cancel,
+    export,
+    footprint,
+    schedule,
+    writecost,
+)
 
 SCENARIOS = {
     "cancel": cancel.run,
@@ -26,6 +35,7 @@ SCENARIOS = {
     "footprint": footprint.run,
     "apicost": apicost.run,
     "export": export.run,
+    "writecost": writecost.run,
 }
 RESULTS = REPO / "bench" / "results"
 

@@ -335,6 +335,28 @@ def _export(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _writecost(result: dict[str, Any]) -> str:
+    if "variants" not in result:
+        return f"Failed: `{result.get('error')}`"
+    p = result["parameters"]
+    out = [
+        f"{p['objects']} objects per variant, {p['in_flight']} requests in flight, no operator "
+        "running; CPU seconds of the kube-apiserver process per request (from /proc), "
+        "status patch averaged over three. Load before "
+        f"{_load(result.get('loadavg_before'))}, after {_load(result.get('loadavg_after'))}.",
+        "",
+        "| object | create: API server CPU (ms) | wall (ms) | status patch: API server CPU (ms) "
+        "| wall (ms) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for title, v in result["variants"].items():
+        create, patch = v["create"], v["status_patch"]
+        out.append(
+            _row([title, create["cpu_ms"], create["wall_ms"], patch["cpu_ms"], patch["wall_ms"]])
+        )
+    return "\n".join(out) + "\n"
+
+
 # ---------------------------------------------------------------- headline
 def _get(data: dict[str, Any], *path: str) -> Any:
     for key in path:
@@ -494,6 +516,7 @@ def tables(data: dict[str, Any]) -> str:
             _apicost,
         ),
         ("export", "6. Export worker", _export),
+        ("writecost", "7. What one write costs the API server", _writecost),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]
