@@ -542,29 +542,35 @@ def test_overview_and_every_page_pass_axe_and_are_reachable_by_tab(
         _all_reachable_by_tab(page, label)
 
 
+#: A control's name that survives a live region being re-rendered (a watch event can
+#: swap it mid-walk): a link by its href, another control by its id, name or label.
+_CONTROL_NAME = """(el) => [
+  el.tagName,
+  el.getAttribute('href') || el.id || el.getAttribute('name') ||
+    el.getAttribute('aria-label') || el.textContent.trim(),
+].join(' ')"""
+
+
 def _all_reachable_by_tab(page: Page, label: str) -> None:
     """Tab from the top visits every visible, enabled control of the page."""
     wanted: list[str] = page.evaluate(
-        """() => {
-            const all = document.querySelectorAll(
-              'a[href], button:not([disabled]), input:not([disabled]), select, [tabindex="0"]');
-            const out = [];
-            let n = 0;
-            for (const el of all) {
-              if (el.closest('dialog') || !el.getClientRects().length) continue;
-              el.dataset.tabProbe = String(n++);
-              out.push(el.dataset.tabProbe);
-            }
-            return out;
-        }"""
+        f"""() => Array.from(document.querySelectorAll(
+              'a[href], button:not([disabled]), input:not([disabled]), select, [tabindex="0"]'))
+            .filter((el) => !el.closest('dialog') && el.getClientRects().length)
+            .map({_CONTROL_NAME})"""
     )
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     reached: set[str] = set()
-    for _ in range(len(wanted) + 5):
+    for _ in range(3 * len(wanted) + 5):  # a swap may send focus back to the top
         page.keyboard.press("Tab")
-        probe = page.evaluate("() => document.activeElement.dataset.tabProbe || ''")
-        if probe:
-            reached.add(probe)
+        name = page.evaluate(
+            f"""() => {{
+              const el = document.activeElement;
+              return el && el !== document.body ? ({_CONTROL_NAME})(el) : '';
+            }}"""
+        )
+        if name:
+            reached.add(name)
         if reached >= set(wanted):
             break
     missing = set(wanted) - reached
