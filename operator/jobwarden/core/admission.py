@@ -40,6 +40,17 @@ class Ticket:
     admit: bool
 
 
+def free_slots(holders: int, limit: int) -> int:
+    """Slots the quota leaves for waiting runs (none when it was lowered below use)."""
+    return max(0, limit - holders)
+
+
+def ticket_at(index: int, free: int) -> Ticket:
+    """The ticket of the run at 0-based `index` of the ordered queue: the first `free`
+    are admitted. The engine's incremental queue (`engine.quota`) uses this too."""
+    return Ticket(position=index + 1, admit=index < free)
+
+
 def rank(waiting: Iterable[WaitingRun], holders: int, limit: int) -> dict[tuple[str, str], Ticket]:
     """Positions of the waiting runs, and which of them fit in the free slots.
 
@@ -47,9 +58,6 @@ def rank(waiting: Iterable[WaitingRun], holders: int, limit: int) -> dict[tuple[
     reserved in memory but not yet visible in the API), so the quota holds even
     while writes are in flight.
     """
-    free = max(0, limit - holders)
+    free = free_slots(holders, limit)
     ordered = sorted(waiting, key=WaitingRun.sort_key)  # tuples compare in C
-    return {
-        (run.kind, run.name): Ticket(position=index + 1, admit=index < free)
-        for index, run in enumerate(ordered)
-    }
+    return {(run.kind, run.name): ticket_at(index, free) for index, run in enumerate(ordered)}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase
-from jobwarden.core.admission import Ticket, WaitingRun
+from jobwarden.core.admission import Ticket, WaitingRun, free_slots, ticket_at
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
@@ -59,21 +59,20 @@ class Queue:
     @property
     def free(self) -> int:
         """Slots the quota leaves for waiting runs."""
-        return max(0, self.limit - self.holders)
+        return free_slots(self.holders, self.limit)
 
     def ticket(self, kind: str, name: str) -> Ticket | None:
         """Where a waiting run stands; None if it is not waiting."""
         entry = self.entries.get((kind, self.namespace, name))
         if entry is None or entry.sort_key is None:
             return None
-        index = bisect_left(self.order, entry.sort_key)
-        return Ticket(position=index + 1, admit=index < self.free)
+        return ticket_at(bisect_left(self.order, entry.sort_key), self.free)
 
     def waiting(self) -> Iterator[tuple[RunKey, Ticket]]:
         """The waiting runs in admission order, with their tickets."""
         free = self.free
         for index, (_, _, kind, name) in enumerate(list(self.order)):
-            yield (kind, self.namespace, name), Ticket(position=index + 1, admit=index < free)
+            yield (kind, self.namespace, name), ticket_at(index, free)
 
     def admitted(self) -> Iterator[RunKey]:
         """The waiting runs the free slots admit now (the head of the queue)."""
