@@ -169,6 +169,12 @@ RECONCILE_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+EVENTS_DROPPED = Counter(
+    "jobwarden_events_dropped_total",
+    "Kubernetes Events not posted because too many were waiting (the API server is not "
+    "keeping up); the runs' status.log and the audit log still have the record.",
+    registry=REGISTRY,
+)
 
 
 def _version_of(distribution: str) -> str:

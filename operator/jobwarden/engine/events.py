@@ -1,31 +1,62 @@
-"""Kubernetes Events on runs, emitted on transitions only (never kopf's chatter)."""
+"""Kubernetes Events on runs, emitted on transitions only (never kopf's chatter).
+
+Events are posted in the background by a few senders, in the order they were
+emitted, like client-go's broadcaster (one goroutine, a bounded queue): a burst of
+transitions (200 cancels at once) must not put hundreds of Event creates at the API
+server ahead of the status writes and pod deletes that make the transitions happen.
+Each Event carries the time of its transition, not the time it was sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import logging
 import os
 import uuid
+from collections.abc import Callable
+from typing import Final
 
+from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
-from jobwarden.engine.kube import Kube, KubeApiError, resource_path
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
 
 logger = logging.getLogger("jobwarden.events")
 
 COMPONENT = "jobwarden-operator"
+#: Event creates in flight at once (client-go's recorder sends one at a time).
+SENDERS: Final = 4
+#: Events waiting beyond this are dropped (and counted): the run's status.log and the
+#: audit log keep the record; an API server that cannot take Events must not also
+#: grow the operator's memory without bound (client-go drops beyond 1,000).
+BACKLOG: Final = 10_000
 
 
 class EventRecorder:
     """Posts core/v1 Events without blocking the reconcile that caused them."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        senders: int = SENDERS,
+        backlog: int = BACKLOG,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
         self.kube = kube
         self.instance = os.environ.get("POD_NAME") or os.uname().nodename
-        self._pending: set[asyncio.Task[None]] = set()
+        self.senders = senders
+        self.backlog = backlog
+        self.clock = clock
+        self._waiting: collections.deque[tuple[str, JSON]] = collections.deque()
+        self._senders: set[asyncio.Task[None]] = set()
+        self._active = 0  # senders still looping (a finished task may await its callback)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def emit(self, run: RunView, event: Event) -> None:
         """Post one Event about a run in the background."""
@@ -33,18 +64,56 @@ class EventRecorder:
 
     def emit_for(self, kind: str, namespace: str, name: str, uid: str, event: Event) -> None:
         """Post one Event about any jobwarden object in the background."""
-        task = asyncio.create_task(self._post(kind, namespace, name, uid, event))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        if len(self._waiting) >= self.backlog:
+            metrics.EVENTS_DROPPED.inc()
+            logger.warning(
+                "dropped Event %s on %s/%s: %d Events are waiting to be posted",
+                event.reason,
+                namespace,
+                name,
+                len(self._waiting),
+            )
+            return
+        self._waiting.append((namespace, self._body(kind, namespace, name, uid, event)))
+        self._idle.clear()
+        if self._active < self.senders:
+            self._active += 1
+            task = asyncio.create_task(self._send())
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+
+    def waiting(self) -> int:
+        """Events emitted and not yet posted."""
+        return len(self._waiting)
 
     async def drain(self) -> None:
-        """Wait for Events still being posted (tests, shutdown)."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Wait until every Event emitted so far has been posted (tests, shutdown)."""
+        await self._idle.wait()
 
-    async def _post(self, kind: str, namespace: str, name: str, uid: str, event: Event) -> None:
-        now = datetime.datetime.now(datetime.UTC)
-        body = {
+    async def _send(self) -> None:
+        try:
+            while self._waiting:
+                namespace, body = self._waiting.popleft()
+                try:
+                    await self.kube.create(resource_path("v1", "events", namespace), body)
+                except (KubeApiError, OSError) as error:
+                    logger.warning(
+                        "could not post Event %s on %s/%s: %s",
+                        body["reason"],
+                        namespace,
+                        body["involvedObject"]["name"],
+                        error,
+                    )
+        finally:
+            # No await between the empty queue and this: an Event emitted from now on
+            # starts a sender of its own.
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    def _body(self, kind: str, namespace: str, name: str, uid: str, event: Event) -> JSON:
+        now = self.clock()
+        return {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
@@ -70,9 +139,3 @@ class EventRecorder:
             "action": event.reason,
             "count": 1,
         }
-        try:
-            await self.kube.create(resource_path("v1", "events", namespace), body)
-        except (KubeApiError, OSError) as error:
-            logger.warning(
-                "could not post Event %s on %s/%s: %s", event.reason, namespace, name, error
-            )

@@ -82,7 +82,7 @@ class Engine:
         # ScheduledJobs have their own queue and workers: a flood of run and pod events
         # must never delay a fire (at 5,000 jobs a shared queue fell behind at once).
         self.schedule_queue: WorkQueue[Key] = WorkQueue()
-        self.events = EventRecorder(kube)
+        self.events = EventRecorder(kube, clock=clock)
         self.scheduler = Scheduler(self)
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
