@@ -64,6 +64,7 @@ class BenchCluster:
         nodes: int = 3,
         operator_env: dict[str, str] | None = None,
         start_operator: bool = True,
+        audit_all: bool = False,
     ) -> None:
         self.workdir = workdir
         self.nodes = nodes
@@ -71,7 +72,8 @@ class BenchCluster:
         self.start_operator_at_once = start_operator
         workdir.mkdir(parents=True, exist_ok=True)
         policy = workdir / "audit-policy.yaml"
-        policy.write_text(AUDIT_POLICY_ALL if os.environ.get("BENCH_AUDIT_ALL") else AUDIT_POLICY)
+        everyone = audit_all or bool(os.environ.get("BENCH_AUDIT_ALL"))
+        policy.write_text(AUDIT_POLICY_ALL if everyone else AUDIT_POLICY)
         self.local = LocalCluster(workdir / "cluster", nodes=nodes, audit_policy=policy)
         self.operator: OperatorProcess | None = None
         self.client: Client | None = None
@@ -217,8 +219,13 @@ class BenchCluster:
             for m in _FIRE_LINE.finditer(data)
         ]
 
-    def audit_records(self) -> list[dict[str, Any]]:
-        """The operator's mutating requests (ResponseComplete) from the audit log."""
+    def component_pid(self, name: str) -> int:
+        """The pid of a control-plane component ("kube-apiserver", "etcd", …)."""
+        return next(c.pid for c in self.local.components if c.name == name)
+
+    def audit_records(self, *, everyone: bool = False) -> list[dict[str, Any]]:
+        """The operator's mutating requests (ResponseComplete) from the audit log; with
+        `everyone`, every user's (the cluster must audit them: `audit_all`)."""
         path = self.local.audit_log_path
         records = []
         if not path.exists():
@@ -231,7 +238,7 @@ class BenchCluster:
                     continue
                 if event.get("stage") != "ResponseComplete":
                     continue
-                if (event.get("user") or {}).get("username") != OPERATOR_USER:
+                if not everyone and (event.get("user") or {}).get("username") != OPERATOR_USER:
                     continue
                 if event.get("verb") not in MUTATING:
                     continue
@@ -252,6 +259,35 @@ def audit_breakdown(records: Iterable[dict[str, Any]], namespaces: set[str]) -> 
         code = (event.get("responseStatus") or {}).get("code", 0)
         suffix = "" if 200 <= int(code or 0) < 300 else f" ({code})"
         counts[f"{event.get('verb')} {resource}{suffix}"] += 1
+    return counts
+
+
+#: Who writes, by user name: the test client, the operator, the cluster's components.
+ACTORS = {
+    IDENTITIES["admin"].user: "client",
+    OPERATOR_USER: "operator",
+    "system:kube-scheduler": "scheduler",
+    "kwok": "kwok (pod lifecycle)",
+}
+
+
+def actor_of(username: str) -> str:
+    """A short name for the writer; kube-controller-manager's controllers are one."""
+    if username in ACTORS:
+        return ACTORS[username]
+    if username.startswith("system:serviceaccount:kube-system:") or username == (
+        "system:kube-controller-manager"
+    ):
+        return "controllers"
+    return username
+
+
+def writes_by_actor(records: Iterable[dict[str, Any]], namespaces: set[str]) -> Counter[str]:
+    """Mutating requests in `namespaces` by who made them (see `actor_of`)."""
+    counts: Counter[str] = Counter()
+    for event in records:
+        if (event.get("objectRef") or {}).get("namespace") in namespaces:
+            counts[actor_of((event.get("user") or {}).get("username", ""))] += 1
     return counts
 
 

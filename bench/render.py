@@ -152,6 +152,40 @@ def _schedule(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _admission_cost(result: dict[str, Any]) -> list[str]:
+    """What each finished run cost the control plane, by writer (all users audited)."""
+    variants = [v for v in result["variants"].values() if "writes_per_run_by_actor" in v]
+    if not variants:
+        return []
+    actors = sorted({a for v in variants for a in v["writes_per_run_by_actor"]})
+    out = [
+        "",
+        "What each run cost the control plane (every user's writes in the variant's "
+        "namespaces from the audit log, and the CPU the API server and etcd used while the "
+        "variant ran, both divided by the runs):",
+        "",
+        "| variant | "
+        + " | ".join(f"writes: {a}" for a in actors)
+        + " | writes, all | API server CPU per run (ms) | etcd CPU per run (ms) |",
+        "| --- | " + " | ".join("---:" for _ in actors) + " | ---: | ---: | ---: |",
+    ]
+    for v in variants:
+        writes = v["writes_per_run_by_actor"]
+        plane = v.get("control_plane_cpu_ms_per_run") or {}
+        out.append(
+            _row(
+                [
+                    v["title"],
+                    *[writes.get(a, 0) for a in actors],
+                    round(sum(writes.values()), 2),
+                    plane.get("kube-apiserver"),
+                    plane.get("etcd"),
+                ]
+            )
+        )
+    return out
+
+
 def _admission(result: dict[str, Any]) -> str:
     if "error" in result:
         return f"Failed: `{result['error']}`"
@@ -188,6 +222,7 @@ def _admission(result: dict[str, Any]) -> str:
                 ]
             )
         )
+    out += _admission_cost(result)
     out += [
         "",
         "Queue wait: jobwarden — admission stamp (`status.attempts[0].startTime`) minus the "

@@ -14,7 +14,13 @@ import time
 from typing import Any
 
 from bench.client import Watcher, gather_limited
-from bench.cluster import BenchCluster, audit_breakdown, parse_time
+from bench.cluster import (
+    OPERATOR_USER,
+    BenchCluster,
+    audit_breakdown,
+    parse_time,
+    writes_by_actor,
+)
 from bench.env import ProcessSampler, loadavg
 from bench.objects import job, jobrun, path, sim
 from bench.scenarios import Context
@@ -65,7 +71,8 @@ async def run(ctx: Context) -> dict[str, Any]:
         "variants": {},
     }
     nodes = max(3, count // 300)
-    async with BenchCluster(ctx.workdir / "admission", nodes=nodes) as cluster:
+    # Every user's writes are audited: what a run costs the control plane, by writer.
+    async with BenchCluster(ctx.workdir / "admission", nodes=nodes, audit_all=True) as cluster:
         alive = _Alive()
         assert cluster.client is not None
         pod_watch = await Watcher(cluster.client, "/api/v1/pods", alive.handle).start()
@@ -102,13 +109,18 @@ async def run(ctx: Context) -> dict[str, Any]:
             measured["max_alive_pods"] = {ns: alive.max.get(ns, 0) for ns, _, _ in layout}
             result["variants"][tag] = measured
         await pod_watch.stop()
-        records = cluster.audit_records()
+        records = cluster.audit_records(everyone=True)
+        ours = [r for r in records if (r.get("user") or {}).get("username") == OPERATOR_USER]
         for measured in result["variants"].values():
             namespaces = set(measured["namespaces"])
-            requests = audit_breakdown(records, namespaces)
+            requests = audit_breakdown(ours, namespaces)
             total = measured["runs"]
             measured["operator_requests_per_run"] = {
                 k: round(v / total, 2) for k, v in sorted(requests.items())
+            }
+            measured["writes_per_run_by_actor"] = {
+                k: round(v / total, 2)
+                for k, v in sorted(writes_by_actor(records, namespaces).items())
             }
     native = (result["variants"].get("native") or {}).get("throughput_overall")
     result["ratio_to_native"] = {
@@ -161,6 +173,10 @@ async def _variant(
                 keys.append(f"{namespace}/{name}")
                 coros.append(create(namespace, name))
     sampler = ProcessSampler(cluster.operator_pid)
+    control_plane = {
+        name: ProcessSampler(cluster.component_pid(name)) for name in ("kube-apiserver", "etcd")
+    }
+    plane_before = {name: p.cpu_seconds() for name, p in control_plane.items()}
     cpu_before = sampler.cpu_seconds()
     load_before = loadavg()
     began = time.time()
@@ -174,6 +190,10 @@ async def _variant(
     )
     wall = time.time() - began
     cpu = sampler.cpu_seconds() - cpu_before
+    plane_ms_per_run = {
+        name: round((p.cpu_seconds() - plane_before[name]) * 1000 / len(keys), 1)
+        for name, p in control_plane.items()
+    }
     for watcher in watchers:
         await watcher.stop()
     finishes = sorted(t for k in keys if (t := runs.first_of(k, TERMINAL)) is not None)
@@ -206,6 +226,7 @@ async def _variant(
         if native
         else round(min(total, sum(q for _, _, q in layout)) / RUN_SECONDS, 1),
         "operator_cpu_percent": round(100 * cpu / wall, 1),
+        "control_plane_cpu_ms_per_run": plane_ms_per_run,
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
         "summary": {"queue_wait": summary(waits), "create_to_pod_seen": summary(to_pod)},
