@@ -8,20 +8,24 @@ kube-scheduler and kwok with a few simulated nodes, all on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import ssl
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from devcluster.binaries import DEVCLUSTER_DIR, Binaries
-from devcluster.kubeconfig import write_cert_kubeconfig
+from devcluster.kubeconfig import write_cert_kubeconfig, write_token_kubeconfig
 from devcluster.pki import CertificateAuthority, KeyPair, write_service_account_keys
 from devcluster.process import Component, free_port, stop_pids, wait_for
 
 STATE_FILE = "state.json"
+#: Static bearer tokens (`--token-auth-file`) of the TOKEN_IDENTITIES, in the pki directory.
+TOKEN_FILE = "tokens.csv"
 KWOK_STAGES = DEVCLUSTER_DIR / "kwok" / "stages.yaml"
 NODE_LABEL = "type"
 NODE_LABEL_VALUE = "kwok"
@@ -43,6 +47,12 @@ IDENTITIES: dict[str, Identity] = {
     "bob": Identity("bob", ("team-a",)),
     "carol": Identity("carol", ("jobwarden-admins",)),
 }
+
+#: Identities that sign in with a bearer token, as the operator does in a cluster (its
+#: ServiceAccount's): the API server verifies a client certificate's signature on every
+#: request, which was 6 % of its CPU with the operator busy (bench, admission scenario),
+#: while a token is looked up. Same user and groups either way.
+TOKEN_IDENTITIES: Final = frozenset({"operator"})
 
 # Identities of the cluster's own components (bound by Kubernetes' default RBAC).
 _COMPONENT_IDENTITIES: dict[str, Identity] = {
@@ -156,6 +166,7 @@ class LocalCluster:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={service_account.cert}",
                 f"--service-account-signing-key-file={service_account.key}",
+                f"--token-auth-file={self.pki_dir / TOKEN_FILE}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
@@ -164,7 +175,9 @@ class LocalCluster:
                 "--enable-aggregator-routing=true",
                 "--max-requests-inflight=1000",
                 "--max-mutating-requests-inflight=500",
-                "--profiling=false",
+                # DEVCLUSTER_PROFILING=1 serves /debug/pprof (bench: where the API
+                # server's CPU goes); off otherwise, as a production server would be.
+                f"--profiling={'true' if os.environ.get('DEVCLUSTER_PROFILING') else 'false'}",
                 "--v=1",
                 *self._audit_args(),
             ],
@@ -319,14 +332,26 @@ class LocalCluster:
         return ca, serving, write_service_account_keys(self.pki_dir)
 
     def _write_kubeconfigs(self, ca: CertificateAuthority) -> None:
+        tokens: list[str] = []
         for name, identity in {**IDENTITIES, **_COMPONENT_IDENTITIES}.items():
-            pair = ca.issue(f"user-{name}", identity.user, identity.groups)
             path = (
                 self.kubeconfig(name) if name in IDENTITIES else self.workdir / f"{name}.kubeconfig"
             )
+            if name in TOKEN_IDENTITIES:
+                token = secrets.token_urlsafe(32)
+                groups = ",".join(identity.groups)
+                tokens.append(f'{token},{identity.user},{identity.user},"{groups}"')
+                write_token_kubeconfig(
+                    path, server=self.server, ca_file=ca.pair.cert, token=token, user=identity.user
+                )
+                continue
+            pair = ca.issue(f"user-{name}", identity.user, identity.groups)
             write_cert_kubeconfig(
                 path, server=self.server, ca_file=ca.pair.cert, pair=pair, user=identity.user
             )
+        token_file = self.pki_dir / TOKEN_FILE
+        token_file.write_text("".join(f"{line}\n" for line in tokens))
+        token_file.chmod(0o600)
 
     def _admin_ssl_context(self, ca_file: Path) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(ca_file))

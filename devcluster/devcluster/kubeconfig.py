@@ -14,6 +14,20 @@ def write_cert_kubeconfig(
     path: Path, *, server: str, ca_file: Path, pair: KeyPair, user: str
 ) -> None:
     """A kubeconfig whose user is a client certificate signed by the cluster CA."""
+    credentials = {"client-certificate": str(pair.cert), "client-key": str(pair.key)}
+    _write_kubeconfig(path, server=server, ca_file=ca_file, user=user, credentials=credentials)
+
+
+def write_token_kubeconfig(
+    path: Path, *, server: str, ca_file: Path, token: str, user: str
+) -> None:
+    """A kubeconfig whose user is a bearer token (the API server's static token file)."""
+    _write_kubeconfig(path, server=server, ca_file=ca_file, user=user, credentials={"token": token})
+
+
+def _write_kubeconfig(
+    path: Path, *, server: str, ca_file: Path, user: str, credentials: dict[str, str]
+) -> None:
     document = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -26,7 +40,7 @@ def write_cert_kubeconfig(
         "users": [
             {
                 "name": user,
-                "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+                "user": credentials,
             }
         ],
         "contexts": [{"name": user, "context": {"cluster": "jobwarden-dev", "user": user}}],
