@@ -144,6 +144,14 @@ def test_cancel_after_success_is_denied(kube: Kube, namespace: str) -> None:
     assert "CancelIgnored" not in runs.event_reasons(kube, namespace, "quick")
 
 
+def test_the_operator_writes_status_as_its_own_field_manager(kube: Kube, namespace: str) -> None:
+    """`kubectl get --show-managed-fields` names the operator, not its HTTP library."""
+    runs.create(kube, namespace, jobrun("managed", sim(run_seconds=0.5)))
+    run = runs.wait_phase(kube, namespace, "managed", "Succeeded")
+    managers = {(m["manager"], m.get("subresource", "")) for m in run["metadata"]["managedFields"]}
+    assert ("jobwarden-operator", "status") in managers, managers
+
+
 def _cancel_unless_finished(kube: Kube, namespace: str, name: str) -> None:
     """Cancel; the admission webhook refuses it if the run has already finished."""
     try:

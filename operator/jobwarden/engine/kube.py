@@ -13,11 +13,12 @@ import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import kopf
 
+from jobwarden import __version__
 from jobwarden.incluster import login_with_service_account
 
 JSON = dict[str, Any]
@@ -90,6 +91,11 @@ def _as_bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
+#: Names the operator in the API server's logs and metrics, and as the field manager of
+#: what it writes (`kubectl get --show-managed-fields`), instead of aiohttp's "Python".
+USER_AGENT: Final = f"jobwarden-operator/{__version__}"
+
+
 def _auth_headers(info: kopf.ConnectionInfo) -> dict[str, str]:
     if info.token:
         return {"Authorization": f"{info.scheme or 'Bearer'} {info.token}"}
@@ -140,7 +146,7 @@ class Kube:
     ) -> JSON:
         """Send one request; raise KubeApiError unless the answer is 2xx."""
         session = self._session or await self._connect()
-        headers = {**self._headers, "Accept": "application/json"}
+        headers = {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
