@@ -43,9 +43,10 @@ down: venv ## stop the local cluster
 demo: up ## run the demo on the local cluster
 	bash examples/demo.sh
 
-lint: venv ## ruff (lint and format check)
+lint: venv ## ruff (lint and format check) and the import contracts (layers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: venv ## mypy --strict
 	$(VENV)/bin/mypy
