@@ -28,6 +28,8 @@ from jobwarden.webhooks import configure_admission  # registers the admission ha
 logger = logging.getLogger("jobwarden.operator")
 
 RUN_PLURALS = (c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
+#: At a stop, Events still waiting are posted for at most this long (a pod has 30 s).
+EVENT_DRAIN_SECONDS = 10.0
 _RUN_LABEL_PRESENT = {c.LABEL_RUN: kopf.PRESENT}
 
 
@@ -121,7 +123,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
         await elector.release()
     engine = memo.get("engine")
     if isinstance(engine, Engine):
-        await engine.events.drain()
+        unsent = await engine.events.drain(EVENT_DRAIN_SECONDS)
+        if unsent:
+            logger.warning("stopping with %d Events not posted (status.log has them)", unsent)
         await engine.kube.close()
 
 

@@ -336,6 +336,8 @@ def is_stuck(view: RunView) -> bool:
 _STATE_HELP = {
     "jobwarden_leader": "1 if this replica holds the Lease and runs the engine, else 0.",
     "jobwarden_workqueue_depth": "Keys waiting in or being processed by the engine's queue.",
+    "jobwarden_events_waiting": "Kubernetes Events emitted and not yet posted (they go out "
+    "four at a time, after the writes that matter).",
     "jobwarden_runs_active": "Runs started and not finished (Running, Retrying, Cancelling).",
     "jobwarden_runs_queued": "Runs waiting for admission (phase Queued).",
     "jobwarden_runs_stuck": "Running runs flagged Stuck: no progress for stuckAfterSeconds.",
@@ -379,15 +381,19 @@ class EngineStateCollector(Collector):
             [],
             float(len(engine.queue) + len(engine.schedule_queue)) if engine is not None else 0.0,
         )
+        families["jobwarden_events_waiting"].add_metric(
+            [], float(engine.events.waiting()) if engine is not None else 0.0
+        )
         if engine is not None and leading:
             _fill_state(engine, families)
         return [f for f in families.values() if f.samples or f.name in _ALWAYS]
 
 
-_ALWAYS = ("jobwarden_leader", "jobwarden_workqueue_depth")
+_ALWAYS = ("jobwarden_leader", "jobwarden_workqueue_depth", "jobwarden_events_waiting")
 _STATE_LABELS: dict[str, list[str]] = {
     "jobwarden_leader": [],
     "jobwarden_workqueue_depth": [],
+    "jobwarden_events_waiting": [],
     "jobwarden_runs_active": ["namespace", "priority", "phase"],
     "jobwarden_runs_queued": ["namespace", "priority"],
     "jobwarden_runs_stuck": ["namespace"],

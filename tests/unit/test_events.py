@@ -150,3 +150,14 @@ def test_drain_returns_at_once_when_nothing_was_emitted() -> None:
         await asyncio.wait_for(recorder(GatedKube()).drain(), 1)
 
     asyncio.run(scenario())
+
+
+def test_drain_gives_up_after_its_timeout_and_says_how_many_are_left() -> None:
+    async def scenario() -> int:
+        kube = GatedKube()  # the gate stays closed: the API server never answers
+        events = recorder(kube, senders=2)
+        for i in range(5):
+            emit(events, f"r{i}")
+        return await events.drain(timeout=0.05)
+
+    assert asyncio.run(scenario()) == 5  # 3 waiting, 2 in flight

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime
 import logging
 import os
@@ -86,9 +87,12 @@ class EventRecorder:
         """Events emitted and not yet posted."""
         return len(self._waiting)
 
-    async def drain(self) -> None:
-        """Wait until every Event emitted so far has been posted (tests, shutdown)."""
-        await self._idle.wait()
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait until every Event emitted so far has been posted, or `timeout` seconds
+        (shutdown must not outlast the pod's grace period); return how many are left."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return len(self._waiting) + self._active
 
     async def _send(self) -> None:
         try:
