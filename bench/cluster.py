@@ -227,7 +227,7 @@ class BenchCluster:
         """The operator's mutating requests (ResponseComplete) from the audit log; with
         `everyone`, every user's (the cluster must audit them: `audit_all`)."""
         path = self.local.audit_log_path
-        records = []
+        records: list[dict[str, Any]] = []
         if not path.exists():
             return records
         with path.open("rb") as log:
