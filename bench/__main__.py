@@ -62,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         "--render", default=None, metavar="RESULTS.json", help="only render docs from results"
     )
     parser.add_argument(
+        "--results",
+        default=str(RESULTS),
+        metavar="DIR",
+        help="where the results file goes (default: bench/results)",
+    )
+    parser.add_argument(
         "--docs",
         default=None,
         help="where to render (default: docs/performance.md for full runs, none for quick)",
@@ -92,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_facts(),
         "scenarios": {},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y-%m-%d')}-{name}.json"
+    results_dir = Path(args.results)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{time.strftime('%Y-%m-%d')}-{name}.json"
     if args.merge and out.exists():
         previous = json.loads(out.read_text())
         previous.setdefault("merged_runs", []).append(data["machine"])
