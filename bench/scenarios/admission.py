@@ -14,13 +14,7 @@ import time
 from typing import Any
 
 from bench.client import Watcher, gather_limited
-from bench.cluster import (
-    OPERATOR_USER,
-    BenchCluster,
-    audit_breakdown,
-    parse_time,
-    writes_by_actor,
-)
+from bench.cluster import BenchCluster, audit_breakdown, by_operator, parse_time, writes_by_actor
 from bench.env import ProcessSampler, loadavg
 from bench.objects import job, jobrun, path, sim
 from bench.scenarios import Context
@@ -110,7 +104,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             result["variants"][tag] = measured
         await pod_watch.stop()
         records = cluster.audit_records(everyone=True)
-        ours = [r for r in records if (r.get("user") or {}).get("username") == OPERATOR_USER]
+        ours = [r for r in records if by_operator(r)]
         for measured in result["variants"].values():
             namespaces = set(measured["namespaces"])
             requests = audit_breakdown(ours, namespaces)

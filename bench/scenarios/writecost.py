@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import yaml
 
 from bench.client import gather_limited
 from bench.cluster import BenchCluster
-from bench.env import loadavg
+from bench.env import ProcessSampler, loadavg
 from bench.scenarios import Context
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +59,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     result: dict[str, Any] = {"parameters": {"objects": count, "in_flight": CONCURRENCY}}
     async with BenchCluster(ctx.workdir / "writecost", nodes=1, start_operator=False) as cluster:
         result["loadavg_before"] = loadavg()
-        apiserver = next(c.pid for c in cluster.local.components if c.name == "kube-apiserver")
+        apiserver = cluster.component_pid("kube-apiserver")
         for _, group, cel, schema in VARIANTS[1:]:
             await _install_variant(cluster, group, cel=cel, schema=schema)
         await asyncio.sleep(5)  # the new groups' discovery settles
@@ -75,16 +74,12 @@ async def run(ctx: Context) -> dict[str, Any]:
     return result
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _measured(pid: int, requests: list[Any]) -> dict[str, float]:
-    cpu, start = _cpu_seconds(pid), time.monotonic()
+    apiserver = ProcessSampler(pid)
+    cpu, start = apiserver.cpu_seconds(), time.monotonic()
     await gather_limited(CONCURRENCY, requests)
     return {
-        "cpu_ms": round((_cpu_seconds(pid) - cpu) * 1000 / len(requests), 2),
+        "cpu_ms": round((apiserver.cpu_seconds() - cpu) * 1000 / len(requests), 2),
         "wall_ms": round((time.monotonic() - start) * 1000 / len(requests), 2),
     }
 

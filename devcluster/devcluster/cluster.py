@@ -50,7 +50,7 @@ IDENTITIES: dict[str, Identity] = {
 
 #: Identities that sign in with a bearer token, as the operator does in a cluster (its
 #: ServiceAccount's): the API server verifies a client certificate's signature on every
-#: request, which was 6 % of its CPU with the operator busy (bench, admission scenario),
+#: request (6 % of its CPU in the bench's admission scenario, most of it the operator's),
 #: while a token is looked up. Same user and groups either way.
 TOKEN_IDENTITIES: Final = frozenset({"operator"})
 

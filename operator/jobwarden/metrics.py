@@ -337,7 +337,7 @@ _STATE_HELP = {
     "jobwarden_leader": "1 if this replica holds the Lease and runs the engine, else 0.",
     "jobwarden_workqueue_depth": "Keys waiting in or being processed by the engine's queue.",
     "jobwarden_events_waiting": "Kubernetes Events emitted and not yet posted (they go out "
-    "four at a time, after the writes that matter).",
+    "four at a time, in the order they happened).",
     "jobwarden_runs_active": "Runs started and not finished (Running, Retrying, Cancelling).",
     "jobwarden_runs_queued": "Runs waiting for admission (phase Queued).",
     "jobwarden_runs_stuck": "Running runs flagged Stuck: no progress for stuckAfterSeconds.",

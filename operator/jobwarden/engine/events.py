@@ -53,7 +53,7 @@ class EventRecorder:
         self.senders = senders
         self.backlog = backlog
         self.clock = clock
-        self._waiting: collections.deque[tuple[str, JSON]] = collections.deque()
+        self._waiting: collections.deque[JSON] = collections.deque()  # Event bodies
         self._senders: set[asyncio.Task[None]] = set()
         self._active = 0  # senders still looping (a finished task may await its callback)
         self._idle = asyncio.Event()
@@ -75,7 +75,7 @@ class EventRecorder:
                 len(self._waiting),
             )
             return
-        self._waiting.append((namespace, self._body(kind, namespace, name, uid, event)))
+        self._waiting.append(self._body(kind, namespace, name, uid, event))
         self._idle.clear()
         if self._active < self.senders:
             self._active += 1
@@ -97,7 +97,8 @@ class EventRecorder:
     async def _send(self) -> None:
         try:
             while self._waiting:
-                namespace, body = self._waiting.popleft()
+                body = self._waiting.popleft()
+                namespace = body["metadata"]["namespace"]
                 try:
                     await self.kube.create(resource_path("v1", "events", namespace), body)
                 except (KubeApiError, OSError) as error:

@@ -119,7 +119,7 @@ class Kube:
     async def _connect(self) -> aiohttp.ClientSession:
         info = self._login_fn()
         self._server = info.server.rstrip("/")
-        self._headers = _auth_headers(info)
+        self._headers = {**_auth_headers(info), "User-Agent": USER_AGENT}
         self.default_namespace = info.default_namespace
         connector = aiohttp.TCPConnector(ssl=_ssl_context(info, Path(self._scratch.name)), limit=64)
         self._session = aiohttp.ClientSession(
@@ -146,7 +146,7 @@ class Kube:
     ) -> JSON:
         """Send one request; raise KubeApiError unless the answer is 2xx."""
         session = self._session or await self._connect()
-        headers = {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {**self._headers, "Accept": "application/json"}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
