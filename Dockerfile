@@ -19,7 +19,6 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-COPY devcluster/devcluster ./devcluster/devcluster
 RUN python -m venv /opt/jobwarden \
     && /opt/jobwarden/bin/pip install --no-cache-dir . \
     && /opt/jobwarden/bin/python -c "import jobwarden.controller, jobwarden.worker.export"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from the Go module proxy, once per version.
+# Builds the local control plane's and the real node's binaries from the Go module proxy, once per version.
 # Binaries land in $JOBWARDEN_CACHE/bin/<component>-<version>/ (outside the repository);
 # a component whose binary is already there is skipped, so only the first run pays.
 set -euo pipefail
@@ -72,6 +72,39 @@ if [[ ! -x "$helm_out/helm" ]]; then
   GOBIN="$helm_out.tmp" run_build helm "$helm_out" "$here/gomod/etcd" install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   rm -rf "$helm_out"; mv "$helm_out.tmp" "$helm_out"
+fi
+
+# The real node (devcluster/devcluster/realnode.py): the kubelet, from the same wrapper
+# module as the control plane, and containerd with its runc shim and ctr. Debian's runc
+# is the OCI runtime (system-deps.sh).
+kubelet_out="$cache/bin/kubelet-$KUBERNETES_VERSION"
+if [[ ! -x "$kubelet_out/kubelet" ]]; then
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
+  mkdir -p "$kubelet_out.tmp"
+  run_build kubelet "$kubelet_out" "$here/gomod/kubernetes" build -trimpath -ldflags "$ldflags" -o "$kubelet_out.tmp/" \
+    k8s.io/kubernetes/cmd/kubelet
+  rm -rf "$kubelet_out"; mv "$kubelet_out.tmp" "$kubelet_out"
+fi
+
+containerd_out="$cache/bin/containerd-$CONTAINERD_VERSION"
+if [[ ! -x "$containerd_out/containerd" || ! -x "$containerd_out/containerd-shim-runc-v2" || ! -x "$containerd_out/ctr" ]]; then
+  mkdir -p "$containerd_out.tmp"
+  # No replace directives: `go install module@version` works. btrfs and devmapper need
+  # cgo headers; the node uses the overlayfs snapshotter.
+  cmd=github.com/containerd/containerd/v2/cmd
+  GOBIN="$containerd_out.tmp" run_build containerd "$containerd_out" "$here/gomod/etcd" install -trimpath -tags no_btrfs,no_devmapper \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    "$cmd/containerd@$CONTAINERD_VERSION" "$cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$cmd/ctr@$CONTAINERD_VERSION"
+  rm -rf "$containerd_out"; mv "$containerd_out.tmp" "$containerd_out"
+fi
+
+pause_hash="$(cat "$here/gomod/pause/main.go" "$here/gomod/pause/go.mod" | sha256sum | cut -c1-8)"
+pause_out="$cache/bin/pause-$pause_hash"
+if [[ ! -x "$pause_out/pause" ]]; then
+  mkdir -p "$pause_out.tmp"
+  run_build pause "$pause_out" "$here/gomod/pause" build -trimpath -ldflags "-s -w" -o "$pause_out.tmp/pause" .
+  rm -rf "$pause_out"; mv "$pause_out.tmp" "$pause_out"
 fi
 
 # Keyed by our wrapper's source too: an edit of main.go rebuilds it.
