@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from devcluster.binaries import ClusterError
+from devcluster.image import content_key, ensure_image, image_ref
 from devcluster.install import OperatorProcess, install
-from devcluster.processnode import ProcessNodeProcess
+from devcluster.realnode import RealNode
 from tests.support.cluster import TestCluster
 from tests.support.postgres import PostgresServer, PostgresUnavailableError
-from tests.support.processnode import TEST_NODE_NAME, ProcessNode
+from tests.support.realnode import RealNodeHandle
 from tests.support.wait import wait_until
 
 
@@ -92,25 +93,43 @@ def namespace(cluster: TestCluster) -> Iterator[str]:
     kube.delete(f"/api/v1/namespaces/{name}")
 
 
-# ------------------------------------------------------------ worker pods for real
+# ------------------------------------------------------------ real containers
 @pytest.fixture(scope="session")
-def process_node(
+def real_node(
     cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ProcessNode]:
-    """The process node: a kubelet stand-in running the pods placed on it
-    (`process_node.placement()`) as local processes, for the session."""
-    root = tmp_path_factory.mktemp("processnode")
-    process = ProcessNodeProcess(
-        cluster.kubeconfig(), root / "node", root / "process-node.log", name=TEST_NODE_NAME
+) -> Iterator[RealNodeHandle]:
+    """Where pods run as real containers from jobwarden's image: the local cluster's
+    real node (kubelet + containerd), started on first use for the session; on a
+    KUBECONFIG cluster, its own nodes.
+
+    The image is built first (cached by content: an unchanged tree builds nothing);
+    then the machine-wide real-node lock is taken, waiting for another session's node
+    up to JOBWARDEN_REAL_NODE_WAIT seconds (devcluster.realnode).
+    """
+    if cluster.local is None:
+        yield RealNodeHandle.external(image_ref(content_key()))
+        return
+    root = tmp_path_factory.mktemp("realnode")
+    try:
+        image = ensure_image()
+    except ClusterError as error:
+        pytest.fail(f"jobwarden's image could not be built: {error}", pytrace=False)
+    node = RealNode(
+        root / "node",
+        server=cluster.local.server,
+        pki_dir=cluster.local.pki_dir,
+        admin_kubeconfig=cluster.kubeconfig(),
+        kubectl=cluster.local.binaries.kubectl,
     )
     try:
-        process.start()
+        node.start()
+        node.import_image(image.archive)
     except ClusterError as error:
-        pytest.fail(f"the process node did not start: {error}", pytrace=False)
+        pytest.fail(f"the real node did not start: {error}", pytrace=False)
     try:
-        yield ProcessNode(process)
+        yield RealNodeHandle.local(node, image, root / "data")
     finally:
-        process.stop()
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -262,7 +262,9 @@ def build_base(log: Path) -> str:
             with contextlib.suppress(ClusterError):
                 _buildah("rm", container, timeout=60)
         with log.open("a") as handle:
-            handle.write(f"devcluster image: base {ref} built in {time.monotonic() - start:.0f} s\n")
+            handle.write(
+                f"devcluster image: base {ref} built in {time.monotonic() - start:.0f} s\n"
+            )
     return ref
 
 
@@ -286,8 +288,9 @@ def ensure_image(*, verbose: bool = True) -> Image:
             "bud",
             "--isolation=chroot",
             "--network=host",
-            "--pull-never" if base.startswith("localhost/") else "--pull=false",
+            "--pull=never" if base.startswith("localhost/") else "--pull=false",
             "--layers=false",
+            *_host_trust_volumes(),
             f"--build-arg=PYTHON_IMAGE={base}",
             f"--label=dev.jobwarden.base={base}",
             f"--tag={ref}",
@@ -309,6 +312,19 @@ def ensure_image(*, verbose: bool = True) -> Image:
                 flush=True,
             )
         return Image(ref, archive, base)
+
+
+def _host_trust_volumes() -> list[str]:
+    """Bind mounts for the RUN steps only (nothing lands in the image): this machine's
+    CA bundle, and a pip.conf that makes pip (which trusts its own bundle) use it. On a
+    network whose TLS is inspected by a proxy, pip and apt then trust what the host
+    trusts; elsewhere it changes nothing."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not bundle.is_file():
+        return []
+    pip_conf = images_dir() / "pip.conf"
+    pip_conf.write_text(f"[global]\ncert = {bundle}\n")
+    return [f"--volume={bundle}:{bundle}:ro", f"--volume={pip_conf}:/etc/pip.conf:ro"]
 
 
 def _read_base(archive: Path) -> str:

@@ -72,6 +72,8 @@ POLICY_NAME: Final = "devcluster-real-node-host-network"
 #: kubelet's device-plugin directory are machine-wide).
 LOCK_FILE: Final = Path("/run/lock/jobwarden-real-node.lock")
 MACHINE_STATE: Final = Path("/run/jobwarden-real-node.json")
+#: containerd's sockets and its shims' (a unix socket path must stay under 108 bytes).
+RUN_DIR: Final = Path("/run/jobwarden-real-node")
 STATE_FILE: Final = "realnode.json"
 SYSCTLS: Final = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
 #: Paths outside the work directory the kubelet or containerd create.
@@ -83,6 +85,7 @@ OUTSIDE_PATHS: Final = (
     "/etc/cni",
     "/opt/cni",
     "/opt/containerd",
+    str(RUN_DIR),
 )
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
 DEFAULT_LOCK_WAIT: Final = 900.0
@@ -324,15 +327,38 @@ class RealNode:
         self.admin_kubeconfig = admin_kubeconfig
         self.kubectl = kubectl
         self.die_with_parent = die_with_parent
-        self.binaries = binaries or NodeBinaries.locate()
+        self._binaries = binaries
         self.log_dir = self.workdir / "logs"
         self.containerd_dir = self.workdir / "containerd"
-        self.socket = self.containerd_dir / "containerd.sock"
+        self.socket = RUN_DIR / "containerd.sock"
         self.kubelet_dir = self.workdir / "kubelet"
         self.pod_logs_dir = self.workdir / "pod-logs"
         self.components: list[Component] = []
         self.lock = NodeLock()
         self.kubelet_port = 0
+
+    @property
+    def binaries(self) -> NodeBinaries:
+        """The node's programs (located on first use: `down` needs none of them)."""
+        if self._binaries is None:
+            self._binaries = NodeBinaries.locate()
+        return self._binaries
+
+    @classmethod
+    def recorded(cls, workdir: Path) -> RealNode | None:
+        """The node whose state `workdir` holds (started by another process), or None."""
+        try:
+            state = json.loads((workdir / STATE_FILE).read_text())
+            return cls(
+                workdir,
+                server=state["server"],
+                pki_dir=Path(state["pki_dir"]),
+                admin_kubeconfig=Path(state["admin_kubeconfig"]),
+                kubectl=Path(state["kubectl"]),
+                die_with_parent=False,
+            )
+        except (OSError, ValueError, KeyError):
+            return None
 
     @property
     def runc_root(self) -> Path:
@@ -347,7 +373,7 @@ class RealNode:
             lock_timeout = float(os.environ.get("JOBWARDEN_REAL_NODE_WAIT", DEFAULT_LOCK_WAIT))
         self.lock.acquire(lock_timeout, owner=f"pid {os.getpid()} ({self.workdir})")
         try:
-            cleanup_machine()
+            cleanup_machine()  # what a node whose owner died left behind
             self._start(timeout)
         except BaseException:
             self.stop()
@@ -360,7 +386,8 @@ class RealNode:
         for directory in (self.workdir, self.log_dir, self.containerd_dir, self.kubelet_dir):
             directory.mkdir(parents=True, exist_ok=True)
         _write_machine_state(self.workdir, self.socket)
-        (self.workdir / STATE_FILE).write_text(json.dumps({"pids": {}}))
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        self._write_state()
         kubelet_kubeconfig, config_path = self._write_kubelet_files()
         containerd_config = self._write_containerd_config()
 
@@ -418,7 +445,7 @@ class RealNode:
                 component.process.kill()
                 component.process.wait(timeout=10)
         self.components.clear()
-        cleanup_machine(force=True)
+        cleanup_machine(workdir=self.workdir)
         self._delete_node_object()
         self.lock.release()
 
@@ -455,7 +482,9 @@ class RealNode:
             check=False,
         )
         if result.returncode != 0:
-            raise ClusterError(f"installing the real node's admission policy failed:\n{result.stderr}")
+            raise ClusterError(
+                f"installing the real node's admission policy failed:\n{result.stderr}"
+            )
 
     # ------------------------------------------------------------- helpers
     def _component(
@@ -470,9 +499,19 @@ class RealNode:
         assert self.lock.fd is not None
         component.start(die_with_parent=self.die_with_parent, pass_fds=(self.lock.fd,))
         self.components.append(component)
-        state = {"pids": {c.name: [c.pid, str(c.argv[0])] for c in self.components}}
-        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        self._write_state()
         return component
+
+    def _write_state(self) -> None:
+        """What `down` from another process needs: the API server and our processes."""
+        state = {
+            "server": self.server,
+            "pki_dir": str(self.pki_dir),
+            "admin_kubeconfig": str(self.admin_kubeconfig),
+            "kubectl": str(self.kubectl),
+            "pids": {c.name: [c.pid, str(c.argv[0])] for c in self.components},
+        }
+        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
     def _ctr(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -600,7 +639,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bl
   path = '{self.containerd_dir / "opt"}'
 
 [plugins.'io.containerd.shim.v1.manager']
-  socket_dir = '{self.containerd_dir / "s"}'
+  socket_dir = '{RUN_DIR / "s"}'
 
 [grpc]
   address = '{self.socket}'
@@ -642,10 +681,7 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bl
             meta = pod["metadata"]
             with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
                 self._api("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}")
-        kubelet_alive = any(
-            c.name == "kubelet" and c.process is not None and c.process.poll() is None
-            for c in self.components
-        )
+        kubelet_alive = _recorded_alive(self.workdir, "kubelet")
         deadline = time.monotonic() + (timeout if kubelet_alive else 0)
         while time.monotonic() < deadline:
             with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
@@ -702,9 +738,9 @@ def stop_node_processes(workdir: Path) -> None:
         stop_pids({"kubelet": pids["kubelet"]})
     runc_root = workdir / "containerd" / "runc"
     _remove_containers(runc_root)
-    _kill_shims(workdir / "containerd" / "containerd.sock")
+    _kill_shims(RUN_DIR / "containerd.sock")
     stop_pids({name: entry for name, entry in pids.items() if name != "kubelet"})
-    _kill_shims(workdir / "containerd" / "containerd.sock")
+    _kill_shims(RUN_DIR / "containerd.sock")
 
 
 def _remove_containers(runc_root: Path) -> None:
@@ -788,10 +824,12 @@ def _remove_cgroups(keep: set[str]) -> None:
             time.sleep(0.1)
 
 
-def cleanup_machine(*, force: bool = False) -> bool:
+def cleanup_machine(*, workdir: Path | None = None) -> bool:
     """Undo what a real node left on the machine (recorded in MACHINE_STATE): its
-    processes, mounts, cgroups, sysctls and paths. Without `force`, only when the node
-    that wrote the record is gone (its owner process dead). True if it cleaned up."""
+    processes, mounts, cgroups, sysctls and paths; True if it cleaned up.
+
+    With `workdir`: only the node of that directory (whoever started it). Without: only
+    a node whose owner process is gone (a killed test session or `up`)."""
     if not MACHINE_STATE.exists():
         return False
     try:
@@ -799,12 +837,14 @@ def cleanup_machine(*, force: bool = False) -> bool:
     except (OSError, ValueError):
         MACHINE_STATE.unlink(missing_ok=True)
         return False
-    owner = int(state.get("owner", 0))
-    if not force and owner != os.getpid() and _alive(owner):
+    recorded = Path(state.get("workdir", ""))
+    if workdir is not None:
+        if recorded != workdir.resolve():
+            return False
+    elif _owner_alive(state):
         return False
-    workdir = Path(state["workdir"])
-    stop_node_processes(workdir)
-    _unmount_under(workdir)
+    stop_node_processes(recorded)
+    _unmount_under(recorded)
     _remove_cgroups(set(state.get("cgroups_before", [])))
     for name, value in state.get("sysctls", {}).items():
         if value:
@@ -820,6 +860,40 @@ def cleanup_machine(*, force: bool = False) -> bool:
     ):
         shutil.rmtree("/var/lib/kubelet/device-plugins", ignore_errors=True)
     MACHINE_STATE.unlink(missing_ok=True)
+    return True
+
+
+def _owner_alive(state: dict[str, Any]) -> bool:
+    """Whether the node recorded in `state` still runs: its kubelet or containerd (they
+    hold the lock), or the process that started it."""
+    owner = int(state.get("owner", 0))
+    if owner != os.getpid() and _alive(owner):
+        return True
+    workdir = Path(state.get("workdir", ""))
+    return _recorded_alive(workdir, "kubelet") or _recorded_alive(workdir, "containerd")
+
+
+def _recorded_alive(workdir: Path, name: str) -> bool:
+    """Whether the process `name` recorded in `workdir` runs (and is still that program)."""
+    try:
+        pid, program = json.loads((workdir / STATE_FILE).read_text())["pids"][name]
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError, KeyError):
+        return False
+    return str(program) in cmdline
+
+
+def stop_recorded_node(workdir: Path) -> bool:
+    """Stop the real node recorded in `workdir` (`down`); False if none is recorded."""
+    node = RealNode.recorded(workdir)
+    if node is None:
+        return False
+    node._delete_pods()
+    stop_node_processes(workdir)
+    cleanup_machine(workdir=workdir)
+    _unmount_under(workdir)
+    node._delete_node_object()
+    (workdir / STATE_FILE).unlink(missing_ok=True)
     return True
 
 
@@ -845,4 +919,5 @@ __all__ = [
     "RealNode",
     "cleanup_machine",
     "mounts_under",
+    "stop_recorded_node",
 ]
