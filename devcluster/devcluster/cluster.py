@@ -187,6 +187,9 @@ class LocalCluster:
                 # The real node's host-network policy (devcluster.realnode) is a
                 # MutatingAdmissionPolicy, beta in this Kubernetes.
                 "--feature-gates=MutatingAdmissionPolicy=true",
+                # Namespace-wide node selectors and tolerations (annotations): the
+                # install-doc test puts a namespace's pods on the real node unchanged.
+                "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
                 "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
                 "--v=1",
                 *self._audit_args(),
