@@ -94,42 +94,72 @@ def namespace(cluster: TestCluster) -> Iterator[str]:
 
 
 # ------------------------------------------------------------ real containers
+class RealNodeService:
+    """The session's real node, started on first use and restartable (a test of
+    `make down` needs the machine's one real node for itself, see devcluster.realnode)."""
+
+    def __init__(self, cluster: TestCluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = root
+        self.node: RealNode | None = None
+        self.handle: RealNodeHandle | None = None
+
+    def ensure_running(self) -> RealNodeHandle:
+        """The handle, starting the node (and building/importing the image) if needed."""
+        if self.cluster.local is None:
+            return RealNodeHandle.external(image_ref(content_key()))
+        if self.node is not None and self.handle is not None:
+            return self.handle
+        try:
+            image = ensure_image()
+        except ClusterError as error:
+            pytest.fail(f"jobwarden's image could not be built: {error}", pytrace=False)
+        node = RealNode(
+            self.root / "node",
+            server=self.cluster.local.server,
+            pki_dir=self.cluster.local.pki_dir,
+            admin_kubeconfig=self.cluster.kubeconfig(),
+            kubectl=self.cluster.local.binaries.kubectl,
+        )
+        try:
+            node.start()
+            node.import_image(image.archive)
+        except ClusterError as error:
+            pytest.fail(f"the real node did not start: {error}", pytrace=False)
+        self.node = node
+        self.handle = RealNodeHandle.local(node, image, self.root / "data")
+        return self.handle
+
+    def stop(self) -> None:
+        """Stop the node (pods first) and free the machine's real-node lock."""
+        if self.node is not None:
+            self.node.stop()
+        self.node = self.handle = None
+
+
 @pytest.fixture(scope="session")
-def real_node(
+def real_node_service(
     cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RealNodeHandle]:
+) -> Iterator[RealNodeService]:
+    """Owns the session's real node; it only starts when a test asks for `real_node`."""
+    service = RealNodeService(cluster, tmp_path_factory.mktemp("realnode"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def real_node(real_node_service: RealNodeService) -> RealNodeHandle:
     """Where pods run as real containers from jobwarden's image: the local cluster's
-    real node (kubelet + containerd), started on first use for the session; on a
-    KUBECONFIG cluster, its own nodes.
+    real node (kubelet + containerd), started on first use; on a KUBECONFIG cluster,
+    its own nodes.
 
     The image is built first (cached by content: an unchanged tree builds nothing);
     then the machine-wide real-node lock is taken, waiting for another session's node
     up to JOBWARDEN_REAL_NODE_WAIT seconds (devcluster.realnode).
     """
-    if cluster.local is None:
-        yield RealNodeHandle.external(image_ref(content_key()))
-        return
-    root = tmp_path_factory.mktemp("realnode")
-    try:
-        image = ensure_image()
-    except ClusterError as error:
-        pytest.fail(f"jobwarden's image could not be built: {error}", pytrace=False)
-    node = RealNode(
-        root / "node",
-        server=cluster.local.server,
-        pki_dir=cluster.local.pki_dir,
-        admin_kubeconfig=cluster.kubeconfig(),
-        kubectl=cluster.local.binaries.kubectl,
-    )
-    try:
-        node.start()
-        node.import_image(image.archive)
-    except ClusterError as error:
-        pytest.fail(f"the real node did not start: {error}", pytrace=False)
-    try:
-        yield RealNodeHandle.local(node, image, root / "data")
-    finally:
-        node.stop()
+    return real_node_service.ensure_running()
 
 
 @pytest.fixture(scope="session")
