@@ -13,8 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from devcluster.image import Image
+import pytest
+
+from devcluster.binaries import ClusterError
+from devcluster.image import Image, content_key, ensure_image, image_ref
 from devcluster.realnode import NODE_NAME, PLACEMENT, RealNode
+from tests.support.cluster import TestCluster
 
 
 class RealNodeHandle:
@@ -64,3 +68,46 @@ class RealNodeHandle:
     def kubelet_log(self, lines: int = 40) -> str:
         """The end of the kubelet's log, for failure messages."""
         return self.node.log_tail("kubelet", lines) if self.node is not None else ""
+
+
+class RealNodeService:
+    """The session's real node, started on first use and restartable (a test of
+    `make down` needs the machine's one real node for itself, see devcluster.realnode)."""
+
+    def __init__(self, cluster: TestCluster, root: Path) -> None:
+        self.cluster = cluster
+        self.root = root
+        self.node: RealNode | None = None
+        self.handle: RealNodeHandle | None = None
+
+    def ensure_running(self) -> RealNodeHandle:
+        """The handle, starting the node (and building/importing the image) if needed."""
+        if self.cluster.local is None:
+            return RealNodeHandle.external(image_ref(content_key()))
+        if self.node is not None and self.handle is not None:
+            return self.handle
+        try:
+            image = ensure_image()
+        except ClusterError as error:
+            pytest.fail(f"jobwarden's image could not be built: {error}", pytrace=False)
+        node = RealNode(
+            self.root / "node",
+            server=self.cluster.local.server,
+            pki_dir=self.cluster.local.pki_dir,
+            admin_kubeconfig=self.cluster.kubeconfig(),
+            kubectl=self.cluster.local.binaries.kubectl,
+        )
+        try:
+            node.start()
+            node.import_image(image.archive)
+        except ClusterError as error:
+            pytest.fail(f"the real node did not start: {error}", pytrace=False)
+        self.node = node
+        self.handle = RealNodeHandle.local(node, image, self.root / "data")
+        return self.handle
+
+    def stop(self) -> None:
+        """Stop the node (pods first) and free the machine's real-node lock."""
+        if self.node is not None:
+            self.node.stop()
+        self.node = self.handle = None
