@@ -44,6 +44,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -150,8 +151,13 @@ class NodeLock:
         self.path = path
         self.fd: int | None = None
 
-    def acquire(self, timeout: float, owner: str) -> None:
-        """Wait up to `timeout` s; raise naming the holder when it is not freed."""
+    def acquire(
+        self, timeout: float, owner: str, on_wait: Callable[[], object] | None = None
+    ) -> None:
+        """Wait up to `timeout` s; raise naming the holder when it is not freed.
+
+        `on_wait` runs now and then while waiting: the start cleans up a node whose
+        owner died (its orphaned shims inherited the lock and would hold it forever)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
@@ -173,6 +179,8 @@ class NodeLock:
                 if not said:
                     print(f"devcluster: waiting for the real node held by {holder}", flush=True)
                     said = True
+                if on_wait is not None:
+                    on_wait()
                 time.sleep(0.5)
         os.ftruncate(fd, 0)
         os.pwrite(fd, owner.encode(), 0)
@@ -371,7 +379,9 @@ class RealNode:
         the kubelet, and wait until the Node is Ready. On failure everything is undone."""
         if lock_timeout is None:
             lock_timeout = float(os.environ.get("JOBWARDEN_REAL_NODE_WAIT", DEFAULT_LOCK_WAIT))
-        self.lock.acquire(lock_timeout, owner=f"pid {os.getpid()} ({self.workdir})")
+        self.lock.acquire(
+            lock_timeout, owner=f"pid {os.getpid()} ({self.workdir})", on_wait=cleanup_machine
+        )
         try:
             cleanup_machine()  # what a node whose owner died left behind
             self._start(timeout)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devcluster.binaries import REPO_ROOT, Binaries
 from devcluster.image import ensure_image
@@ -30,6 +31,7 @@ from devcluster.realnode import (
     STATE_FILE,
     SYSCTLS,
     NodeLock,
+    RealNode,
     mounts_under,
 )
 from tests.support.cluster import TestCluster
@@ -245,3 +247,49 @@ def test_a_second_real_node_waits_for_the_first_and_says_who_holds_it(
     free = NodeLock()
     free.acquire(1, owner="third")  # released: the next one gets it at once
     free.release()
+
+
+def test_a_new_node_cleans_up_after_one_whose_owner_died(
+    machine_to_ourselves: MachineSnapshot, tmp_path: Path
+) -> None:
+    """A test session killed with its node running (kubelet and containerd die with it,
+    shims and containers do not, and the shims hold the lock they inherited): the next
+    start cleans that node up instead of waiting for it."""
+    before = machine_to_ourselves
+    image = ensure_image()
+    workdir = tmp_path / "dc"
+    up = devcluster("up", "--dir", str(workdir), "--nodes", "1", "--no-operator")
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        a_running_pod(workdir, image.ref)
+        state = json.loads((workdir / "realnode" / STATE_FILE).read_text())
+        for name in ("kubelet", "containerd"):
+            os.kill(int(state["pids"][name][0]), signal.SIGKILL)
+        orphans = node_processes()
+        assert orphans
+        server = yaml_server(workdir / "kubeconfig")
+        node = RealNode(
+            tmp_path / "next",
+            server=server,
+            pki_dir=workdir / "pki",
+            admin_kubeconfig=workdir / "kubeconfig",
+            kubectl=Binaries.locate().kubectl,
+        )
+        started = time.monotonic()
+        node.start(lock_timeout=60)
+        try:
+            assert time.monotonic() - started < 60
+            assert not set(orphans) & set(node_processes()), "the dead node's processes run on"
+            assert json.loads(MACHINE_STATE.read_text())["workdir"] == str(tmp_path / "next")
+        finally:
+            node.stop()
+    finally:
+        down = devcluster("down", "--dir", str(workdir))
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert_restored(before, workdir)
+
+
+def yaml_server(kubeconfig: Path) -> str:
+    """The API server URL of a kubeconfig written by devcluster."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    return str(document["clusters"][0]["cluster"]["server"])

@@ -65,6 +65,16 @@ class RealNodeHandle:
         path.chmod(0o777)
         return path
 
+    def work_volume(self, name: str) -> dict[str, Any]:
+        """A volume for a worker's scratch files: a hostPath directory the test can read
+        on the local real node, an emptyDir elsewhere."""
+        if self.data_dir is None:
+            return {"name": "work", "emptyDir": {}}
+        return {
+            "name": "work",
+            "hostPath": {"path": str(self.host_dir(name)), "type": "Directory"},
+        }
+
     def kubelet_log(self, lines: int = 40) -> str:
         """The end of the kubelet's log, for failure messages."""
         return self.node.log_tail("kubelet", lines) if self.node is not None else ""
