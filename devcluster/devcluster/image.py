@@ -262,7 +262,17 @@ def build_base(log: Path) -> str:
             handle.write(
                 f"devcluster image: base {ref} built in {time.monotonic() - start:.0f} s\n"
             )
+    _remove_other_bases(keep=ref)
     return ref
+
+
+def _remove_other_bases(keep: str) -> None:
+    """Earlier recipes' bases: nothing builds on them any more."""
+    listed = _buildah("images", "--format", "{{.Name}}:{{.Tag}}", timeout=60)
+    for name in listed.split():
+        if name.startswith(f"{BASE_REPOSITORY}:") and name != keep:
+            with contextlib.suppress(ClusterError):
+                _buildah("rmi", name, timeout=120)
 
 
 #: What Debian's own container images configure: apt keeps no package caches, dpkg
