@@ -5,6 +5,7 @@ which component talks to which address."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import subprocess
@@ -115,11 +116,20 @@ def test_every_node_pod_and_endpoint_address_is_on_this_machine(
         resource_path("v1", "services", namespace),
         _service("kwok", {"jobwarden.dev/run": "on-kwok"}),
     )
-    wait_until(
-        lambda: admin.get(resource_path("v1", "pods", namespace, "on-real"))["status"].get("podIP"),
-        timeout=60,
-        message="the real-node pod's address",
-    )
+
+    def address_of(pod: str) -> str | None:
+        path = resource_path("v1", "pods", namespace, pod)
+        if not admin.exists(path):
+            return None
+        address: str | None = admin.get(path).get("status", {}).get("podIP")
+        return address
+
+    for pod in ("on-real", "on-kwok-1"):  # on-kwok-1: the operator's worker pod of on-kwok
+        wait_until(
+            functools.partial(address_of, pod),
+            timeout=60,
+            message=f"the address of pod {pod}",
+        )
     wait_until(
         lambda: [
             s
