@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -105,6 +106,12 @@ def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
             stop_recorded(workdir)
             return 1
         print(f"devcluster: jobwarden operator running (log: {process.log_path})")
+    if real_node and os.geteuid() != 0:
+        print(
+            "devcluster: no real node: the kubelet needs root (cgroups, mounts, sysctls); "
+            "pods run on kwok's simulated nodes only"
+        )
+        real_node = False
     if real_node:
         try:
             built = ensure_image()

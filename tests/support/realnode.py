@@ -96,6 +96,13 @@ class RealNodeService:
             return RealNodeHandle.external(image_ref(content_key()))
         if self.node is not None and self.handle is not None:
             return self.handle
+        if os.geteuid() != 0:
+            pytest.fail(
+                "this test runs real containers on the local cluster's real node, whose "
+                "kubelet needs root (cgroups, mounts, sysctls): run the tests as root, as "
+                "CI does, or against a cluster named by KUBECONFIG",
+                pytrace=False,
+            )
         try:
             image = ensure_image()
         except ClusterError as error:
