@@ -70,6 +70,12 @@ def down(workdir: Path) -> int:
 
 def image(workdir: Path) -> int:
     """Build (or find) the image; import it into this directory's real node if up."""
+    if os.geteuid() != 0:
+        print(
+            "devcluster: not building jobwarden's image: debootstrap and buildah's storage "
+            "need root here (the real node, which runs it, needs root too)"
+        )
+        return 0
     try:
         built = ensure_image()
     except ClusterError as error:
