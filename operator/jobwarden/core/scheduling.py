@@ -5,10 +5,19 @@ works on aware datetimes; results are aware UTC datetimes. The controller, the
 admission webhook (which reuses `parse_schedule` for its denial messages) and the
 CLI share this module, so they always agree on when a job fires.
 
+What an expression means
+------------------------
+As in a Kubernetes CronJob (robfig/cron, which its controller and API validation use;
+tests/unit/test_cronjob_conformance.py replays their test tables): the expression is
+read here, field by field, into plain values (`_field_values`: `N-N` is N, `N/step`
+runs to the field's end, names are numbers), because croniter reads some ranges
+differently (it widens an equal range such as `5-5` to the whole field). croniter
+never sees the expression as written.
+
 How a schedule fires across DST changes
 ---------------------------------------
-croniter parses and expands the expression and decides which local *days* match
-(day-of-month, month, day-of-week, `L`, `#`). The mapping from local wall times to
+croniter decides, from those plain values, which local *days* match (day-of-month,
+month, day-of-week, `L`, `#`). The mapping from local wall times to
 real instants is done here, not by croniter: croniter 7 fires a daily `30 2 * * *`
 twice on a fall-back day (02:30+02:00 and 02:30+01:00, also when started inside the
 repeated hour), so its own time zone handling is not used at all. The rules:
