@@ -54,8 +54,9 @@ class MissedRunSettings(ApiModel):
     policy: MissedRunPolicy = Field(
         default=MissedRunPolicy.RUN_ONCE,
         description=(
-            "Skip: run none of them. RunOnce (default, like a CronJob): run only the "
-            "latest missed fire. RunAll: run each missed fire, oldest first; when more "
+            "Skip: run none of them. RunOnce (default): run only the latest missed "
+            "fire, found exactly (a CronJob's estimate can skip it on irregular "
+            "schedules). RunAll: run each missed fire, oldest first; when more "
             "than maxRuns were missed, only the latest maxRuns are run. Fires older "
             "than startingDeadlineSeconds are never run. Every missed fire is counted "
             "in status.missedRuns."

@@ -740,7 +740,9 @@ def due_fires(
     * the on-time fire always runs;
     * the other late fires follow `policy`: Skip runs none of them; RunOnce runs only
       the newest, and only if no on-time fire runs (one run makes up for the whole
-      window, as a CronJob does); RunAll runs each, oldest first, but at most the
+      window; a CronJob means the same, but finds that fire by estimating from the
+      first interval, which can skip it on irregular schedules); RunAll runs each,
+      oldest first, but at most the
       newest `max_runs` of them (the on-time fire is not counted against max_runs).
 
     At most `scan_cap` fires are enumerated; a longer window (a job stopped for a
