@@ -11,7 +11,7 @@ import pytest
 
 from jobwarden.api import constants as c
 from jobwarden.cli import views
-from jobwarden.cli.text import UsageError, parse_since
+from jobwarden.client.text import UsageError, parse_since
 from jobwarden.cli.views import CancelRight
 
 UTC = datetime.UTC

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from jobwarden.cli.kube import KubeError
+from jobwarden.client.kube import KubeError
 from jobwarden.cli.views import CancelRight
 from jobwarden.dashboard import render
 from jobwarden.dashboard.render import CONFIRM_TEXT, Page, RunFilter

@@ -15,9 +15,9 @@ from typing import Any, TextIO, TypeVar
 
 from jobwarden.api import constants as c
 from jobwarden.cli import views
-from jobwarden.cli.access import Access, cancel_right, cancel_rights, whoami
-from jobwarden.cli.kube import JSON, ConfigError, Kube, KubeError, resource_path
-from jobwarden.cli.text import (
+from jobwarden.client.access import Access, cancel_right, cancel_rights, whoami
+from jobwarden.client.kube import JSON, ConfigError, Kube, KubeError, resource_path
+from jobwarden.client.text import (
     UsageError,
     kubectl_list,
     parse_since,

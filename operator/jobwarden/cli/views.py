@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import ConditionType, RunPhase, ScheduledJobPhase, Trigger
-from jobwarden.cli.text import (
+from jobwarden.client.text import (
     DASH,
     NONE,
     age,

@@ -14,7 +14,7 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jobwarden.cli.kube import ConfigError, Kube, KubeError
+from jobwarden.client.kube import ConfigError, Kube, KubeError
 
 if TYPE_CHECKING:
     from jobwarden.cli.commands import Context

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.text import DASH, format_timestamp, human_duration, parse_time
+from jobwarden.client.text import DASH, format_timestamp, human_duration, parse_time
 from jobwarden.cli.views import (
     NEW_PHASE,
     PLURALS,

@@ -23,9 +23,9 @@ from importlib import resources
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.access import Access, cancel_right, whoami
-from jobwarden.cli.kube import JSON, Kube, KubeError, resource_path
-from jobwarden.cli.text import to_csv
+from jobwarden.client.access import Access, cancel_right, whoami
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.text import to_csv
 from jobwarden.cli.views import (
     HISTORY_COLUMNS,
     PLURALS,

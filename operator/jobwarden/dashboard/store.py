@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
 from jobwarden.cli.views import PLURALS, name_of, namespace_of
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.kube import JSON, Kube, KubeError
+from jobwarden.client.kube import JSON, Kube, KubeError
 from jobwarden.cli.views import (
     PLURALS,
     CancelRight,
