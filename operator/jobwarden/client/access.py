@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from jobwarden.api import constants as c
 from jobwarden.client.kube import JSON, Kube, KubeError
-from jobwarden.cli.views import (
+from jobwarden.client.objects import (
     PLURALS,
-    CancelRight,
     cancel_requested,
     is_terminal,
     name_of,
@@ -23,6 +23,20 @@ from jobwarden.cli.views import (
 
 VERB_CANCEL = "cancel"
 VERB_PATCH = "patch"
+
+
+@dataclass(frozen=True)
+class CancelRight:
+    """Whether the caller may cancel an object, and why."""
+
+    allowed: bool
+    why: str
+
+    def cell(self) -> str:
+        """`yes`, `no`, or `requested` once a cancel was asked for."""
+        if self.why == "requested":
+            return "requested"
+        return "yes" if self.allowed else "no"
 
 
 def whoami(kube: Kube) -> str | None:

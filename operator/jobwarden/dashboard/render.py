@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.client.text import DASH, format_timestamp, human_duration, parse_time
-from jobwarden.cli.views import (
+from jobwarden.client.access import CancelRight
+from jobwarden.client.actions import MAX_REASON_CHARS
+from jobwarden.client.objects import (
     NEW_PHASE,
     PLURALS,
     TERMINAL_PHASES,
-    CancelRight,
     annotation,
     cancel_requested,
     created_at,
@@ -38,6 +38,7 @@ from jobwarden.cli.views import (
     spec_of,
     status_of,
 )
+from jobwarden.client.text import DASH, format_timestamp, human_duration, parse_time
 
 CONFIRM_TEXT = "Are you sure you want to cancel this job? This action cannot be undone."
 CANCELLING = "Cancelling…"
@@ -145,7 +146,7 @@ def cancel_dialog() -> str:
 <h2 id="cancel-title">Cancel <span id="cancel-target"></span>?</h2>
 <p id="cancel-text">{h(CONFIRM_TEXT)}</p>
 <p><label for="cancel-reason">Reason (optional)</label>
-<input id="cancel-reason" type="text" maxlength="200" autocomplete="off"></p>
+<input id="cancel-reason" type="text" maxlength="{MAX_REASON_CHARS}" autocomplete="off"></p>
 <div class="buttons">
 <button type="button" id="cancel-dismiss">Cancel</button>
 <button type="button" id="cancel-confirm" class="danger">Confirm</button>

@@ -23,24 +23,24 @@ from importlib import resources
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.client.access import Access, cancel_right, whoami
-from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
-from jobwarden.client.text import to_csv
-from jobwarden.cli.views import (
+from jobwarden.client import actions
+from jobwarden.client.access import Access, CancelRight, cancel_right, whoami
+from jobwarden.client.history import (
     HISTORY_COLUMNS,
-    PLURALS,
-    RUN_KINDS,
-    CancelRight,
     filter_history,
     history_records,
+    public_record,
+)
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.objects import (
+    RUN_KINDS,
     last_events,
-    manual_run,
     name_of,
     namespace_of,
-    public_record,
-    quota_records,
     scheduled_job_of,
 )
+from jobwarden.client.quota import quota_records
+from jobwarden.client.text import to_csv
 from jobwarden.dashboard import render
 from jobwarden.dashboard.security import Guard, new_token
 from jobwarden.dashboard.store import ALL, Store
@@ -411,21 +411,15 @@ class Handler(BaseHTTPRequestHandler):
         kind, namespace, name = str(data["kind"]), str(data["namespace"]), str(data["name"])
         if kind not in (*RUN_KINDS, c.KIND_SCHEDULED_JOB):
             raise ValueError(f"unknown kind {kind}")
-        patch: JSON = {"spec": {"cancel": True}}
-        reason = str(data.get("reason") or "").strip()
-        if reason:
-            patch["metadata"] = {"annotations": {c.ANNOTATION_CANCEL_REASON: reason[:200]}}
-        updated = self.app.kube.merge_patch(resource_path(PLURALS[kind], namespace, name), patch)
+        reason = str(data.get("reason") or "")
+        updated = actions.request_cancel(self.app.kube, kind, namespace, name, reason)
         self.app.store.apply(kind, updated)
         self._json(200, {"ok": True, "phase": render.phase_label(updated)})
 
     def _run_now(self, data: JSON) -> None:
         namespace, name = str(data["namespace"]), str(data["name"])
-        created = self.app.kube.create(
-            resource_path(c.PLURAL_JOB_RUNS, namespace), manual_run(name, namespace)
-        )
-        self.app.store.apply(c.KIND_JOB_RUN, created, "ADDED")
-        run = {**created, "kind": c.KIND_JOB_RUN}
+        run = actions.run_now(self.app.kube, namespace, name)
+        self.app.store.apply(c.KIND_JOB_RUN, run, "ADDED")
         self._json(
             200,
             {"ok": True, "name": name_of(run), "url": render.object_url(self._page([], []), run)},
@@ -433,9 +427,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _suspend(self, data: JSON, *, suspend: bool) -> None:
         namespace, name = str(data["namespace"]), str(data["name"])
-        updated = self.app.kube.merge_patch(
-            resource_path(c.PLURAL_SCHEDULED_JOBS, namespace, name), {"spec": {"suspend": suspend}}
-        )
+        updated = actions.request_suspend(self.app.kube, namespace, name, suspend)
         self.app.store.apply(c.KIND_SCHEDULED_JOB, updated)
         self._json(200, {"ok": True, "suspend": suspend})
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from jobwarden.api import constants as c
 from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
-from jobwarden.cli.views import PLURALS, name_of, namespace_of
+from jobwarden.client.objects import PLURALS, name_of, namespace_of
 
 log = logging.getLogger(__name__)
 
