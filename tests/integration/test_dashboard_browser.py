@@ -375,7 +375,10 @@ def test_cancel_is_offered_only_while_a_run_can_be_cancelled(
     for name, phase in (("ok", "Succeeded"), ("broken", "Failed"), ("dropped", "Cancelled")):
         row = _run_row(page, team, name)
         expect(row.locator(".badge")).to_have_text(phase)
-        expect(row.locator("button")).to_have_count(0)
+        expect(row.locator("button[data-cancel]")).to_have_count(0)
+        # Issue 23: a failed or cancelled run offers Re-run instead; a success nothing.
+        reruns = 0 if phase == "Succeeded" else 1
+        expect(row.get_by_role("button", name=f"Re-run {name}")).to_have_count(reruns)
     _shot(page, "runs")
     _axe(page, "the runs page")
 
@@ -427,7 +430,7 @@ def test_confirm_shows_cancelling_at_once_then_the_final_phase(
     expect(row.locator(".badge")).to_have_text("Cancelling…", timeout=500)
     assert time.monotonic() - started < 0.5 + 0.25  # the click itself, plus half a second
     expect(row.locator(".badge")).to_have_text("Cancelled", timeout=GRACE_SECONDS * 1000)
-    expect(row.locator("button")).to_have_count(0)
+    expect(row.locator("button[data-cancel]")).to_have_count(0)
     body = runs.get(team.admin, team.namespace, "busy")
     assert body["status"]["cancellation"]["requestedBy"] == "alice"
     assert body["status"]["cancellation"]["reason"] == "wrong input file"

@@ -23,11 +23,14 @@ from jobwarden.client.objects import (
 
 VERB_CANCEL = "cancel"
 VERB_PATCH = "patch"
+VERB_CREATE = "create"
+#: The verb a hand-made run of a sensitive ScheduledJob needs (the webhook's rule).
+VERB_EXECUTE_SENSITIVE = "execute-sensitive"
 
 
 @dataclass(frozen=True)
-class CancelRight:
-    """Whether the caller may cancel an object, and why."""
+class Right:
+    """Whether the caller may do something to an object (cancel it, run it…), and why."""
 
     allowed: bool
     why: str
@@ -37,6 +40,10 @@ class CancelRight:
         if self.why == "requested":
             return "requested"
         return "yes" if self.allowed else "no"
+
+
+#: The name the plugin's views use for the answer about cancelling.
+CancelRight = Right
 
 
 def whoami(kube: Kube) -> str | None:
@@ -146,3 +153,39 @@ def cancel_rights(
         access.allowed(VERB_CANCEL, plural, namespace)
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         return dict(pool.map(one, listed))
+
+
+def run_right(
+    access: Access,
+    namespace: str,
+    job: Mapping[str, Any] | None,
+    kind: str = c.KIND_JOB_RUN,
+) -> Right:
+    """May the caller create a run by hand (run now, re-run) in `namespace`? As RBAC
+    and the admission webhook decide: `create` on the run's kind, and for a run of a
+    sensitive ScheduledJob (`job`) the verb execute-sensitive on that job."""
+    plural = PLURALS[kind]
+    if not access.allowed(VERB_CREATE, plural, namespace):
+        return Right(False, f"no RBAC create on {plural}")
+    if job is not None and bool((job.get("spec") or {}).get("sensitive")):
+        name = name_of(job)
+        if not access.allowed(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, namespace, name):
+            return Right(False, f"{name} is sensitive: no RBAC verb {VERB_EXECUTE_SENSITIVE}")
+        return Right(True, f"RBAC create and {VERB_EXECUTE_SENSITIVE}")
+    return Right(True, "RBAC create")
+
+
+def patch_right(access: Access, obj: Mapping[str, Any]) -> Right:
+    """May the caller patch `obj` (pause and resume a ScheduledJob)? RBAC `patch`."""
+    plural = PLURALS[str(obj.get("kind") or "")]
+    if access.allowed(VERB_PATCH, plural, namespace_of(obj), name_of(obj)):
+        return Right(True, "RBAC patch")
+    return Right(False, f"no RBAC patch on {plural}")
+
+
+def create_right(access: Access, kind: str, namespace: str) -> Right:
+    """May the caller create objects of `kind` in `namespace`? RBAC `create`."""
+    plural = PLURALS[kind]
+    if access.allowed(VERB_CREATE, plural, namespace):
+        return Right(True, "RBAC create")
+    return Right(False, f"no RBAC create on {plural} in {namespace}")

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,68 @@ class Kube:
     def merge_patch(self, path: str, body: JSON, **query: str) -> JSON:
         """Apply a JSON merge patch (RFC 7386)."""
         return self.request("PATCH", path, body=body, query=query or None, content_type=MERGE_PATCH)
+
+    def _raw(
+        self,
+        path: str,
+        query: dict[str, str],
+        *,
+        accept: str,
+        timeout: float | tuple[float, float],
+        stream: bool,
+    ) -> Any:
+        """A GET whose answer is not JSON (a log) or comes in pieces (a watch, a
+        followed log); the urllib3 response, checked for a 2xx status."""
+        import urllib3  # noqa: PLC0415
+
+        url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        try:
+            method, url, headers, _body, _post = self._api.param_serialize(
+                method="GET",
+                resource_path=url_path,
+                header_params={"Accept": accept},
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(
+                method, url, header_params=headers, _request_timeout=timeout
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise KubeError(
+                "GET", path, 0, f"cannot reach the API server at {self.target.server}: {error}"
+            ) from None
+        raw = response.response if stream else response
+        if not 200 <= response.status < 300:
+            body = raw.read() or b""
+            raise KubeError("GET", path, response.status, body.decode(errors="replace"))
+        return raw
+
+    def get_text(self, path: str, **query: str) -> str:
+        """A plain-text answer, e.g. a pod's log (`pods/log`)."""
+        raw = self._raw(path, query, accept="*/*", timeout=self.timeout, stream=False)
+        data = raw.read() or b""
+        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+
+    def stream(
+        self, path: str, query: dict[str, str], *, read_timeout: float, accept: str = "*/*"
+    ) -> Iterator[bytes]:
+        """The lines of a streamed GET (a watch, a followed log), as they come;
+        KubeError when it cannot start or breaks."""
+        import urllib3  # noqa: PLC0415
+
+        raw = self._raw(path, query, accept=accept, timeout=(10, read_timeout), stream=True)
+        buffer = b""
+        try:
+            for chunk in raw.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    yield line
+            if buffer:
+                yield buffer
+        except urllib3.exceptions.HTTPError as error:
+            raise KubeError("GET", path, 0, f"stream broke: {error}") from None
+        finally:
+            raw.release_conn()
 
     def list_items(self, path: str, **query: str) -> list[JSON]:
         """All items of a collection, following `continue` tokens."""

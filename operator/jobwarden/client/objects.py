@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
@@ -23,6 +24,7 @@ PLURALS = {
     c.KIND_EXPORT: c.PLURAL_EXPORTS,
     c.KIND_WORKER_QUOTA: c.PLURAL_WORKER_QUOTAS,
 }
+KINDS_BY_PLURAL = {plural: kind for kind, plural in PLURALS.items()}
 #: What users may type for a kind: singular, plural, short name, `<plural>.<group>`.
 KIND_ALIASES: dict[str, str] = {}
 for _kind, _plural, _short in (
@@ -216,3 +218,35 @@ def last_events(events: Iterable[Mapping[str, Any]], count: int) -> list[Mapping
     epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     ordered = sorted(events, key=lambda e: event_time(e) or epoch)
     return ordered[-count:] if count > 0 else []
+
+
+# ------------------------------------------------------------------ ScheduledJobs
+class JobState(StrEnum):
+    """How a ScheduledJob is doing, at a glance (the dashboard's badge)."""
+
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+    FAILING = "Failing"  # its latest runs failed (status.consecutiveFailures > 0)
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+def job_state(job: Mapping[str, Any]) -> JobState:
+    """Cancelled or Completed once it is over (a cancel asked for counts); else Paused
+    while suspended; else Failing after a failed run not followed by a success; else
+    Active."""
+    phase, spec = status_of(job).get("phase"), spec_of(job)
+    if phase == ScheduledJobPhase.CANCELLED.value or spec.get("cancel"):
+        return JobState.CANCELLED
+    if phase == ScheduledJobPhase.COMPLETED.value:
+        return JobState.COMPLETED
+    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED.value:
+        return JobState.PAUSED
+    if int(status_of(job).get("consecutiveFailures") or 0) > 0:
+        return JobState.FAILING
+    return JobState.ACTIVE
+
+
+def time_zone_of(job: Mapping[str, Any]) -> str:
+    """spec.timeZone (UTC when unset)."""
+    return str(spec_of(job).get("timeZone") or "UTC")
