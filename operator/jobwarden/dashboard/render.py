@@ -580,10 +580,14 @@ def bulk_bar(open_runs: int, right: Right | None) -> str:
     if open_runs and (right is None or right.allowed):
         every = f'<button type="button" id="cancel-matching" class="cancel">{h(matching)}</button>'
     else:
-        why = "no unfinished run matches" if not open_runs else (right.why if right else "")
+        why = (
+            "Nothing to cancel: no unfinished run matches"
+            if not open_runs
+            else f"You may not cancel these: {right.why if right else 'unknown'}"
+        )
         every = (
             f'<button type="button" id="cancel-matching" class="cancel" disabled '
-            f'title="Nothing to cancel: {h(why)}">{h(matching)}</button>'
+            f'title="{h(why)}">{h(matching)}</button>'
         )
     return (
         '<div class="bulk" id="bulk-bar">'

@@ -659,6 +659,7 @@
         }
         noticeWithLink(`Created ScheduledJob ${body.name}.`, body.url, `Open ${body.name}`);
         form.dataset.created = body.name;
+        preview(); // the form now says the name is taken
       } catch (err) {
         alertText(`The dashboard did not answer: ${err}`);
         create.disabled = false;
