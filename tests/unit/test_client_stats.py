@@ -61,7 +61,7 @@ def test_deleted_runs_count_once_from_their_jobs_history() -> None:
 
 
 def test_recent_durations_are_the_newest_timed_runs_oldest_first() -> None:
-    records = [
+    records: list[JSON] = [
         {"name": "r5", "durationSeconds": 5.0},
         {"name": "r4", "durationSeconds": None},
         {"name": "r3", "durationSeconds": 3},
