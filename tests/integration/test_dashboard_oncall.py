@@ -508,6 +508,7 @@ def test_the_overview_charts_runs_finished_per_minute_live(
     oc.create(jobrun(f"quick-{uuid.uuid4().hex[:5]}", sim(run_seconds=0.1), cancel=True))
     expect(summary).to_contain_text(f"{counts['Cancelled'] + 1} cancelled", timeout=30_000)
     assert page.evaluate("() => window.notReloaded === true")
+    expect(page.locator("#finished-chart-table")).to_have_attribute("open", "")  # kept open
     shot(page, "overview")
     axe(page, "the overview with its chart")
 

@@ -145,7 +145,8 @@ def finished_chart(minutes: Sequence[Minute], ident: str = "finished-chart") -> 
         f'<figure class="chart-figure"><figcaption id="{h(ident)}-summary">{h(summary)}'
         f"</figcaption>{_svg(ident, height, summary, axis + ''.join(bars))}"
         f"{_legend([(r, RESULT_COLOURS[r]) for r in RESULTS])}"
-        f"<details><summary>The numbers as a table</summary>{table}</details></figure>"
+        f'<details id="{h(ident)}-table"><summary>The numbers as a table</summary>{table}</details>'
+        "</figure>"
     )
 
 
@@ -201,7 +202,8 @@ def timeline_chart(segments: Sequence[Segment], ident: str = "timeline-chart") -
         f'<figure class="chart-figure"><figcaption id="{h(ident)}-summary">{h(summary)}'
         f"</figcaption>{_svg(ident, height, summary, axis + ''.join(shapes))}"
         f"{_legend([(STAGE_LABELS[st], STAGE_COLOURS[st]) for st in used])}"
-        '<details><summary>The timeline as a table</summary><table class="compact">'
+        f'<details id="{h(ident)}-table"><summary>The timeline as a table</summary>'
+        '<table class="compact">'
         "<caption>Stages of the run, oldest first</caption><thead><tr>"
         '<th scope="col">Stage</th><th scope="col">Attempt</th><th scope="col">From</th>'
         '<th scope="col">To</th><th scope="col">Duration</th></tr></thead>'
@@ -263,7 +265,8 @@ def duration_chart(records: Sequence[Mapping[str, Any]], ident: str = "duration-
         f'<figure class="chart-figure"><figcaption id="{h(ident)}-summary">{h(summary)}'
         f"</figcaption>{_svg(ident, height, summary, axis + ''.join(bars))}"
         f"{_legend([(p, RESULT_COLOURS[p]) for p in phases])}"
-        '<details><summary>The durations as a table</summary><table class="compact">'
+        f'<details id="{h(ident)}-table"><summary>The durations as a table</summary>'
+        '<table class="compact">'
         "<caption>Recent runs, newest first</caption><thead><tr>"
         '<th scope="col">Run</th><th scope="col">Result</th><th scope="col">Duration</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></details></figure>"

@@ -85,7 +85,13 @@
         if (region.hasAttribute(name)) old.setAttribute(name, region.getAttribute(name));
       }
       if (old.innerHTML !== region.innerHTML) {
+        // What the reader opened stays open (a chart's table, say).
+        const opened = Array.from(old.querySelectorAll("details[open][id]"), (d) => d.id);
         old.replaceChildren(...Array.from(region.childNodes, (n) => document.importNode(n, true)));
+        for (const id of opened) {
+          const details = document.getElementById(id);
+          if (details) details.open = true;
+        }
       }
     }
     applyPending();
