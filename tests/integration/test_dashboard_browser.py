@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import (
     Dashboard,
-    chromium,
     start_dashboard,
     stop_dashboard,
 )
@@ -215,21 +214,6 @@ def as_bob(cluster: TestCluster, team: Team) -> Iterator[Dashboard]:
     dashboard = start_dashboard(cluster, "bob", team.namespace)
     yield dashboard
     stop_dashboard(dashboard)
-
-
-# ------------------------------------------------------------------ the browser
-@pytest.fixture(scope="module")
-def browser() -> Iterator[BrowserContext]:
-    """Chromium with a fresh profile; CSP bypassed only so axe-core can be injected."""
-    with chromium() as context:
-        yield context
-
-
-@pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    tab = browser.new_page()
-    yield tab
-    tab.close()
 
 
 def _runs_url(dashboard: Dashboard, team: Team) -> str:

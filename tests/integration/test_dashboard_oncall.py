@@ -36,7 +36,6 @@ from tests.support.dashboard import (
     GROUP,
     Dashboard,
     axe,
-    chromium,
     grant,
     new_namespace,
     open_live,
@@ -189,19 +188,6 @@ def oc(cluster: TestCluster, operator: OperatorProcess) -> Iterator[Place]:
         yield place
     finally:
         place.admin.delete(f"/api/v1/namespaces/{namespace}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[BrowserContext]:
-    with chromium() as context:
-        yield context
-
-
-@pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    tab = browser.new_page()
-    yield tab
-    tab.close()
 
 
 @pytest.fixture(scope="module")
