@@ -125,3 +125,17 @@ def test_a_sensitive_job_the_user_may_not_run_has_run_now_disabled() -> None:
     html = render.job_buttons(job("j"), rights, named=True)
     assert "You may not run it now: j is sensitive: no RBAC verb execute-sensitive" in html
     assert 'aria-label="Run now j (not allowed)"' in html
+
+
+def test_the_jobs_list_and_a_jobs_history_are_paged() -> None:
+    jobs = [job(f"j{i:02d}") for i in range(60)]
+    second = render.jobs_page(PAGE, jobs, "", number=2)
+    assert second.count('<tr id="row-scheduledjob-') == 10
+    assert "Showing 51 to 60 of 60 scheduled jobs." in second
+    records = [{"name": f"r{i:03d}", "phase": "Succeeded", "source": "JobRun"} for i in range(120)]
+    html = render.job_page(
+        PAGE, job("j"), records, status_filter="", days="7", csv_url="/x.csv", number=3
+    )
+    assert "Showing 101 to 120 of 120 runs." in html
+    assert "(120 runs)" in html  # the CSV holds them all
+    assert 'href="/tok/ns/team-a/scheduledjobs/j?days=7&amp;page=2" rel="prev"' in html
