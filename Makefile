@@ -14,13 +14,15 @@ export KUBECONFIG_LOCAL := $(CURDIR)/$(DEVCLUSTER_DIR)/kubeconfig
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# jobwarden (editable, with the operator and the dev tools) and devcluster, the test
+# launcher: its own project (devcluster/pyproject.toml) so jobwarden's wheel never ships it.
+$(VENV)/.installed: pyproject.toml devcluster/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e ./devcluster -e '.[dev]'
 	touch $@
 
-venv: $(VENV)/.installed ## create .venv with jobwarden and the dev tools
+venv: $(VENV)/.installed ## create .venv with jobwarden, the dev tools and the local-cluster launcher
 
 # axe-core for the dashboard's browser tests (Debian's chromium is driven; none is downloaded).
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
