@@ -16,7 +16,8 @@ help: ## list the targets
 
 # jobwarden (editable, with the operator and the dev tools) and devcluster, the test
 # launcher: its own project (devcluster/pyproject.toml) so jobwarden's wheel never ships it.
-$(VENV)/.installed: pyproject.toml devcluster/pyproject.toml
+# Reinstalled when the version (jobwarden/__init__.py) changes: the metadata carries it.
+$(VENV)/.installed: pyproject.toml devcluster/pyproject.toml operator/jobwarden/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ./devcluster -e '.[dev]'
