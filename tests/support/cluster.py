@@ -99,5 +99,5 @@ class TestCluster:
 
 @cache
 def _api_client(kubeconfig: str) -> client.ApiClient:
-    api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)
+    api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     return api

@@ -82,7 +82,7 @@ class Kube:
         response = self.api_client.call_api(
             method_, url, header_params=headers, body=body, _request_timeout=timeout
         )
-        raw = response.read() or b""
+        raw = response.read() or b""  # type: ignore[no-untyped-call]
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         if not 200 <= response.status < 300:
             raise KubeError(method, path, response.status, text)

@@ -160,7 +160,7 @@ class PodWatcher:
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.namespace = namespace
         self._core = client.CoreV1Api(api)
-        self._watch = watch.Watch()
+        self._watch = watch.Watch()  # type: ignore[no-untyped-call]
         self._lock = threading.Lock()
         self.alive: set[str] = set()
         self.seen: set[str] = set()
@@ -175,7 +175,7 @@ class PodWatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._watch.stop()
+        self._watch.stop()  # type: ignore[no-untyped-call]
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
@@ -189,7 +189,7 @@ class PodWatcher:
                 for pod in listing.items:
                     self._observe("ADDED", pod.to_dict())
                 self._ready.set()
-                for event in self._watch.stream(
+                for event in self._watch.stream(  # type: ignore[no-untyped-call]
                     self._core.list_namespaced_pod,
                     self.namespace,
                     resource_version=resource_version,

@@ -199,7 +199,7 @@ def _connect(kubeconfig: str | None, context: str | None) -> tuple[Any, Target]:
     if not use_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
         configuration = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException as error:
             raise ConfigError(f"no kubeconfig and no in-cluster configuration: {error}") from None
         namespace = (
@@ -209,14 +209,14 @@ def _connect(kubeconfig: str | None, context: str | None) -> tuple[Any, Target]:
     if kubeconfig and not Path(kubeconfig).expanduser().exists():
         raise ConfigError(f"the kubeconfig file {kubeconfig} does not exist")
     try:
-        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         chosen = current
         if context is not None:
             chosen = next((c for c in contexts if c.get("name") == context), None)
             if chosen is None:
                 raise ConfigError(f'context "{context}" does not exist in the kubeconfig')
         configuration = client.Configuration()
-        config.load_kube_config(
+        config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig,
             context=context,
             client_configuration=configuration,
