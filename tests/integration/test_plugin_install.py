@@ -140,7 +140,12 @@ def test_the_dashboard_runs_without_the_operators_modules(
         cwd=plugin.bin_dir.parent,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []]).start()
+
+    def read() -> None:
+        for line in process.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     try:
         first = wait_until(lambda: lines.get(timeout=1), timeout=60, message="the dashboard URL")
         url = first.split(" at ", 1)[1].split()[0]
