@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 import jobwarden
 from tests.support.dist import ROOT, Dists, new_venv, noise, pip
 
-PLUGIN_REQUIREMENTS = {"kubernetes", "pyyaml"}
+PLUGIN_REQUIREMENTS = {"pyyaml", "urllib3"}
 OPERATOR_REQUIREMENTS = {
     "kopf",
     "aiohttp",

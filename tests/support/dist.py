@@ -14,9 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 #: Distributions only the operator and the export worker need (the `operator` extra,
-#: and what those pull in): a plugin-only install must not bring any of them.
+#: and what those pull in), and the kubernetes client (which requires aiohttp and
+#: pydantic): a plugin-only install must bring none of them.
 OPERATOR_ONLY_DISTRIBUTIONS = frozenset(
     {
+        "kubernetes",
         "kopf",
         "aiohttp",
         "pydantic",
@@ -27,10 +29,12 @@ OPERATOR_ONLY_DISTRIBUTIONS = frozenset(
         "psycopg-binary",
     }
 )
-#: Top-level modules of those distributions, and jobwarden's own operator layers: the
-#: plugin's process must import none of them.
+#: Top-level modules of those distributions (and cryptography, which the operator's
+#: webhooks use), and jobwarden's own operator layers: the plugin's process must import
+#: none of them.
 OPERATOR_ONLY_MODULES = frozenset(
     {
+        "kubernetes",
         "kopf",
         "aiohttp",
         "pydantic",
