@@ -13,6 +13,7 @@ wheel.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -23,11 +24,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import jobwarden
 from devcluster.install import OperatorProcess
+from jobwarden.cli.kubeconfig import from_files
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dist import (
@@ -81,7 +85,7 @@ def running(cluster: TestCluster, operator: OperatorProcess, namespace: str) -> 
 
 
 def kubectl_jobwarden(
-    cluster: TestCluster, plugin: PluginVenv, *args: str
+    cluster: TestCluster, plugin: PluginVenv, *args: str, kubeconfig: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`kubectl jobwarden ARGS`: kubectl finds the plugin on PATH, as for a user."""
     return subprocess.run(
@@ -90,7 +94,7 @@ def kubectl_jobwarden(
         text=True,
         check=False,
         timeout=120,
-        env=plugin.env(cluster.kubeconfig()),
+        env=plugin.env(kubeconfig or cluster.kubeconfig()),
         cwd=plugin.bin_dir.parent,
         stdin=subprocess.DEVNULL,
     )
@@ -165,6 +169,66 @@ def test_the_dashboard_runs_without_the_operators_modules(
     modules = imported_modules(stderr)
     assert {"jobwarden.dashboard.server", "jobwarden.dashboard.store", "urllib3"} <= modules
     assert operator_only(modules) == []
+
+
+def exec_kubeconfig(cluster: TestCluster, plugin: PluginVenv, directory: Path, **user: Any) -> Path:
+    """A kubeconfig whose user is an exec credential plugin handing out the admin's
+    credential (its client certificate, or its token), plus `user`'s extra keys."""
+    admin = from_files([cluster.kubeconfig()])
+    status: dict[str, str] = {}
+    if admin.client_cert_pem:
+        status = {"clientCertificateData": admin.client_cert_pem[0]}
+        status["clientKeyData"] = admin.client_cert_pem[1]
+    elif admin.token:
+        status = {"token": admin.token}
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": status,
+    }
+    script = directory / "credential-plugin"
+    script.write_text(
+        f"#!{plugin.bin_dir / 'python'}\nprint({json.dumps(json.dumps(credential))})\n"
+    )
+    script.chmod(0o700)
+    cluster_entry: dict[str, Any] = {"server": admin.server}
+    if admin.ca_pem:
+        cluster_entry["certificate-authority-data"] = base64.b64encode(
+            admin.ca_pem.encode()
+        ).decode()
+    if admin.insecure:
+        cluster_entry["insecure-skip-tls-verify"] = True
+    exec_spec = {"apiVersion": "client.authentication.k8s.io/v1", "command": str(script)}
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": cluster_entry}],
+        "users": [{"name": "u", "user": {"exec": exec_spec, **user}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path = directory / f"kubeconfig-{len(user)}"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_exec_credential_plugins_and_impersonation_reach_the_api_server(
+    cluster: TestCluster,
+    plugin: PluginVenv,
+    namespace: str,
+    running: str,
+    tmp_path: Path,
+) -> None:
+    """Not kubeconfig's common case (client certificates, which the other tests use):
+    an exec plugin's credential, then an impersonated user the server names."""
+    kubeconfig = exec_kubeconfig(cluster, plugin, tmp_path)
+    result = kubectl_jobwarden(cluster, plugin, "active", "-n", namespace, kubeconfig=kubeconfig)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert running in result.stdout
+    nobody = exec_kubeconfig(cluster, plugin, tmp_path, **{"as": "jobwarden-nobody"})
+    result = kubectl_jobwarden(cluster, plugin, "active", "-n", namespace, kubeconfig=nobody)
+    assert result.returncode == 1
+    assert 'User "jobwarden-nobody" cannot list' in result.stderr, result.stderr[-3000:]
 
 
 def test_the_audit_sees_an_operator_module_when_one_is_imported(plugin: PluginVenv) -> None:
