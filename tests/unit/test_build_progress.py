@@ -1,0 +1,68 @@
+"""The progress lines of devcluster's long shell steps (devcluster/progress.sh): the
+elapsed-time format, and the ticker that speaks while a slow command runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROGRESS = Path(__file__).resolve().parents[2] / "devcluster" / "progress.sh"
+
+
+def bash(script: str, *, tick: int = 10, stdout: int | None = None) -> str:
+    """Run `script` in bash with progress.sh sourced; returns what it printed."""
+    result = subprocess.run(
+        ["bash", "-c", f'set -euo pipefail; source "{PROGRESS}"; {script}'],
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "JOBWARDEN_TICK_SECONDS": str(tick)},
+    )
+    return result.stdout or ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (9, "9s"),
+        (59, "59s"),
+        (60, "1m00s"),
+        (130, "2m10s"),
+        (3599, "59m59s"),
+        (3600, "1h00m"),
+        (3720, "1h02m"),
+    ],
+)
+def test_elapsed_times_read_like_a_clock(seconds: int, text: str) -> None:
+    assert bash(f"format_elapsed {seconds}") == text
+
+
+def test_the_ticker_speaks_while_the_command_runs(tmp_path: Path) -> None:
+    """The command ends only once a tick line is out (or after 60 s, failing the
+    test): the line must come while it runs, not after."""
+    out = tmp_path / "out"
+    child = (
+        f'for _ in $(seq 600); do grep -q "compiling …" "{out}" && break; sleep 0.1; done; '
+        "echo COMMAND-END"
+    )
+    with out.open("w") as handle:
+        bash(f"with_ticker compiling bash -c '{child}'; echo AFTER", tick=1, stdout=handle)
+    lines = out.read_text().splitlines()
+    ticks = [i for i, line in enumerate(lines) if re.fullmatch(r"compiling … \d+s", line)]
+    assert ticks, lines
+    assert ticks[0] < lines.index("COMMAND-END") < lines.index("AFTER")
+
+
+def test_the_ticker_returns_the_commands_status() -> None:
+    assert bash("status=0; with_ticker x bash -c 'exit 3' || status=$?; echo $status") == "3\n"
+    assert bash("with_ticker x true; echo ok") == "ok\n"
+
+
+def test_a_quick_command_gets_no_tick() -> None:
+    assert bash("with_ticker compiling echo done") == "done\n"
