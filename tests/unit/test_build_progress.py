@@ -6,17 +6,18 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 PROGRESS = Path(__file__).resolve().parents[2] / "devcluster" / "progress.sh"
 
 
-def bash(script: str, *, tick: int = 10, stdout: int | None = None) -> str:
+def bash(script: str, *, tick: int = 10, stdout: IO[str] | None = None) -> str:
     """Run `script` in bash with progress.sh sourced; returns what it printed."""
     result = subprocess.run(
         ["bash", "-c", f'set -euo pipefail; source "{PROGRESS}"; {script}'],
-        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stdout=stdout or subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         check=True,
