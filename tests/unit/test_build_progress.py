@@ -1,14 +1,20 @@
-"""The progress lines of devcluster's long shell steps (devcluster/progress.sh): the
-elapsed-time format, and the ticker that speaks while a slow command runs."""
+"""Progress on long waits: devcluster/progress.sh for build.sh (the elapsed-time
+format, the ticker that speaks while a slow command runs) and devcluster.progress for
+`make up` (the same format, steps that tick, waits that say what they wait for)."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from pathlib import Path
 from typing import IO
 
 import pytest
+
+from devcluster.process import wait_for
+from devcluster.progress import Progress, format_elapsed
+from tests.support.wait import wait_until
 
 PROGRESS = Path(__file__).resolve().parents[2] / "devcluster" / "progress.sh"
 
@@ -67,3 +73,34 @@ def test_the_ticker_returns_the_commands_status() -> None:
 
 def test_a_quick_command_gets_no_tick() -> None:
     assert bash("with_ticker compiling echo done") == "done\n"
+
+
+# ------------------------------------------------------------- `make up` (Python)
+@pytest.mark.parametrize("seconds", [0, 1, 59, 60, 61, 599, 3599, 3600, 3661, 86399])
+def test_python_and_shell_format_elapsed_times_alike(seconds: int) -> None:
+    assert format_elapsed(seconds) == bash(f"format_elapsed {seconds}")
+
+
+def test_a_step_ticks_while_its_body_runs() -> None:
+    out = io.StringIO()
+    progress = Progress(out, every=0.05)
+    with progress.step("starting the operator"):
+        wait_until(
+            lambda: "starting the operator … 0s" in out.getvalue(),
+            timeout=30,
+            message="a tick while the step runs",
+        )
+        out.write("BODY-END\n")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "devcluster: starting the operator …"
+    assert lines[1] == "devcluster: starting the operator … 0s"
+    assert lines.index("BODY-END") > 1
+
+
+def test_wait_for_says_what_it_waits_for(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    answers = iter([False, False, True])
+    wait_for("etcd /health", lambda: next(answers), [], 30, progress=Progress(out))
+    assert out.getvalue() == "devcluster: waiting for etcd /health (at most 30 s) …\n"
+    wait_for("etcd /health", lambda: True, [], 30)  # the tests' clusters start silently
+    assert capsys.readouterr() == ("", "")
