@@ -80,6 +80,9 @@ plan etcd "etcd $ETCD_VERSION" "1–2 min" "$etcd_out/etcd"
 plan kwok "kwok $KWOK_VERSION (simulated nodes)" "1–4 min" "$kwok_out/kwok"
 plan helm "helm $HELM_VERSION (the chart's tests)" "1–3 min" "$helm_out/helm"
 plan kstatus "Flux's kstatus $FLUX_CLI_UTILS_VERSION (the GitOps tests)" "under a minute" "$kstatus_out/kstatus"
+krew_out="$cache/bin/krew-$KREW_VERSION"
+plan krew "krew $KREW_VERSION and its validate-krew-manifest (the krew manifest's tests)" \
+  "about a minute" "$krew_out/krew" "$krew_out/validate-krew-manifest"
 
 if ((${#steps[@]} > 0)); then
   echo "devcluster build: ${#steps[@]} component(s) to build from source with $(go env GOVERSION) (first run only; cached in $cache/bin): ${steps[*]}"
@@ -127,6 +130,15 @@ if planned kstatus; then
   mkdir -p "$kstatus_out.tmp"
   run_build kstatus "$kstatus_out" "$here/gomod/kstatus" build -trimpath -ldflags "-s -w" -o "$kstatus_out.tmp/kstatus" .
   rm -rf "$kstatus_out"; mv "$kstatus_out.tmp" "$kstatus_out"
+fi
+
+# krew's validate-krew-manifest and krew (tests/integration/test_krew.py); krew has no
+# replace directives: `go install module@version` works.
+if planned krew; then
+  mkdir -p "$krew_out.tmp"
+  GOBIN="$krew_out.tmp" run_build krew "$krew_out" "$here/gomod/etcd" install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
+  rm -rf "$krew_out"; mv "$krew_out.tmp" "$krew_out"
 fi
 
 if ((step > 0)); then
