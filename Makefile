@@ -18,6 +18,7 @@ help: ## list the targets
 # launcher: its own project (devcluster/pyproject.toml) so jobwarden's wheel never ships it.
 # Reinstalled when the version (jobwarden/__init__.py) changes: the metadata carries it.
 $(VENV)/.installed: pyproject.toml devcluster/pyproject.toml operator/jobwarden/__init__.py
+	@echo "venv: installing jobwarden, its operator and test dependencies into $(VENV) (1-2 min the first time) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ./devcluster -e '.[dev]'
