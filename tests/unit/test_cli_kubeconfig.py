@@ -268,7 +268,13 @@ def test_in_cluster_reads_the_service_account(tmp_path: Path) -> None:
 def test_an_exec_token_is_cached_until_it_expires(tmp_path: Path) -> None:
     soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     script = exec_plugin(tmp_path, {"token": "t1", "expirationTimestamp": soon.isoformat()})
-    cluster = {"certificate-authority-data": base64.b64encode(b"pem").decode()}
+    cluster = {
+        "certificate-authority-data": base64.b64encode(b"pem").decode(),
+        "extensions": [
+            {"name": "other.example/thing", "extension": {"not": "this"}},
+            {"name": "client.authentication.k8s.io/exec", "extension": {"audience": "dev"}},
+        ],
+    }
     user = exec_user(provideClusterInfo=True)
     connection = from_files([write(tmp_path / "config", kubeconfig(cluster=cluster, user=user))])
     credentials = Credentials(connection)
@@ -283,6 +289,7 @@ def test_an_exec_token_is_cached_until_it_expires(tmp_path: Path) -> None:
         run["info"]["spec"]["cluster"]["certificate-authority-data"]
         == cluster["certificate-authority-data"]
     )
+    assert run["info"]["spec"]["cluster"]["config"] == {"audience": "dev"}
     credentials.invalidate()  # what a 401 does
     credentials.headers()
     assert len(runs_of(script)) == 2

@@ -170,12 +170,9 @@ class Kube:
         """The connection pool, made again when the TLS client certificate changed."""
         import urllib3  # noqa: PLC0415
 
-        context = None
-        if self._pool is None or self._pool_generation != self.credentials.generation:
-            context = self.credentials.ssl_context()
         if self._pool is None or self._pool_generation != self.credentials.generation:
             connection = self.credentials.connection
-            options: dict[str, Any] = {"ssl_context": context, "maxsize": 8}
+            options: dict[str, Any] = {"ssl_context": self.credentials.ssl_context(), "maxsize": 8}
             if connection.insecure:
                 options.update(cert_reqs="CERT_NONE", assert_hostname=False)
                 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)

@@ -40,6 +40,8 @@ EXEC_API_VERSIONS = (
     "client.authentication.k8s.io/v1",
     "client.authentication.k8s.io/v1beta1",
 )
+#: The cluster extension handed to exec plugins as `spec.cluster.config`.
+EXEC_EXTENSION = "client.authentication.k8s.io/exec"
 #: A credential this close to its expiry is fetched again before use.
 EXPIRY_MARGIN = datetime.timedelta(seconds=10)
 
@@ -275,7 +277,14 @@ def _exec(spec: Any, base: Path, cluster: JSON) -> ExecPlugin | None:
             "insecure-skip-tls-verify": bool(cluster.get("insecure-skip-tls-verify")),
             "certificate-authority-data": cluster.get("certificate-authority-data"),
             "proxy-url": cluster.get("proxy-url"),
-            "config": ((cluster.get("extensions") or [{}])[0] or {}).get("extension"),
+            "config": next(
+                (
+                    e.get("extension")
+                    for e in cluster.get("extensions") or ()
+                    if isinstance(e, dict) and e.get("name") == EXEC_EXTENSION
+                ),
+                None,
+            ),
         }
         cluster_info = {k: v for k, v in cluster_info.items() if v not in (None, "", False)}
     return ExecPlugin(
