@@ -20,6 +20,9 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml devcluster/pyproject.toml operator/jobwarden/__init__.py
 	@echo "venv: installing jobwarden, its operator and test dependencies into $(VENV) (1-2 min the first time) ..."
 	$(PYTHON) -m venv $(VENV)
+	@# Left by the former layout (both packages from the root): it would shadow the
+	@# package's metadata for anything run from here.
+	rm -rf jobwarden.egg-info
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e ./devcluster -e '.[dev]'
 	touch $@

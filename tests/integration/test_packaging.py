@@ -26,6 +26,7 @@ OPERATOR_REQUIREMENTS = {
     "aiohttp",
     "pydantic",
     "croniter",
+    "tzdata",
     "prometheus-client",
     "cryptography",
     "psycopg",

@@ -24,6 +24,7 @@ OPERATOR_ONLY_DISTRIBUTIONS = frozenset(
         "pydantic",
         "pydantic-core",
         "croniter",
+        "tzdata",
         "prometheus-client",
         "psycopg",
         "psycopg-binary",
