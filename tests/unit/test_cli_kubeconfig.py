@@ -338,3 +338,18 @@ def test_a_missing_exec_plugin_shows_its_install_hint(tmp_path: Path) -> None:
     connection = from_files([write(tmp_path / "config", kubeconfig(user=user))])
     with pytest.raises(CredentialError, match=r"(?s)cannot run the exec plugin.*brew install"):
         Credentials(connection).headers()
+
+
+def test_broken_certificates_are_explained(tmp_path: Path) -> None:
+    cert, _ = self_signed()
+    _, other_key = self_signed()
+    not_base64 = kubeconfig(cluster={"certificate-authority-data": "not base64!"})
+    with pytest.raises(ConfigError, match="certificate-authority-data is not base64"):
+        from_files([write(tmp_path / "a", not_base64)])
+    user = {
+        "client-certificate-data": base64.b64encode(cert.encode()).decode(),
+        "client-key-data": base64.b64encode(other_key.encode()).decode(),
+    }
+    mismatched = from_files([write(tmp_path / "b", kubeconfig(user=user))])
+    with pytest.raises(CredentialError, match="the kubeconfig's certificates"):
+        Credentials(mismatched).ssl_context()

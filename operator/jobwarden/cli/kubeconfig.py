@@ -222,7 +222,10 @@ def _path(value: Any, base: Path) -> Path | None:
 def _pem(holder: JSON, key: str, base: Path) -> str | None:
     """`key-data` (base64 PEM) or the file `key` names, as PEM text."""
     if holder.get(f"{key}-data"):
-        return base64.b64decode(str(holder[f"{key}-data"])).decode()
+        try:
+            return base64.b64decode(str(holder[f"{key}-data"]), validate=True).decode()
+        except ValueError:  # binascii.Error, UnicodeDecodeError
+            raise ConfigError(f"{key}-data is not base64-encoded PEM") from None
     path = _path(holder.get(key), base)
     if path is None:
         return None
@@ -436,23 +439,28 @@ class Credentials:
         """The TLS context: the cluster's CA (else the system's), or no verification
         when the kubeconfig asks for it; the client certificate, if any."""
         connection = self.connection
-        context = ssl.create_default_context()
-        if connection.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        elif connection.ca_pem:
-            context = ssl.create_default_context(cadata=connection.ca_pem)
         credential = self._exec_credential()
         pair = connection.client_cert_pem
         if credential is not None and credential.client_cert_pem:
             pair = credential.client_cert_pem
-        if pair is not None:
-            # The ssl module loads certificates from files only: a private directory,
-            # removed as soon as they are loaded.
-            with tempfile.TemporaryDirectory(prefix="kubectl-jobwarden-") as scratch:
-                cert, key = Path(scratch, "client.crt"), Path(scratch, "client.key")
-                for target, text in ((cert, pair[0]), (key, pair[1])):
-                    target.touch(mode=0o600)
-                    target.write_text(text)
-                context.load_cert_chain(cert, key)
+        try:
+            context = ssl.create_default_context()
+            if connection.insecure:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            elif connection.ca_pem:
+                context = ssl.create_default_context(cadata=connection.ca_pem)
+            if pair is not None:
+                # The ssl module loads certificates from files only: a private
+                # directory, removed as soon as they are loaded.
+                with tempfile.TemporaryDirectory(prefix="kubectl-jobwarden-") as scratch:
+                    cert, key = Path(scratch, "client.crt"), Path(scratch, "client.key")
+                    for target, text in ((cert, pair[0]), (key, pair[1])):
+                        target.touch(mode=0o600)
+                        target.write_text(text)
+                    context.load_cert_chain(cert, key)
+        except ssl.SSLError as error:
+            raise CredentialError(
+                f"the kubeconfig's certificates ({connection.source}): {error}"
+            ) from None
         return context
