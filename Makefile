@@ -38,7 +38,7 @@ browser-deps: tests/browser/node_modules/.package-lock.json
 system-deps: ## Debian packages the tests use (PostgreSQL, Prometheus, Chromium)
 	bash devcluster/system-deps.sh
 
-cluster-binaries: ## build etcd, Kubernetes, kwok and helm from the Go module proxy (cached)
+cluster-binaries: ## build etcd, Kubernetes, kwok, helm, kstatus and krew from the Go module proxy (cached)
 	bash devcluster/build.sh
 
 up: venv cluster-binaries ## start the local cluster in the background
