@@ -16,7 +16,8 @@ from typing import Any, TextIO, TypeVar
 from jobwarden.api import constants as c
 from jobwarden.cli import views
 from jobwarden.cli.access import Access, cancel_right, cancel_rights, whoami
-from jobwarden.cli.kube import JSON, ConfigError, Kube, KubeError, resource_path
+from jobwarden.cli.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.cli.kubeconfig import ConfigError
 from jobwarden.cli.text import (
     UsageError,
     kubectl_list,

@@ -14,7 +14,8 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from jobwarden.cli.kube import ConfigError, Kube, KubeError
+from jobwarden.cli.kube import Kube, KubeError
+from jobwarden.cli.kubeconfig import ConfigError
 
 if TYPE_CHECKING:
     from jobwarden.cli.commands import Context
