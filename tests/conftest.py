@@ -19,6 +19,7 @@ from devcluster.binaries import ClusterError
 from devcluster.install import OperatorProcess, install
 from devcluster.processnode import ProcessNodeProcess
 from tests.support.cluster import TestCluster
+from tests.support.dist import Dists, build_dists
 from tests.support.postgres import PostgresServer, PostgresUnavailableError
 from tests.support.processnode import TEST_NODE_NAME, ProcessNode
 from tests.support.wait import wait_until
@@ -124,3 +125,9 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    """jobwarden's sdist and wheel, built once per session as a release builds them."""
+    return build_dists(tmp_path_factory.mktemp("dist"))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from devcluster.binaries import ClusterError
 from devcluster.cluster import IDENTITIES, STATE_FILE, LocalCluster, stop_recorded
 from devcluster.install import OperatorProcess, install
 from devcluster.processnode import ProcessNodeProcess
+from devcluster.progress import Progress, format_elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(json.loads(state_path.read_text()), indent=2))
         return 0
 
-    cluster = LocalCluster(workdir, nodes=args.nodes, die_with_parent=False)
+    # Say what each wait is for: a start takes seconds, more on a busy machine.
+    progress = Progress(sys.stdout)
+    progress.say(f"starting the local control plane in {workdir}")
+    cluster = LocalCluster(workdir, nodes=args.nodes, die_with_parent=False, progress=progress)
     try:
         cluster.start()
     except ClusterError as error:
@@ -54,13 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.no_operator:
         try:
-            install(str(cluster.binaries.kubectl), cluster.kubeconfig())
+            with progress.step("applying jobwarden's CRDs (until served) and RBAC"):
+                install(str(cluster.binaries.kubectl), cluster.kubeconfig())
             operator = OperatorProcess(
                 cluster.kubeconfig("operator"),
                 cluster.log_dir / "jobwarden-operator.log",
                 die_with_parent=False,
             )
-            operator.start()
+            with progress.step("starting the jobwarden operator (until it serves its webhooks)"):
+                operator.start()
             operator.record_in(workdir)
         except ClusterError as error:
             print(f"devcluster: jobwarden did not start: {error}", file=sys.stderr)
@@ -74,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         die_with_parent=False,
     )
     try:
-        process_node.start()
+        with progress.step("starting the process node (until its Node is Ready)"):
+            process_node.start()
         process_node.record_in(workdir)
     except ClusterError as error:
         print(f"devcluster: the process node did not start: {error}", file=sys.stderr)
@@ -84,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         f"devcluster: process node {process_node.name} running pods as local processes "
         f"(files in {process_node.root}, log: {process_node.log_path})"
     )
-    print(f"devcluster: up at {cluster.server} (logs in {cluster.log_dir})")
+    elapsed = format_elapsed(time.monotonic() - progress.started)
+    print(f"devcluster: up in {elapsed} at {cluster.server} (logs in {cluster.log_dir})")
     for identity in IDENTITIES:
         print(f"  {identity:<9} {cluster.kubeconfig(identity)}")
     print(f"export KUBECONFIG={cluster.kubeconfig()}")

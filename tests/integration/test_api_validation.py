@@ -12,31 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from jobwarden.api import (
-    GROUP,
-    VERSION,
-    Artifact,
-    Attempt,
-    Cancellation,
-    Condition,
-    ConditionStatus,
-    ExportStatus,
-    JobRunStatus,
-    LogEntry,
-    Progress,
-    QueueInfo,
-    RunPhase,
-    RunSettings,
-    RunSummary,
-    ScheduledJobPhase,
-    ScheduledJobSpec,
-    ScheduledJobStatus,
-    Snapshot,
-    Trigger,
-    WorkerQuotaStatus,
-)
-from jobwarden.api.scheduledjob import ActiveRun
-from jobwarden.api.workerquota import QueuedByPriority
+from jobwarden.api.common import Condition, LogEntry
+from jobwarden.api.constants import GROUP, VERSION
+from jobwarden.api.enums import ConditionStatus, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.export import Artifact, ExportStatus
+from jobwarden.api.jobrun import JobRunStatus, Snapshot
+from jobwarden.api.runstatus import Attempt, Cancellation, Progress, QueueInfo
+from jobwarden.api.scheduledjob import ActiveRun, RunSummary, ScheduledJobSpec, ScheduledJobStatus
+from jobwarden.api.settings import RunSettings
+from jobwarden.api.workerquota import QueuedByPriority, WorkerQuotaStatus
 from tests.support.cluster import TestCluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds_installed")]

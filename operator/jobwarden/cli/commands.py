@@ -18,7 +18,8 @@ from jobwarden.cli import views
 from jobwarden.client import actions, history
 from jobwarden.client.access import Access, cancel_right, cancel_rights, whoami
 from jobwarden.client.actions import Outcome, Result
-from jobwarden.client.kube import JSON, ConfigError, Kube, KubeError, resource_path
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.kubeconfig import ConfigError
 from jobwarden.client.objects import (
     PLURALS,
     RUN_KINDS,

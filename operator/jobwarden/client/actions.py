@@ -33,9 +33,10 @@ from jobwarden.client.objects import (
     spec_of,
 )
 
-# The bound the operator keeps in status.cancellation.reason (re-exported for the forms).
-from jobwarden.core.lifecycle import MAX_REASON_CHARS as MAX_REASON_CHARS  # noqa: PLC0414
-
+#: The cancel reason is cut where the operator cuts it for status.cancellation.reason
+#: (the CRD's bound on messages; core.lifecycle.MAX_REASON_CHARS, checked equal by
+#: tests/unit/test_client_actions.py).
+MAX_REASON_CHARS = c.MAX_MESSAGE_CHARS
 NO_DRY_RUN = "none"
 CLIENT_DRY_RUN = "client"
 SERVER_DRY_RUN = "server"

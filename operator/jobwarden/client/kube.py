@@ -1,27 +1,31 @@
 """The plugin's API access: raw JSON requests to the Kubernetes API.
 
-The official `kubernetes` package is used only to read kubeconfig (contexts, exec
-plugins, tokens, TLS) and as the HTTP transport; objects stay plain dicts, as in
-manifests. It is imported here, lazily, so `--help` stays instant.
+Objects stay plain dicts, as in manifests. kubeconfig is read by `kubeconfig.py`
+(contexts, exec plugins, tokens, TLS) and urllib3 carries the requests, with one
+connection pool per identity; both are imported lazily, so `--help` stays instant.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from jobwarden.client.kubeconfig import CredentialError
+
+if TYPE_CHECKING:
+    import urllib3
+
+    from jobwarden.client.kubeconfig import Credentials
 
 JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 GROUP = "jobwarden.dev"
 API_VERSION = "jobwarden.dev/v1alpha1"
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 
 
@@ -54,10 +58,6 @@ class KubeError(Exception):
             self.status, f"HTTP {self.status}"
         )
         return f"Error from server ({reason}): {self.message}"
-
-
-class ConfigError(Exception):
-    """No usable kubeconfig or in-cluster configuration."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,90 @@ class Kube:
         *,
         timeout: float = 30,
     ) -> None:
+        from jobwarden import __version__  # noqa: PLC0415
+        from jobwarden.client.kubeconfig import Credentials, load  # noqa: PLC0415
+
         self.timeout = timeout
         self.warnings: list[str] = []
-        self._api, self.target = _connect(kubeconfig, context)
+        connection = load(kubeconfig, context)
+        self.credentials: Credentials = Credentials(connection)
+        self.target = Target(connection.namespace, connection.server, connection.context)
+        self.user_agent = f"kubectl-jobwarden/{__version__}"
+        self._pool: urllib3.PoolManager | None = None
+        self._pool_generation = -1
 
     @property
     def default_namespace(self) -> str:
         """The namespace of the kubeconfig context (else `default`)."""
         return self.target.namespace
+
+    def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float | tuple[float, float],
+        stream: bool = False,
+        accept: str = "application/json",
+    ) -> urllib3.BaseHTTPResponse:
+        """One request with the identity's headers; once more after a 401 when the
+        credential can be fetched again (exec plugins). Raises KubeError when there
+        is no answer."""
+        import urllib3  # noqa: PLC0415
+
+        url = self.target.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        for attempt in (1, 2):
+            try:
+                headers = urllib3.HTTPHeaderDict({"Accept": accept, "User-Agent": self.user_agent})
+                if content_type:
+                    headers["Content-Type"] = content_type
+                for name, value in self.credentials.headers():
+                    headers.add(name, value)
+                response = self._pool_manager().request(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=connect, read=read),
+                    retries=False,
+                    preload_content=not stream,
+                )
+            except CredentialError as error:
+                raise KubeError(method, path, 0, f"getting credentials: {error}") from None
+            except urllib3.exceptions.HTTPError as error:
+                raise KubeError(
+                    method, path, 0, f"cannot reach the API server at {self.target.server}: {error}"
+                ) from None
+            if response.status == 401 and attempt == 1 and self.credentials.refreshable:
+                response.drain_conn()
+                self.credentials.invalidate()
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def _pool_manager(self) -> urllib3.PoolManager:
+        """The connection pool, made again when the TLS client certificate changed."""
+        import urllib3  # noqa: PLC0415
+
+        if self._pool is None or self._pool_generation != self.credentials.generation:
+            connection = self.credentials.connection
+            options: dict[str, Any] = {"ssl_context": self.credentials.ssl_context(), "maxsize": 8}
+            if connection.insecure:
+                options.update(cert_reqs="CERT_NONE", assert_hostname=False)
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            if connection.tls_server_name:
+                options["server_hostname"] = connection.tls_server_name
+            self._pool = (
+                urllib3.ProxyManager(connection.proxy_url, **options)
+                if connection.proxy_url
+                else urllib3.PoolManager(**options)
+            )
+            self._pool_generation = self.credentials.generation
+        return self._pool
 
     def request(
         self,
@@ -123,26 +199,15 @@ class Kube:
         Warnings the API server returns (e.g. from admission webhooks) are kept in
         `self.warnings`, for the caller to print as kubectl does.
         """
-        import urllib3  # noqa: PLC0415 - the transport, loaded with the client
-
-        url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        try:
-            method_, url, headers, _body, _post = self._api.param_serialize(
-                method=method,
-                resource_path=url_path,
-                header_params=headers,
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(
-                method_, url, header_params=headers, body=body, _request_timeout=self.timeout
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError(
-                method, path, 0, f"cannot reach the API server at {self.target.server}: {error}"
-            ) from None
-        raw = response.read() or b""
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        response = self._open(
+            method,
+            path,
+            query=query,
+            body=json.dumps(body).encode() if body is not None else None,
+            content_type=content_type if body is not None else None,
+            timeout=self.timeout,
+        )
+        text = (response.data or b"").decode(errors="replace")
         self.warnings.extend(_warnings(response.headers))
         if not 200 <= response.status < 300:
             raise KubeError(method, path, response.status, text)
@@ -161,57 +226,31 @@ class Kube:
         """Apply a JSON merge patch (RFC 7386)."""
         return self.request("PATCH", path, body=body, query=query or None, content_type=MERGE_PATCH)
 
-    def _raw(
-        self,
-        path: str,
-        query: dict[str, str],
-        *,
-        accept: str,
-        timeout: float | tuple[float, float],
-        stream: bool,
-    ) -> Any:
-        """A GET whose answer is not JSON (a log) or comes in pieces (a watch, a
-        followed log); the urllib3 response, checked for a 2xx status."""
-        import urllib3  # noqa: PLC0415
-
-        url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        try:
-            method, url, headers, _body, _post = self._api.param_serialize(
-                method="GET",
-                resource_path=url_path,
-                header_params={"Accept": accept},
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(
-                method, url, header_params=headers, _request_timeout=timeout
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError(
-                "GET", path, 0, f"cannot reach the API server at {self.target.server}: {error}"
-            ) from None
-        raw = response.response if stream else response
-        if not 200 <= response.status < 300:
-            body = raw.read() or b""
-            raise KubeError("GET", path, response.status, body.decode(errors="replace"))
-        return raw
-
     def get_text(self, path: str, **query: str) -> str:
         """A plain-text answer, e.g. a pod's log (`pods/log`)."""
-        raw = self._raw(path, query, accept="*/*", timeout=self.timeout, stream=False)
-        data = raw.read() or b""
-        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        response = self._open("GET", path, query=query or None, timeout=self.timeout, accept="*/*")
+        text = (response.data or b"").decode(errors="replace")
+        if not 200 <= response.status < 300:
+            raise KubeError("GET", path, response.status, text)
+        return text
 
     def stream(
         self, path: str, query: dict[str, str], *, read_timeout: float, accept: str = "*/*"
     ) -> Iterator[bytes]:
-        """The lines of a streamed GET (a watch, a followed log), as they come;
-        KubeError when it cannot start or breaks."""
+        """The lines of a streamed GET (a watch, a followed log), as they come, blank
+        ones too; KubeError when it cannot start or breaks."""
         import urllib3  # noqa: PLC0415
 
-        raw = self._raw(path, query, accept=accept, timeout=(10, read_timeout), stream=True)
+        response = self._open(
+            "GET", path, query=query, timeout=(10, read_timeout), stream=True, accept=accept
+        )
+        if not 200 <= response.status < 300:
+            body = (response.read() or b"").decode(errors="replace")
+            response.release_conn()
+            raise KubeError("GET", path, response.status, body)
         buffer = b""
         try:
-            for chunk in raw.stream(65536, decode_content=True):
+            for chunk in response.stream(65536, decode_content=True):
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
@@ -221,7 +260,7 @@ class Kube:
         except urllib3.exceptions.HTTPError as error:
             raise KubeError("GET", path, 0, f"stream broke: {error}") from None
         finally:
-            raw.release_conn()
+            response.release_conn()
 
     def list_items(self, path: str, **query: str) -> list[JSON]:
         """All items of a collection, following `continue` tokens."""
@@ -249,45 +288,3 @@ def _warnings(headers: Any) -> list[str]:
         text = match.group("text").replace('\\"', '"') if match else str(value)
         texts.append(text)
     return texts
-
-
-def _connect(kubeconfig: str | None, context: str | None) -> tuple[Any, Target]:
-    """An ApiClient and the target, from kubeconfig (KUBECONFIG, ~/.kube/config) or,
-    inside a pod without one, the in-cluster service account."""
-    from kubernetes import client, config  # noqa: PLC0415 - slow import, only when needed
-
-    env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    default = Path("~/.kube/config").expanduser()
-    use_file = bool(kubeconfig) or bool(env_paths) or default.exists()
-    if not use_file and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException as error:
-            raise ConfigError(f"no kubeconfig and no in-cluster configuration: {error}") from None
-        namespace = (
-            _SA_NAMESPACE.read_text().strip() if _SA_NAMESPACE.exists() else "default"
-        ) or "default"
-        return client.ApiClient(configuration), Target(namespace, configuration.host, None)
-    if kubeconfig and not Path(kubeconfig).expanduser().exists():
-        raise ConfigError(f"the kubeconfig file {kubeconfig} does not exist")
-    try:
-        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        chosen = current
-        if context is not None:
-            chosen = next((c for c in contexts if c.get("name") == context), None)
-            if chosen is None:
-                raise ConfigError(f'context "{context}" does not exist in the kubeconfig')
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    except config.ConfigException as error:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or str(default)
-        raise ConfigError(f"cannot use the kubeconfig {where}: {error}") from None
-    namespace = str(((chosen or {}).get("context") or {}).get("namespace") or "default")
-    name = (chosen or {}).get("name")
-    return client.ApiClient(configuration), Target(namespace, configuration.host, name)

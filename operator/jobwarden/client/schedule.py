@@ -31,11 +31,23 @@ class InvalidScheduleError(ValueError):
         self.field = field
 
 
+class PreviewUnavailableError(RuntimeError):
+    """This install cannot compute fires (the plugin's bare install has no croniter)."""
+
+
 def next_fires(
     expression: str, time_zone: str, now: datetime.datetime, count: int = 5
 ) -> list[datetime.datetime]:
-    """The next `count` fires after `now` (UTC), or InvalidScheduleError."""
-    from jobwarden.core.scheduling import ScheduleError, parse_schedule  # noqa: PLC0415
+    """The next `count` fires after `now` (UTC); InvalidScheduleError for what the
+    operator would refuse, PreviewUnavailableError without the operator's cron reading."""
+    try:
+        # Only when a preview is asked for: the operator's module and its croniter.
+        from jobwarden.core.scheduling import ScheduleError, parse_schedule  # noqa: PLC0415
+    except ImportError as error:
+        raise PreviewUnavailableError(
+            f"the next runs cannot be computed by this install ({error.name} is missing: "
+            "pip install croniter); the API server still checks the schedule"
+        ) from None
 
     try:
         schedule = parse_schedule(expression, time_zone or "UTC")

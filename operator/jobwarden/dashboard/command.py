@@ -15,7 +15,8 @@ import webbrowser
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-from jobwarden.client.kube import ConfigError, Kube, KubeError
+from jobwarden.client.kube import Kube, KubeError
+from jobwarden.client.kubeconfig import ConfigError
 
 SUMMARY = "open the web dashboard: live runs, schedules, quotas, cancel from the browser"
 EXAMPLES = """\

@@ -53,7 +53,12 @@ from jobwarden.client.objects import (
     status_of,
 )
 from jobwarden.client.quota import quota_records
-from jobwarden.client.schedule import InvalidScheduleError, next_fires, time_zones
+from jobwarden.client.schedule import (
+    InvalidScheduleError,
+    PreviewUnavailableError,
+    next_fires,
+    time_zones,
+)
 from jobwarden.client.stats import recent_durations
 from jobwarden.client.text import format_timestamp, parse_time, to_csv, to_yaml
 from jobwarden.client.timeline import run_timeline
@@ -787,6 +792,7 @@ class Handler(BaseHTTPRequestHandler):
         spec = body["spec"]
         zone = str(spec.get("timeZone") or "UTC")
         fires: list[str] = []
+        note = ""
         if spec.get("schedule"):
             try:
                 moments = next_fires(
@@ -795,6 +801,8 @@ class Handler(BaseHTTPRequestHandler):
                 fires = [format_timestamp(m) for m in moments]
             except InvalidScheduleError as error:
                 problems.append(newjob.Problem(error.field, error.message))
+            except PreviewUnavailableError as error:
+                note = str(error)
         checked = False
         if not problems:
             try:
@@ -810,6 +818,7 @@ class Handler(BaseHTTPRequestHandler):
                 "checked": checked,
                 "problems": [p.record() for p in problems],
                 "fires": fires,
+                "note": note,
                 "zone": zone,
                 "yaml": to_yaml(body),
             },

@@ -625,6 +625,12 @@
       if (mine !== asked) return; // a newer check is on its way
       showProblems(body.problems || []);
       showFires(body.fires || [], body.zone || "UTC");
+      if (body.note) {
+        const li = document.createElement("li");
+        li.className = "muted";
+        li.textContent = body.note;
+        fires.replaceChildren(li);
+      }
       yaml.textContent = body.yaml || "";
       const refused = document.getElementById("create-refused");
       create.disabled = !body.ok || Boolean(refused);
