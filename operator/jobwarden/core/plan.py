@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobwarden.core.refusals import RefusalClass
+
 
 @dataclass(frozen=True)
 class CreatePod:
@@ -72,6 +74,7 @@ class Plan:
     requeue_after: float | None = None  # seconds; None = wait for a watch event
     wants_slot: bool = False  # waiting for admission
     holds_slot: bool = False  # holds a worker slot after this plan
+    refusal: RefusalClass | None = None  # a pod create the API server refused (metrics)
 
     def wake_in(self, seconds: float) -> None:
         """Ask to be reconciled again after `seconds` (the earliest request wins)."""

@@ -97,6 +97,18 @@ def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, An
     }
 
 
+def build_worker_pod(body: Mapping[str, Any], attempt: int, worker_image: str) -> dict[str, Any]:
+    """The worker pod of `attempt` of the JobRun or Export `body`: what the engine
+    creates, and what the admission webhook dry-runs before the run is stored.
+
+    Raises TemplateMissingError for a run of a ScheduledJob not snapshotted yet."""
+    if body.get("kind") == c.KIND_EXPORT:
+        template = export_template(body, worker_image)
+    else:
+        template = run_template(body)
+    return worker_pod(body, template, attempt)
+
+
 def worker_pod(
     body: Mapping[str, Any], template: Mapping[str, Any], attempt: int
 ) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
@@ -23,7 +25,8 @@ from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide, position_update_due
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
-from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
+from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
+from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
@@ -44,6 +47,7 @@ Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, nam
 
 _PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
+_HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 #: The whole queue of a namespace is walked for shown positions at most this often.
 _POSITION_SCAN_SECONDS = 1.0
 
@@ -286,21 +290,33 @@ class Engine:
         # never both take the last slot.
         self.slots.unreserve(key)
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
-        plan = decide(view, pods, slot, now, exit_margin_seconds=self.config.exit_margin_seconds)
+        margin = self.config.exit_margin_seconds
+        plan = decide(view, pods, slot, now, exit_margin_seconds=margin)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if plan.holds_slot:
             self.slots.reserve(key)
         try:
-            await self._apply(view, plan, stored_status)
+            try:
+                await self._apply(view, plan, stored_status)
+            except PodCreateRefused as refused:
+                # The same decision again, now knowing what the API server said: it
+                # records the refusal (and a backoff) instead of the create.
+                logger.info("run %s/%s: %s", view.namespace, view.name, refused)
+                plan = decide(
+                    view, pods, slot, now, exit_margin_seconds=margin, refusal=refused.refusal
+                )
+                if plan.pre_actions and any(isinstance(a, CreatePod) for a in plan.pre_actions):
+                    raise RuntimeError("a refused create was planned again") from refused
+                await self._apply(view, plan, stored_status)
         except BaseException:
-            if view.phase not in (RunPhase.RUNNING, RunPhase.CANCELLING):
+            if view.phase not in _HOLDING:
                 self.slots.unreserve(key)
             raise
         if not plan.holds_slot:
             self.slots.unreserve(key)
-        if held_before and not plan.holds_slot:
-            self.kick_namespace(view.namespace)
+        if (held_before or plan.refusal is not None) and not plan.holds_slot:
+            self.kick_namespace(view.namespace)  # a slot freed: the next run may start
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
@@ -379,23 +395,33 @@ class Engine:
 
     # ------------------------------------------------------------------ pods
     async def _create_pod(self, view: RunView, body: JSON, action: CreatePod) -> None:
+        """Create the attempt's pod; a refusal is reported as what the API said
+        (`PodCreateRefused`), for the decision to classify."""
         try:
-            if view.kind == c.KIND_EXPORT:
-                template = export_template(body, self.config.worker_image)
-            else:
-                template = run_template(body)
+            manifest = build_worker_pod(body, action.attempt, self.config.worker_image)
         except TemplateMissingError as error:
             raise RuntimeError(str(error)) from error
-        manifest = worker_pod(body, template, action.attempt)
         if uses_worker_identity(manifest):
             await ensure_worker_identity(self.kube, view.namespace)
         try:
             await self.kube.create(resource_path("v1", "pods", view.namespace), manifest)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            # No answer: the pod may or may not exist; a retry meets 409 if it does.
+            raise PodCreateRefused(action.attempt, ApiRefusal(0, message=str(error))) from error
         except KubeApiError as error:
-            if not error.conflict:
+            if not error.conflict or error.reason != "AlreadyExists":
                 if "serviceaccount" in error.message.lower():
                     forget_worker_identity(self.kube, view.namespace)  # recreate next time
-                raise
+                raise PodCreateRefused(
+                    action.attempt,
+                    ApiRefusal(
+                        error.status,
+                        error.reason,
+                        error.message,
+                        error.causes,
+                        error.retry_after_seconds,
+                    ),
+                ) from error
             existing = await self.kube.get(resource_path("v1", "pods", view.namespace, action.name))
             owners = existing.get("metadata", {}).get("ownerReferences") or []
             if not any(o.get("uid") == view.uid for o in owners):
@@ -442,3 +468,11 @@ class Engine:
 
 
 _NO_SLOT = Slot(admit=False, position=0, running=0, limit=0)
+
+
+class PodCreateRefused(Exception):  # noqa: N818 - a report, handed back to the decision
+    """The API server refused (or did not answer) the create of an attempt's pod."""
+
+    def __init__(self, attempt: int, api: ApiRefusal) -> None:
+        super().__init__(f"pod of attempt {attempt} refused: {api.status} {api.message}")
+        self.refusal = Refusal(attempt, api)
