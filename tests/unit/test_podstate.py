@@ -60,7 +60,8 @@ START_CASES = [
     pytest.param(pending(node=None), "PodPending", Heal.NORMAL, "waits to be scheduled",
                  id="not scheduled yet, nothing said"),
     pytest.param(pending(node=None, conditions=UNSCHEDULABLE), "Unschedulable", Heal.MAY_HEAL,
-                 "didn't match Pod's node affinity/selector", id="Unschedulable: the scheduler's words"),
+                 "didn't match Pod's node affinity/selector",
+                 id="Unschedulable: the scheduler's words"),
     pytest.param(pending(), "ContainerCreating", Heal.NORMAL, "being started on node kwok-node-0",
                  id="bound, no container status yet"),
     pytest.param(pending(waiting=("ContainerCreating", "")), "ContainerCreating", Heal.NORMAL,
@@ -70,7 +71,8 @@ START_CASES = [
     pytest.param(pending(waiting=("ImagePullBackOff", 'Back-off pulling image "x:1"')),
                  "ImagePullBackOff", Heal.MAY_HEAL, "Back-off pulling", id="ImagePullBackOff"),
     pytest.param(pending(waiting=("InvalidImageName", 'couldn\'t parse image name "X Y"')),
-                 "InvalidImageName", Heal.NEVER, "couldn't parse", id="InvalidImageName: never heals"),
+                 "InvalidImageName", Heal.NEVER, "couldn't parse",
+                 id="InvalidImageName: never heals"),
     pytest.param(pending(waiting=("ErrImageNeverPull", 'image "x:1" is not present with pull '
                                   "policy of Never")),
                  "ErrImageNeverPull", Heal.NEVER, "pull policy of Never",
@@ -79,7 +81,8 @@ START_CASES = [
                  "CreateContainerConfigError", Heal.AFTER_GRACE, 'secret "db" not found',
                  id="CreateContainerConfigError: a missing Secret gets a grace"),
     pytest.param(pending(waiting=("CreateContainerError", "name conflict")),
-                 "CreateContainerError", Heal.AFTER_GRACE, "name conflict", id="CreateContainerError"),
+                 "CreateContainerError", Heal.AFTER_GRACE, "name conflict",
+                 id="CreateContainerError"),
     pytest.param(pending(waiting=("SomethingNew", "a reason we do not know")),
                  "SomethingNew", Heal.MAY_HEAL, "a reason we do not know",
                  id="an unknown reason: shown, bounded by the start timeout"),
@@ -87,9 +90,11 @@ START_CASES = [
                  id="a reason that cannot be a condition reason is replaced"),
     pytest.param(pending(init_waiting=("ErrImagePull", "init image missing"),
                          waiting=("PodInitializing", "")),
-                 "ErrImagePull", Heal.MAY_HEAL, "init container", id="an init container's reason first"),
+                 "ErrImagePull", Heal.MAY_HEAL, "init container",
+                 id="an init container's reason first"),
     pytest.param(pending(init_waiting=("PodInitializing", ""), waiting=("PodInitializing", "")),
-                 "PodInitializing", Heal.NORMAL, "running init containers", id="init containers running"),
+                 "PodInitializing", Heal.NORMAL, "running init containers",
+                 id="init containers running"),
 ]  # fmt: skip
 
 
@@ -110,7 +115,8 @@ def test_start_state(pod: PodView, reason: str, heal: Heal, words: str) -> None:
                      id="config error within its grace"),
         pytest.param("CreateContainerConfigError", CONFIG_ERROR_GRACE_SECONDS, True,
                      id="config error past its grace"),
-        pytest.param("ImagePullBackOff", 10_000, False, id="may heal: only the start timeout ends it"),
+        pytest.param("ImagePullBackOff", 10_000, False,
+                 id="may heal: only the start timeout ends it"),
     ],
 )  # fmt: skip
 def test_when_a_start_problem_ends_the_attempt(

@@ -3,6 +3,8 @@ the backoff of the transient ones: table-driven, from what API servers answer.""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from jobwarden.core.refusals import (
@@ -18,7 +20,8 @@ from jobwarden.core.refusals import (
 P, T = False, True  # permanent, transient
 CASES = [
     # (what the API server answered, cause, transient)
-    pytest.param(ApiRefusal(422, "Invalid", 'Pod "x-1" is invalid: spec.containers: Required value'),
+    pytest.param(ApiRefusal(422, "Invalid", 'Pod "x-1" is invalid: spec.containers: '
+                            "Required value"),
                  RefusalCause.INVALID, P, id="422 invalid template (containers: [])"),
     pytest.param(ApiRefusal(422, "Invalid", 'Pod "x-1" is invalid: spec.containers[0].name: '
                             'Invalid value: "Bad_Name"'),
@@ -107,7 +110,7 @@ def test_creates_per_minute_stay_within_the_documented_bound() -> None:
         times.append(now)
     worst = max(sum(1 for t in times if start <= t < start + 60) for start in times)
     assert worst == CREATES_PER_MINUTE_BOUND
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= CREATE_RETRY_INITIAL_SECONDS
 
 
