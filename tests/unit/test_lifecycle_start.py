@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from jobwarden.api import constants as c
+from jobwarden.core.conditions import Condition
 from jobwarden.core.lifecycle import POD_APPEAR_SECONDS, decide
 from jobwarden.core.observed import PodView
 from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
@@ -69,7 +70,7 @@ def creates(plan: Plan) -> list[CreatePod]:
     return [a for a in plan.pre_actions if isinstance(a, CreatePod)]
 
 
-def worker_started(story: Story) -> dict[str, Any]:
+def worker_started(story: Story) -> Condition:
     return next(k for k in story.conditions if k["type"] == "WorkerStarted")
 
 
