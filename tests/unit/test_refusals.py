@@ -54,6 +54,9 @@ CASES = [
     pytest.param(ApiRefusal(403, "Forbidden", 'pods "x-1" is forbidden: exceeded quota: q, '
                             "requested: pods=1, used: pods=1, limited: pods=1"),
                  RefusalCause.QUOTA, T, id="403 exceeded quota"),
+    pytest.param(ApiRefusal(403, "Forbidden", 'pods "x-1" is forbidden: status unknown for quota: '
+                            "q, resources: pods"),
+                 RefusalCause.QUOTA, T, id="403 a new quota not yet counted"),
     pytest.param(ApiRefusal(403, "Forbidden", 'pods "x-1" is forbidden: error looking up service '
                             'account t/builder: serviceaccount "builder" not found'),
                  RefusalCause.SERVICE_ACCOUNT, T, id="403 ServiceAccount missing (may appear)"),

@@ -100,8 +100,8 @@ def _cause(refusal: ApiRefusal) -> RefusalCause:
     if status == 403:
         if "NamespaceTerminating" in refusal.causes or "being terminated" in message:
             return RefusalCause.NAMESPACE_TERMINATING
-        if "exceeded quota" in message:
-            return RefusalCause.QUOTA
+        if "exceeded quota" in message or "status unknown for quota" in message:
+            return RefusalCause.QUOTA  # used up now, or not yet counted by its controller
         if "service account" in message or "serviceaccount" in message:
             return RefusalCause.SERVICE_ACCOUNT
         return RefusalCause.POLICY
