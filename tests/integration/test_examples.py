@@ -55,6 +55,8 @@ RESTRICTED = {
 def _runs_of(document: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
     """The run (JobRun or Export body) whose worker pod an example makes the operator
     create: the document itself, or a run of a ScheduledJob's template."""
+    if document["kind"] not in ("ScheduledJob", "JobRun", "Export"):
+        return []
     metadata = {
         "name": document["metadata"].get("name") or document["metadata"]["generateName"][:-1],
         "namespace": namespace,
