@@ -275,6 +275,8 @@ class AdmissionRuntime:
         """One API call: a SubjectAccessReview, a read of a ScheduledJob, or a dry run
         of a worker pod."""
         if isinstance(question, WorkerPodCheck):
+            if not self.config.webhook_pod_dry_run:
+                return None  # turned off: taken as accepted (the engine still classifies)
             return await self.dry_run_worker_pod(request.namespace, question.body())
         if isinstance(question, ScheduledJobLookup):
             path = resource_path(
