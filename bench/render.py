@@ -406,6 +406,10 @@ def _dryrun(result: dict[str, Any]) -> str:
         return {k: v if k == "count" else round(v * 1000, 2) for k, v in stats.items()}
 
     rows = [(titles[k], ms(v["latency_seconds"])) for k, v in variants.items() if k in titles]
+    first = result.get("first_runs_of_a_namespace")
+    if first:
+        label = "the same, before the namespace's first run (no worker ServiceAccount yet)"
+        rows.append((label, ms(first["latency_seconds"])))
     alone = result.get("pod_dry_run_alone")
     if alone:
         label = "the worker pod's dry run alone (client → API server)"
