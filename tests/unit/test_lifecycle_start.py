@@ -13,7 +13,7 @@ import pytest
 
 from jobwarden.api import constants as c
 from jobwarden.core.conditions import Condition
-from jobwarden.core.lifecycle import POD_APPEAR_SECONDS, decide
+from jobwarden.core.lifecycle import POD_APPEAR_SECONDS, START_QUIET_SECONDS, decide
 from jobwarden.core.observed import PodView
 from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
 from jobwarden.core.podstate import CONFIG_ERROR_GRACE_SECONDS
@@ -231,6 +231,9 @@ def test_a_start_that_is_merely_slow_times_out_as_start_timeout() -> None:
     step(story, 0)
     set_pod(story, pending_body(waiting=("ContainerCreating", "")))
     plan = step(story, 1)
+    assert plan.status is None, "a start on its way is not written within its first seconds"
+    assert plan.requeue_after == START_QUIET_SECONDS - 1
+    plan = step(story, START_QUIET_SECONDS)
     assert story.status["reason"] == "ContainerCreating" and events(plan) == []
     step(story, 60)
     assert story.phase == "Failed" and story.status["reason"] == "StartTimeout"
@@ -399,3 +402,19 @@ def test_queued_runs_never_show_starting() -> None:
     story = new()
     step(story, 0, slot=full(2))
     assert story.phase == "Queued"
+
+
+def test_a_pod_that_starts_at_once_costs_one_write_more_than_before() -> None:
+    """Admission (Starting), running (Running), the end: the pod states between
+    (unscheduled, bound, creating its container) are not written one by one."""
+    story = new()
+    writes = [step(story, 0).status is not None]
+    set_pod(story, pending_body(node=None))  # ADDED: not scheduled yet
+    writes.append(step(story, 0.2).status is not None)
+    set_pod(story, pending_body(waiting=("ContainerCreating", "")))  # bound
+    writes.append(step(story, 0.4).status is not None)
+    story.pod_starts(0.6)
+    writes.append(step(story, 0.6).status is not None)
+    story.pod_exits(0, when=2)
+    writes.append(step(story, 2).status is not None)
+    assert writes == [True, False, False, True, True]

@@ -51,6 +51,10 @@ MAX_REASON_CHARS = 1024
 #: `status.message` and a log entry's message are bounded by the CRD.
 MAX_MESSAGE_CHARS = 1024
 MAX_ATTEMPT_MESSAGE_CHARS = 4096
+#: For this long after its pod was created, a start that is merely on its way (no
+#: problem named) is not written as each pod state it passes (PodPending,
+#: ContainerCreating): most pods start within it, and each write costs the API server.
+START_QUIET_SECONDS = 5.0
 #: WorkerStarted reasons that mean "on its way", not a problem worth a Warning.
 _ON_ITS_WAY = frozenset(
     {
@@ -402,6 +406,8 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     if attempt == 1:
         draft.audit(AuditAction.ADMITTED, "started", detail=usage)
     _request_pod(draft, record)
+    if draft.plan.pre_actions:  # its pod is asked for: Starting may be written later
+        draft.plan.status_may_wait = START_QUIET_SECONDS
 
 
 def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
@@ -564,6 +570,16 @@ def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> Non
     """The pod exists, its worker has not started: show why, and bound the wait."""
     state = start_state(pod)
     attempt = int(record["attempt"])
+    deadline = _start_deadline(draft, record)
+    quiet_until = pod.created + datetime.timedelta(seconds=START_QUIET_SECONDS)
+    shown = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+    on_its_way = shown is not None and shown["status"] == "False" and shown["reason"] in _ON_ITS_WAY
+    if not state.problem and on_its_way and draft.now < quiet_until:
+        # Merely on its way (scheduling, creating its container): the condition keeps
+        # its "starting" words for a few seconds, so a pod that starts at once costs no
+        # write per pod state it passes through (one each would double a run's writes).
+        draft.plan.wake_in(_seconds_to(draft, min(quiet_until, deadline)))
+        return
     if state.problem and _was_on_its_way(draft):
         draft.log(f"attempt {attempt} is not starting: {state.message}")
         draft.event(True, EventReason.WORKER_PENDING, clip(f"attempt {attempt}: {state.message}"))
@@ -572,7 +588,6 @@ def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> Non
         ending = _Ending(state.reason, f"cannot start: {state.message}", fail_run=True)
         _end_attempt(draft, record, pod, forced=True, ending=ending)
         return
-    deadline = _start_deadline(draft, record)
     if draft.now >= deadline:
         _end_attempt(draft, record, pod, forced=True, ending=_start_timeout(draft, state.problem))
         return

@@ -8,6 +8,7 @@ requeue when the plan asks. A namespace key re-ranks its queue when a slot frees
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import math
@@ -92,6 +93,8 @@ class Engine:
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
         self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
+        #: Statuses decided but not written yet (`Plan.status_may_wait`), by run.
+        self._unwritten: dict[RunKey, _Unwritten] = {}
         self.identity = ""  # the operator's user name (see `run`)
 
     # ------------------------------------------------------------------ kicks
@@ -124,6 +127,7 @@ class Engine:
             self.identity = self.config.operator_username or await whoami(self.kube)
         await self.resync()
         self._quota_usage.clear()
+        self._unwritten.clear()  # a new term: the API (and adoption) are the truth
         # Finished runs without pods need nothing: with thousands of them, reconciling
         # each (a GET apiece) would hold up the runs that do need the engine.
         for key, view in list(self.store.runs.items()):
@@ -259,6 +263,7 @@ class Engine:
         """One reconcile of one run."""
         view = self.store.run(key)
         if view is None:
+            self._unwritten.pop(key, None)
             await self._release_orphans(key)
             self.slots.unreserve(key)
             self.kick_namespace(key[1])
@@ -268,6 +273,12 @@ class Engine:
             if view is None:
                 return
         stored_status = view.status  # as the API has it: status writes send the difference
+        unwritten = self._unwritten.get(key)
+        if unwritten is not None and view.attempt >= int(unwritten.status.get("attempt") or 0):
+            del self._unwritten[key]  # the API has caught up (or moved on)
+            unwritten = None
+        if unwritten is not None:
+            view = unwritten.applied_to(view)  # decide from what was decided last
         snapshot_added = False
         if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
             sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
@@ -294,6 +305,10 @@ class Engine:
         plan = decide(view, pods, slot, now, exit_margin_seconds=margin)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
+        if snapshot_added:
+            plan.status_may_wait = None  # the snapshot must be what the pod was built from
+        if plan.status is None and unwritten is not None and now >= unwritten.due:
+            plan.status = unwritten.status  # its time has come: write what was decided
         if plan.holds_slot:
             self.slots.reserve(key)
         try:
@@ -359,7 +374,12 @@ class Engine:
                 await self._create_pod(view, view.manifest(), action)
             elif isinstance(action, DeletePod):
                 await self._delete_pod(view.namespace, action)
-        if plan.status is not None:
+        if plan.status is not None and plan.status_may_wait is not None:
+            due = self.clock() + datetime.timedelta(seconds=plan.status_may_wait)
+            self._unwritten[view.key] = _Unwritten(plan.status, due)
+            metrics.observe_plan(view, plan, self.clock())
+            plan.wake_in(plan.status_may_wait)
+        elif plan.status is not None:
             # Only the fields that changed (a merge patch leaves the others as they are):
             # the API server decodes, validates and stores less, the watchers get the same.
             status = {
@@ -371,6 +391,7 @@ class Engine:
                 written = await self.kube.merge_patch(
                     run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
                 )
+                self._unwritten.pop(view.key, None)
                 self.store.remember_written(written)
                 metrics.observe_plan(view, plan, self.clock())  # transitions, latencies
                 await self._label_finished(RunView.from_body(written))
@@ -468,6 +489,22 @@ class Engine:
 
 
 _NO_SLOT = Slot(admit=False, position=0, running=0, limit=0)
+
+
+@dataclass(frozen=True)
+class _Unwritten:
+    """A status decided and not written yet, and when it is written at the latest."""
+
+    status: dict[str, Any]
+    due: datetime.datetime
+
+    def applied_to(self, view: RunView) -> RunView:
+        """The run as the next decision must see it: with this status (and the
+        settings of the snapshot in it)."""
+        snapshot = self.status.get("snapshot")
+        if snapshot and not view.status.get("snapshot"):
+            view = view.with_snapshot(snapshot)
+        return dataclasses.replace(view, status=self.status)
 
 
 class PodCreateRefused(Exception):  # noqa: N818 - a report, handed back to the decision
