@@ -100,14 +100,21 @@ def label_namespace(kube: Kube, namespace: str, labels: dict[str, str]) -> None:
 
 
 def worker_quota(kube: Kube, namespace: str, max_running: int) -> None:
+    """A WorkerQuota, once the operator has observed it (it applies from then on)."""
+    path = resource_path(runs.API, "workerquotas", namespace)
     kube.create(
-        resource_path(runs.API, "workerquotas", namespace),
+        path,
         {
             "apiVersion": runs.API,
             "kind": "WorkerQuota",
             "metadata": {"name": "quota"},
             "spec": {"maxRunning": max_running},
         },
+    )
+    wait_until(
+        lambda: (kube.get(f"{path}/quota").get("status") or {}).get("observedGeneration") == 1,
+        timeout=30,
+        message="the WorkerQuota observed by the operator",
     )
 
 
@@ -215,6 +222,9 @@ def check_creates(cluster: TestCluster, namespace: str, pod: str, at_least: int 
 
     # The audit log is written in batches (at most 1 s late).
     creates = wait_until(audited, timeout=10, message=f"{at_least}+ audited creates of {pod}")
+    first = creates[0].time
+    shown = [(round((c.time - first).total_seconds(), 1), c.code) for c in creates]
+    print(f"creates of {pod} (seconds after the first, HTTP status): {shown}")
     assert most_in_any_minute(creates) <= CREATES_PER_MINUTE_BOUND, [c.time for c in creates]
     return len(creates)
 
