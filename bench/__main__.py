@@ -22,6 +22,7 @@ from bench.scenarios import (
     admission,
     apicost,
     cancel,
+    dryrun,
     export,
     footprint,
     schedule,
@@ -36,6 +37,7 @@ SCENARIOS = {
     "apicost": apicost.run,
     "export": export.run,
     "writecost": writecost.run,
+    "dryrun": dryrun.run,
 }
 RESULTS = REPO / "bench" / "results"
 

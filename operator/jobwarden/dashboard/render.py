@@ -44,8 +44,15 @@ CANCELLING = "Cancelling…"
 CANCEL_TOOLTIP = "Cancel job"
 #: Phases in which the Cancel button is offered (the run has not ended and no cancel
 #: was asked for yet): waiting, working, or between attempts.
-CANCELLABLE_PHASES = frozenset({NEW_PHASE, "Queued", "Running", "Retrying"})
-RUN_PHASE_FILTERS = ("Queued", "Running", "Retrying", "Cancelling", *sorted(TERMINAL_PHASES))
+CANCELLABLE_PHASES = frozenset({NEW_PHASE, "Queued", "Starting", "Running", "Retrying"})
+RUN_PHASE_FILTERS = (
+    "Queued",
+    "Starting",
+    "Running",
+    "Retrying",
+    "Cancelling",
+    *sorted(TERMINAL_PHASES),
+)
 HISTORY_DAYS = (7, 30, 90)
 RESULT_PHASES = ("Succeeded", "Failed", "Cancelled")
 
@@ -167,6 +174,19 @@ def badge(obj: Mapping[str, Any]) -> str:
     label = phase_label(obj)
     css = "cancelling" if label == CANCELLING else label.lower()
     return f'<span class="badge phase-{h(css)}" data-phase-for="{h(key_of(obj))}">{h(label)}</span>'
+
+
+def phase_cell(obj: Mapping[str, Any]) -> str:
+    """The badge, and for a Starting run what it waits for (the message as tooltip)."""
+    status = status_of(obj)
+    reason = status.get("reason")
+    if phase_label(obj) != "Starting" or not reason:
+        return badge(obj)
+    message = str(status.get("message") or "")
+    return (
+        f'{badge(obj)} <span class="reason" title="{h(message)}">{h(reason)}</span>'
+        f'<span class="visually-hidden">: {h(message)}</span>'
+    )
 
 
 def progress_cell(obj: Mapping[str, Any]) -> str:
@@ -291,7 +311,7 @@ def run_row(
     if show_namespace:
         cells.append(f"<td>{h(namespace_of(obj))}</td>")
     cells += [
-        f"<td>{badge(obj)}</td>",
+        f"<td>{phase_cell(obj)}</td>",
         f"<td>{progress_cell(obj)}</td>",
         f"<td>{elapsed_cell(obj, page.now)}</td>",
         f"<td>{h(queue_text(obj))}</td>",
