@@ -432,6 +432,52 @@ def _dashboard(result: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- headline
+def _dryrun(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"failed: {result['error']}"
+    variants = result.get("variants") or {}
+    titles = {
+        "with": "JobRun create (dry run), webhook dry-runs the worker pod",
+        "without": "JobRun create (dry run), JOBWARDEN_WEBHOOK_POD_DRY_RUN=false",
+    }
+
+    def ms(stats: dict[str, Any]) -> dict[str, Any]:
+        return {k: v if k == "count" else round(v * 1000, 2) for k, v in stats.items()}
+
+    rows = [(titles[k], ms(v["latency_seconds"])) for k, v in variants.items() if k in titles]
+    first = result.get("first_runs_of_a_namespace")
+    if first:
+        label = "the same, before the namespace's first run (no worker ServiceAccount yet)"
+        rows.insert(1, (label, ms(first["latency_seconds"])))
+    alone = result.get("pod_dry_run_alone")
+    if alone:
+        label = "the worker pod's dry run alone (client → API server)"
+        rows.append((label, ms(alone["latency_seconds"])))
+    out = [
+        f"{result['parameters']['requests']} sequential requests per row, after "
+        f"{result['parameters']['warmup']} warm-up requests; each row on a fresh control plane.",
+        "",
+        _pct_table("Latency", rows, unit="ms"),
+        "",
+        "| | API server CPU ms / request | operator CPU ms / request |",
+        "| --- | --- | --- |",
+    ]
+    for key, title in titles.items():
+        cpu = (variants.get(key) or {}).get("cpu_ms_per_request") or {}
+        out.append(_row([title, _s(cpu.get("kube-apiserver")), _s(cpu.get("operator"))]))
+    added = result.get("added_per_admission")
+    if added:
+        cpu = added["cpu_ms"]
+        out += [
+            "",
+            f"**Added per admission:** {_s(added['latency_p50_ms'])} ms at p50, "
+            f"{_s(added['latency_p90_ms'])} ms at p90; "
+            f"{_s(cpu.get('kube-apiserver'))} ms of API-server CPU and "
+            f"{_s(cpu.get('operator'))} ms of operator CPU.",
+        ]
+    return "\n".join(out)
+
+
 def _get(data: dict[str, Any], *path: str) -> Any:
     for key in path:
         if not isinstance(data, dict) or key not in data:
@@ -591,7 +637,8 @@ def tables(data: dict[str, Any]) -> str:
         ),
         ("export", "6. Export worker", _export),
         ("writecost", "7. What one write costs the API server", _writecost),
-        ("dashboard", "8. The dashboard with many runs", _dashboard),
+        ("dryrun", "8. The admission webhook's dry run of the worker pod", _dryrun),
+        ("dashboard", "9. The dashboard with many runs", _dashboard),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]

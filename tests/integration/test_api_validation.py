@@ -668,9 +668,10 @@ def test_printer_columns(cluster: TestCluster, namespace: str) -> None:
             "SCHEDULEDJOB",
             "STARTED",
             "DURATION",
+            "REASON",  # shown by default since issue 17: what a Starting run waits for
             "AGE",
         ],
-        "exp": ["NAME", "PHASE", "PROGRESS", "FORMAT", "AGE"],
+        "exp": ["NAME", "PHASE", "PROGRESS", "FORMAT", "REASON", "AGE"],
         "wq": ["NAME", "MAX", "RUNNING", "QUEUED", "AGE"],
     }
     for short, expected in headers.items():
@@ -678,6 +679,8 @@ def test_printer_columns(cluster: TestCluster, namespace: str) -> None:
         assert out.splitlines()[0].split() == expected, out
     wide = cluster.kubectl("get", "-n", namespace, "sj", "-o", "wide").stdout
     assert "TIMEZONE" in wide.splitlines()[0]
+    wide_runs = cluster.kubectl("get", "-n", namespace, "jr", "-o", "wide").stdout
+    assert "MESSAGE" in wide_runs.splitlines()[0]
     assert "Europe/Berlin" in wide
     everything = cluster.kubectl("get", "-n", namespace, "jobwarden", "-o", "name").stdout
     assert sorted(everything.split()) == [

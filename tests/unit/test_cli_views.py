@@ -471,3 +471,11 @@ def test_history_orders_runs_started_within_one_second_by_their_exact_start() ->
     records = history.history_records(job, [live], NOW)
     assert [r["name"] for r in records] == ["a-second", "b-first"]
     assert records[0]["startTime"] == records[1]["startTime"], "shown in whole seconds"
+
+
+def test_active_rows_say_what_a_starting_run_waits_for() -> None:
+    starting = run("pending-1", "Starting", status={"reason": "ImagePullBackOff"})
+    headers, rows = views.active_rows([starting], {}, NOW)
+    assert rows[0][headers.index("phase")] == "Starting (ImagePullBackOff)"
+    assert facts.phase_text(run("r", "Running", status={"reason": "Running"})) == "Running"
+    assert "Starting" in facts.HOLDING_PHASES

@@ -166,8 +166,9 @@ def build_parser(
   kubectl jobwarden active -o name | xargs kubectl jobwarden cancel -y
 """,
         """\
-List the unfinished JobRuns and Exports (New, Queued, Running, Retrying, Cancelling):
-kind, name, phase, progress, elapsed time (since admission, or since creation while
+List the unfinished JobRuns and Exports (New, Queued, Starting, Running, Retrying,
+Cancelling): kind, name, phase (a Starting run with what it waits for, e.g.
+`Starting (Unschedulable)`), progress, elapsed time (since admission, or since creation while
 queued), whether it is stuck (condition Stuck: no progress report for too long), its
 place in the queue, and whether you may cancel it (yes / no / requested), which the
 API server answers: RBAC patch, and being the creator or holding the verb cancel.""",

@@ -26,6 +26,7 @@ from jobwarden.client.objects import (
     name_of,
     namespace_of,
     phase_of,
+    phase_text,
     priority_of,
     progress_text,
     queue_text,
@@ -89,7 +90,7 @@ def active_rows(
         row = [
             kind,
             name_of(obj),
-            phase_of(obj),
+            phase_text(obj),
             progress_text(obj),
             human_duration(elapsed_seconds(obj, now)) or DASH,
             "yes" if is_stuck(obj) else "no",

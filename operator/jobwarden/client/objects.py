@@ -47,7 +47,9 @@ FINISHED_JOB_PHASES = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
 #: Phases in which a run holds a worker slot (its pod may be running).
-HOLDING_PHASES = frozenset({RunPhase.RUNNING.value, RunPhase.CANCELLING.value})
+HOLDING_PHASES = frozenset(
+    {RunPhase.STARTING.value, RunPhase.RUNNING.value, RunPhase.CANCELLING.value}
+)
 #: Shown for a run the operator has not reconciled yet (no status.phase).
 NEW_PHASE = "New"
 
@@ -111,6 +113,15 @@ def spec_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def phase_of(obj: Mapping[str, Any]) -> str:
     """status.phase, or `New` before the operator has written one."""
     return str(status_of(obj).get("phase") or NEW_PHASE)
+
+
+def phase_text(obj: Mapping[str, Any]) -> str:
+    """The phase, and for Starting what it waits for: `Starting (Unschedulable)`."""
+    phase = phase_of(obj)
+    reason = status_of(obj).get("reason")
+    if phase == RunPhase.STARTING.value and reason:
+        return f"{phase} ({reason})"
+    return phase
 
 
 def is_terminal(obj: Mapping[str, Any]) -> bool:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from jobwarden.api.enums import RunPhase
 from jobwarden.client.objects import created_at, is_terminal, phase_of, status_of
 from jobwarden.client.text import parse_time
 
-#: The phase issue 17 adds: admitted, its worker's container not started yet.
-STARTING_PHASE = "Starting"
+#: Admitted, its worker's container not started yet.
+STARTING_PHASE = RunPhase.STARTING.value
 
 
 class Stage(StrEnum):

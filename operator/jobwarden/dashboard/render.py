@@ -58,8 +58,15 @@ CANCELLING = "Cancelling…"
 CANCEL_TOOLTIP = "Cancel job"
 #: Phases in which the Cancel button is offered (the run has not ended and no cancel
 #: was asked for yet): waiting, working, or between attempts.
-CANCELLABLE_PHASES = frozenset({NEW_PHASE, "Queued", "Running", "Retrying"})
-RUN_PHASE_FILTERS = ("Queued", "Running", "Retrying", "Cancelling", *sorted(TERMINAL_PHASES))
+CANCELLABLE_PHASES = frozenset({NEW_PHASE, "Queued", "Starting", "Running", "Retrying"})
+RUN_PHASE_FILTERS = (
+    "Queued",
+    "Starting",
+    "Running",
+    "Retrying",
+    "Cancelling",
+    *sorted(TERMINAL_PHASES),
+)
 HISTORY_DAYS = (7, 30, 90)
 RESULT_PHASES = ("Succeeded", "Failed", "Cancelled")
 #: Runs that may be re-run from the dashboard (the issue: after a failure or a cancel).
@@ -322,6 +329,19 @@ def badge(obj: Mapping[str, Any]) -> str:
     return f'<span class="badge phase-{h(css)}" data-phase-for="{h(key_of(obj))}">{h(label)}</span>'
 
 
+def phase_cell(obj: Mapping[str, Any]) -> str:
+    """The badge, and for a Starting run what it waits for (the message as tooltip)."""
+    status = status_of(obj)
+    reason = status.get("reason")
+    if phase_label(obj) != "Starting" or not reason:
+        return badge(obj)
+    message = str(status.get("message") or "")
+    return (
+        f'{badge(obj)} <span class="reason" title="{h(message)}">{h(reason)}</span>'
+        f'<span class="visually-hidden">: {h(message)}</span>'
+    )
+
+
 def progress_cell(obj: Mapping[str, Any]) -> str:
     """A progress bar with its percentage, or a dash before any report."""
     progress = status_of(obj).get("progress") or {}
@@ -468,7 +488,7 @@ def run_row(
     if can_offer_rerun(obj):
         actions = action_button("rerun", "Re-run", obj, rerun, named=True, doing="re-run it")
     cells += [
-        f"<td>{badge(obj)}</td>",
+        f"<td>{phase_cell(obj)}</td>",
         f"<td>{progress_cell(obj)}</td>",
         f"<td>{elapsed_cell(obj, page.now)}</td>",
         f"<td>{h(queue_text(obj))}</td>",
