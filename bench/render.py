@@ -392,6 +392,45 @@ def _writecost(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _dashboard(result: dict[str, Any]) -> str:
+    if "server_render_ms" not in result:
+        return f"Failed: `{result.get('error')}`"
+    p, b = result["parameters"], result.get("browser") or {}
+    out = [
+        f"{p['runs']:,} JobRuns in one namespace (most finished over the last day), watched "
+        "by `kubectl jobwarden dashboard` as the admin; no operator running. Each figure: "
+        f"{p['repeats']} tries, median / p95 / max in ms. Load before "
+        f"{_load(result.get('loadavg_before'))}, after {_load(result.get('loadavg_after'))}; "
+        f"dashboard RSS {result.get('dashboard_rss_mib')} MiB "
+        f"(peak {result.get('dashboard_peak_rss_mib')} MiB).",
+        "",
+        "| server render (GET, on the client) | median | p95 | max | page size (KiB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, m in result["server_render_ms"].items():
+        out.append(_row([label, m["median"], m["p95"], m["max"], m["kib"]]))
+    out += ["", "| in Chromium (headless) | median | p95 | max |", "| --- | ---: | ---: | ---: |"]
+    for key, label in (
+        ("load_to_live_ms", "navigation to a live runs page"),
+        ("update_ms", "status patch → new phase on screen"),
+        (
+            "update_under_churn_ms",
+            f"the same, while {p['churn_per_s']} other runs change per second",
+        ),
+    ):
+        if key in b:
+            m = b[key]
+            out.append(_row([label, m["median"], m["p95"], m["max"]]))
+    if "long_tasks" in b:
+        out += [
+            "",
+            f"During the churn ({b['churn_window_s']} s): {b['long_tasks']} long tasks on the "
+            f"page's main thread, the longest {b['longest_task_ms']} ms, "
+            f"{b['blocked_ms_per_s']} ms blocked (beyond 50 ms) per second.",
+        ]
+    return "\n".join(out) + "\n"
+
+
 # ---------------------------------------------------------------- headline
 def _dryrun(result: dict[str, Any]) -> str:
     if "error" in result:
@@ -599,6 +638,7 @@ def tables(data: dict[str, Any]) -> str:
         ("export", "6. Export worker", _export),
         ("writecost", "7. What one write costs the API server", _writecost),
         ("dryrun", "8. The admission webhook's dry run of the worker pod", _dryrun),
+        ("dashboard", "9. The dashboard with many runs", _dashboard),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]

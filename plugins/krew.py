@@ -42,7 +42,7 @@ if sys.version_info < (3, 11):
         + sys.version.split()[0]
         + ". Or install it with pipx: pipx install jobwarden"
     )
-from jobwarden.cli import main
+from jobwarden.plugin import main
 
 sys.exit(main())
 """

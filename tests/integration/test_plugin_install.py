@@ -31,7 +31,7 @@ import yaml
 
 import jobwarden
 from devcluster.install import OperatorProcess
-from jobwarden.cli.kubeconfig import from_files
+from jobwarden.client.kubeconfig import from_files
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dist import (
@@ -127,7 +127,7 @@ def test_active_runs_without_the_operators_modules(
     assert running in result.stdout and "Running" in result.stdout, result.stdout
     modules = imported_modules(result.stderr)
     # The audit saw the plugin at work (the command and the API client)…
-    assert {"jobwarden.cli.commands", "jobwarden.cli.kubeconfig", "urllib3"} <= modules
+    assert {"jobwarden.cli.commands", "jobwarden.client.kubeconfig", "urllib3"} <= modules
     # …and nothing of the operator.
     assert operator_only(modules) == []
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jobwarden.cli.kube import KubeError
-from jobwarden.cli.views import CancelRight
+from jobwarden.client.access import CancelRight
+from jobwarden.client.kube import KubeError
 from jobwarden.dashboard import render
 from jobwarden.dashboard.render import CONFIRM_TEXT, Page, RunFilter
 from jobwarden.dashboard.server import plain_message

@@ -76,6 +76,9 @@ MAX_LOG_ENTRIES: Final = 50
 MAX_HISTORY_ENTRIES: Final = 100
 MAX_ACTIVE_LISTED: Final = 50
 MAX_CONDITIONS: Final = 16
+#: The longest free text the CRDs keep (`Message` in common.py), e.g.
+#: `status.cancellation.reason`: a longer cancel reason is cut to it.
+MAX_MESSAGE_CHARS: Final = 1024
 
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.kube import JSON, Kube, KubeError, resource_path
-from jobwarden.cli.views import PLURALS, name_of, namespace_of
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.objects import PLURALS, name_of, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def stream_lines(kube: Kube) -> Streamer:
     """A Streamer on `kube`'s connection (its kubeconfig identity and TLS)."""
 
     def open_stream(path: str, query: dict[str, str]) -> Iterator[bytes]:
-        return kube.stream(path, query, read_timeout=WATCH_SECONDS + 30)
+        lines = kube.stream(path, query, read_timeout=WATCH_SECONDS + 30, accept="application/json")
+        return (line for line in lines if line.strip())
 
     return open_stream
 

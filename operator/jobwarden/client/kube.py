@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobwarden.cli.kubeconfig import CredentialError
+from jobwarden.client.kubeconfig import CredentialError
 
 if TYPE_CHECKING:
     import urllib3
 
-    from jobwarden.cli.kubeconfig import Credentials
+    from jobwarden.client.kubeconfig import Credentials
 
 JSON = dict[str, Any]
 
@@ -101,7 +101,7 @@ class Kube:
         timeout: float = 30,
     ) -> None:
         from jobwarden import __version__  # noqa: PLC0415
-        from jobwarden.cli.kubeconfig import Credentials, load  # noqa: PLC0415
+        from jobwarden.client.kubeconfig import Credentials, load  # noqa: PLC0415
 
         self.timeout = timeout
         self.warnings: list[str] = []
@@ -127,6 +127,7 @@ class Kube:
         content_type: str | None = None,
         timeout: float | tuple[float, float],
         stream: bool = False,
+        accept: str = "application/json",
     ) -> urllib3.BaseHTTPResponse:
         """One request with the identity's headers; once more after a 401 when the
         credential can be fetched again (exec plugins). Raises KubeError when there
@@ -137,9 +138,7 @@ class Kube:
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         for attempt in (1, 2):
             try:
-                headers = urllib3.HTTPHeaderDict(
-                    {"Accept": "application/json", "User-Agent": self.user_agent}
-                )
+                headers = urllib3.HTTPHeaderDict({"Accept": accept, "User-Agent": self.user_agent})
                 if content_type:
                     headers["Content-Type"] = content_type
                 for name, value in self.credentials.headers():
@@ -215,27 +214,6 @@ class Kube:
         result: JSON = json.loads(text) if text else {}
         return result
 
-    def stream(self, path: str, query: dict[str, str], *, read_timeout: float) -> Iterator[bytes]:
-        """The lines of a streamed GET (a watch), as they come; KubeError when it
-        cannot start or breaks."""
-        import urllib3  # noqa: PLC0415
-
-        response = self._open("GET", path, query=query, timeout=(10, read_timeout), stream=True)
-        if not 200 <= response.status < 300:
-            raise KubeError("GET", path, response.status, (response.read() or b"").decode())
-        buffer = b""
-        try:
-            for chunk in response.stream(65536, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield line
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError("GET", path, 0, f"watch broke: {error}") from None
-        finally:
-            response.release_conn()
-
     def get(self, path: str, **query: str) -> JSON:
         """Read an object or list a collection."""
         return self.request("GET", path, query=query or None)
@@ -247,6 +225,42 @@ class Kube:
     def merge_patch(self, path: str, body: JSON, **query: str) -> JSON:
         """Apply a JSON merge patch (RFC 7386)."""
         return self.request("PATCH", path, body=body, query=query or None, content_type=MERGE_PATCH)
+
+    def get_text(self, path: str, **query: str) -> str:
+        """A plain-text answer, e.g. a pod's log (`pods/log`)."""
+        response = self._open("GET", path, query=query or None, timeout=self.timeout, accept="*/*")
+        text = (response.data or b"").decode(errors="replace")
+        if not 200 <= response.status < 300:
+            raise KubeError("GET", path, response.status, text)
+        return text
+
+    def stream(
+        self, path: str, query: dict[str, str], *, read_timeout: float, accept: str = "*/*"
+    ) -> Iterator[bytes]:
+        """The lines of a streamed GET (a watch, a followed log), as they come, blank
+        ones too; KubeError when it cannot start or breaks."""
+        import urllib3  # noqa: PLC0415
+
+        response = self._open(
+            "GET", path, query=query, timeout=(10, read_timeout), stream=True, accept=accept
+        )
+        if not 200 <= response.status < 300:
+            body = (response.read() or b"").decode(errors="replace")
+            response.release_conn()
+            raise KubeError("GET", path, response.status, body)
+        buffer = b""
+        try:
+            for chunk in response.stream(65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    yield line
+            if buffer:
+                yield buffer
+        except urllib3.exceptions.HTTPError as error:
+            raise KubeError("GET", path, 0, f"stream broke: {error}") from None
+        finally:
+            response.release_conn()
 
     def list_items(self, path: str, **query: str) -> list[JSON]:
         """All items of a collection, following `continue` tokens."""
