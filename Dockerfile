@@ -4,7 +4,7 @@
 #
 #   docker build -t ghcr.io/jobwarden/jobwarden:0.1.0 .
 #
-# The build stage installs the project exactly as the tests do (`pip install .`: the
+# The build stage installs the operator as the tests do (`pip install '.[operator]'`: the
 # dependencies are pyproject.toml's, all binary wheels: psycopg ships its own libpq),
 # into a virtualenv; the runtime stage gets that virtualenv and tini, nothing else: no
 # compiler, no pip cache, no apt lists. tini is PID 1 (ENTRYPOINT) and forwards signals
@@ -17,10 +17,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY operator ./operator
 RUN python -m venv /opt/jobwarden \
-    && /opt/jobwarden/bin/pip install --no-cache-dir . \
+    && /opt/jobwarden/bin/pip install --no-cache-dir '.[operator]' \
     && /opt/jobwarden/bin/python -c "import jobwarden.controller, jobwarden.worker.export"
 
 FROM ${PYTHON_IMAGE}

@@ -14,13 +14,20 @@ export KUBECONFIG_LOCAL := $(CURDIR)/$(DEVCLUSTER_DIR)/kubeconfig
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# jobwarden (editable, with the operator and the dev tools) and devcluster, the test
+# launcher: its own project (devcluster/pyproject.toml) so jobwarden's wheel never ships it.
+# Reinstalled when the version (jobwarden/__init__.py) changes: the metadata carries it.
+$(VENV)/.installed: pyproject.toml devcluster/pyproject.toml operator/jobwarden/__init__.py
+	@echo "venv: installing jobwarden, its operator and test dependencies into $(VENV) (1-2 min the first time) ..."
 	$(PYTHON) -m venv $(VENV)
+	@# Left by the former layout (both packages from the root): it would shadow the
+	@# package's metadata for anything run from here.
+	rm -rf jobwarden.egg-info
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e ./devcluster -e '.[dev]'
 	touch $@
 
-venv: $(VENV)/.installed ## create .venv with jobwarden and the dev tools
+venv: $(VENV)/.installed ## create .venv with jobwarden, the dev tools and the local-cluster launcher
 
 # axe-core for the dashboard's browser tests (Debian's chromium is driven; none is downloaded).
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
@@ -31,7 +38,7 @@ browser-deps: tests/browser/node_modules/.package-lock.json
 system-deps: ## Debian packages the tests use (PostgreSQL, Prometheus, Chromium, buildah, runc)
 	bash devcluster/system-deps.sh
 
-cluster-binaries: ## build etcd, Kubernetes (+ kubelet), containerd, kwok and helm from the Go module proxy (cached)
+cluster-binaries: ## build etcd, Kubernetes (+ kubelet), containerd, kwok, helm, kstatus and krew from the Go module proxy (cached)
 	bash devcluster/build.sh
 
 image: system-deps venv ## build jobwarden's image from the Dockerfile with buildah (cached by content); load it into a running real node

@@ -392,7 +392,92 @@ def _writecost(result: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _dashboard(result: dict[str, Any]) -> str:
+    if "server_render_ms" not in result:
+        return f"Failed: `{result.get('error')}`"
+    p, b = result["parameters"], result.get("browser") or {}
+    out = [
+        f"{p['runs']:,} JobRuns in one namespace (most finished over the last day), watched "
+        "by `kubectl jobwarden dashboard` as the admin; no operator running. Each figure: "
+        f"{p['repeats']} tries, median / p95 / max in ms. Load before "
+        f"{_load(result.get('loadavg_before'))}, after {_load(result.get('loadavg_after'))}; "
+        f"dashboard RSS {result.get('dashboard_rss_mib')} MiB "
+        f"(peak {result.get('dashboard_peak_rss_mib')} MiB).",
+        "",
+        "| server render (GET, on the client) | median | p95 | max | page size (KiB) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, m in result["server_render_ms"].items():
+        out.append(_row([label, m["median"], m["p95"], m["max"], m["kib"]]))
+    out += ["", "| in Chromium (headless) | median | p95 | max |", "| --- | ---: | ---: | ---: |"]
+    for key, label in (
+        ("load_to_live_ms", "navigation to a live runs page"),
+        ("update_ms", "status patch → new phase on screen"),
+        (
+            "update_under_churn_ms",
+            f"the same, while {p['churn_per_s']} other runs change per second",
+        ),
+    ):
+        if key in b:
+            m = b[key]
+            out.append(_row([label, m["median"], m["p95"], m["max"]]))
+    if "long_tasks" in b:
+        out += [
+            "",
+            f"During the churn ({b['churn_window_s']} s): {b['long_tasks']} long tasks on the "
+            f"page's main thread, the longest {b['longest_task_ms']} ms, "
+            f"{b['blocked_ms_per_s']} ms blocked (beyond 50 ms) per second.",
+        ]
+    return "\n".join(out) + "\n"
+
+
 # ---------------------------------------------------------------- headline
+def _dryrun(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"failed: {result['error']}"
+    variants = result.get("variants") or {}
+    titles = {
+        "with": "JobRun create (dry run), webhook dry-runs the worker pod",
+        "without": "JobRun create (dry run), JOBWARDEN_WEBHOOK_POD_DRY_RUN=false",
+    }
+
+    def ms(stats: dict[str, Any]) -> dict[str, Any]:
+        return {k: v if k == "count" else round(v * 1000, 2) for k, v in stats.items()}
+
+    rows = [(titles[k], ms(v["latency_seconds"])) for k, v in variants.items() if k in titles]
+    first = result.get("first_runs_of_a_namespace")
+    if first:
+        label = "the same, before the namespace's first run (no worker ServiceAccount yet)"
+        rows.insert(1, (label, ms(first["latency_seconds"])))
+    alone = result.get("pod_dry_run_alone")
+    if alone:
+        label = "the worker pod's dry run alone (client → API server)"
+        rows.append((label, ms(alone["latency_seconds"])))
+    out = [
+        f"{result['parameters']['requests']} sequential requests per row, after "
+        f"{result['parameters']['warmup']} warm-up requests; each row on a fresh control plane.",
+        "",
+        _pct_table("Latency", rows, unit="ms"),
+        "",
+        "| | API server CPU ms / request | operator CPU ms / request |",
+        "| --- | --- | --- |",
+    ]
+    for key, title in titles.items():
+        cpu = (variants.get(key) or {}).get("cpu_ms_per_request") or {}
+        out.append(_row([title, _s(cpu.get("kube-apiserver")), _s(cpu.get("operator"))]))
+    added = result.get("added_per_admission")
+    if added:
+        cpu = added["cpu_ms"]
+        out += [
+            "",
+            f"**Added per admission:** {_s(added['latency_p50_ms'])} ms at p50, "
+            f"{_s(added['latency_p90_ms'])} ms at p90; "
+            f"{_s(cpu.get('kube-apiserver'))} ms of API-server CPU and "
+            f"{_s(cpu.get('operator'))} ms of operator CPU.",
+        ]
+    return "\n".join(out)
+
+
 def _get(data: dict[str, Any], *path: str) -> Any:
     for key in path:
         if not isinstance(data, dict) or key not in data:
@@ -552,6 +637,8 @@ def tables(data: dict[str, Any]) -> str:
         ),
         ("export", "6. Export worker", _export),
         ("writecost", "7. What one write costs the API server", _writecost),
+        ("dryrun", "8. The admission webhook's dry run of the worker pod", _dryrun),
+        ("dashboard", "9. The dashboard with many runs", _dashboard),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]

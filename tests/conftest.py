@@ -18,6 +18,7 @@ import pytest
 from devcluster.binaries import ClusterError
 from devcluster.install import OperatorProcess, install
 from tests.support.cluster import TestCluster
+from tests.support.dist import Dists, build_dists
 from tests.support.postgres import PostgresServer, PostgresUnavailableError
 from tests.support.realnode import RealNodeHandle, RealNodeService
 from tests.support.wait import wait_until
@@ -128,3 +129,9 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
+    """jobwarden's sdist and wheel, built once per session as a release builds them."""
+    return build_dists(tmp_path_factory.mktemp("dist"))

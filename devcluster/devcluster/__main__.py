@@ -13,12 +13,14 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from devcluster.binaries import ClusterError
 from devcluster.cluster import IDENTITIES, STATE_FILE, LocalCluster, stop_recorded
 from devcluster.image import ensure_image
 from devcluster.install import OperatorProcess, install
+from devcluster.progress import Progress, format_elapsed
 from devcluster.realnode import NODE_NAME, RealNode, cleanup_machine, stop_recorded_node
 
 
@@ -91,7 +93,10 @@ def image(workdir: Path) -> int:
 
 def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
     """Start everything in the background."""
-    cluster = LocalCluster(workdir, nodes=nodes, die_with_parent=False)
+    # Say what each wait is for: a start takes seconds, more on a busy machine.
+    progress = Progress(sys.stdout)
+    progress.say(f"starting the local control plane in {workdir}")
+    cluster = LocalCluster(workdir, nodes=nodes, die_with_parent=False, progress=progress)
     try:
         cluster.start()
     except ClusterError as error:
@@ -99,13 +104,15 @@ def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
         return 1
     if operator:
         try:
-            install(str(cluster.binaries.kubectl), cluster.kubeconfig())
+            with progress.step("applying jobwarden's CRDs (until served) and RBAC"):
+                install(str(cluster.binaries.kubectl), cluster.kubeconfig())
             process = OperatorProcess(
                 cluster.kubeconfig("operator"),
                 cluster.log_dir / "jobwarden-operator.log",
                 die_with_parent=False,
             )
-            process.start()
+            with progress.step("starting the jobwarden operator (until it serves its webhooks)"):
+                process.start()
             process.record_in(workdir)
         except ClusterError as error:
             print(f"devcluster: jobwarden did not start: {error}", file=sys.stderr)
@@ -120,7 +127,8 @@ def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
         real_node = False
     if real_node:
         try:
-            built = ensure_image()
+            with progress.step("jobwarden's image (cached by content; first build: minutes)"):
+                built = ensure_image()
             node = RealNode(
                 workdir / "realnode",
                 server=cluster.server,
@@ -129,8 +137,10 @@ def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
                 kubectl=cluster.binaries.kubectl,
                 die_with_parent=False,
             )
-            node.start()
-            node.import_image(built.archive)
+            with progress.step(f"starting the real node {NODE_NAME} (until its Node is Ready)"):
+                node.start()
+            with progress.step("importing the image into the real node's containerd"):
+                node.import_image(built.archive)
         except ClusterError as error:
             print(f"devcluster: the real node did not start: {error}", file=sys.stderr)
             down(workdir)
@@ -139,7 +149,8 @@ def up(workdir: Path, nodes: int, *, operator: bool, real_node: bool) -> int:
             f"devcluster: real node {NODE_NAME} running containers (image {built.ref}; "
             f"logs in {node.log_dir})"
         )
-    print(f"devcluster: up at {cluster.server} (logs in {cluster.log_dir})")
+    elapsed = format_elapsed(time.monotonic() - progress.started)
+    print(f"devcluster: up in {elapsed} at {cluster.server} (logs in {cluster.log_dir})")
     for identity in IDENTITIES:
         print(f"  {identity:<9} {cluster.kubeconfig(identity)}")
     print(f"export KUBECONFIG={cluster.kubeconfig()}")

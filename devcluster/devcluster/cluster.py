@@ -22,6 +22,7 @@ from devcluster.binaries import DEVCLUSTER_DIR, Binaries
 from devcluster.kubeconfig import write_cert_kubeconfig, write_token_kubeconfig
 from devcluster.pki import CertificateAuthority, KeyPair, write_service_account_keys
 from devcluster.process import Component, free_port, stop_pids, wait_for
+from devcluster.progress import Progress
 
 STATE_FILE = "state.json"
 #: Static bearer tokens (`--token-auth-file`) of the TOKEN_IDENTITIES, in the pki directory.
@@ -76,9 +77,11 @@ class LocalCluster:
         die_with_parent: bool = True,
         kwok_config: Path = KWOK_STAGES,
         audit_policy: Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
         """`audit_policy` (opt-in, for benchmarks): an audit.k8s.io/v1 Policy file; the
-        API server then writes its audit log, in batches, to `audit_log_path`."""
+        API server then writes its audit log, in batches, to `audit_log_path`.
+        `progress` (for `python -m devcluster up`): say what each wait is for."""
         self.workdir = workdir.resolve()
         self.binaries = binaries or Binaries.locate()
         self.nodes = nodes
@@ -90,6 +93,7 @@ class LocalCluster:
         self.audit_policy = audit_policy.resolve() if audit_policy is not None else None
         self.audit_log_path = self.log_dir / "kube-apiserver-audit.log"
         self.server = ""
+        self.progress = progress
         self._ssl: ssl.SSLContext | None = None
 
     # ----------------------------------------------------------------- paths
@@ -150,6 +154,7 @@ class LocalCluster:
             self.components,
             30,
             blame=etcd,
+            progress=self.progress,
         )
 
         apiserver = self._component(
@@ -203,6 +208,7 @@ class LocalCluster:
             self.components,
             90,
             blame=apiserver,
+            progress=self.progress,
         )
 
         self._post(
@@ -284,6 +290,7 @@ class LocalCluster:
             self.components,
             timeout,
             blame=kcm,
+            progress=self.progress,
         )
         for index in range(self.nodes):
             self._create_node(f"kwok-node-{index}")
@@ -293,6 +300,7 @@ class LocalCluster:
             self.components,
             timeout,
             blame=kwok,
+            progress=self.progress,
         )
         wait_for(
             "kube-scheduler /healthz",
@@ -302,6 +310,7 @@ class LocalCluster:
             self.components,
             timeout,
             blame=scheduler,
+            progress=self.progress,
         )
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devcluster.binaries import ClusterError
+from devcluster.progress import Progress
 
 _PR_SET_PDEATHSIG = 1
 
@@ -100,12 +101,18 @@ def wait_for(
     timeout: float,
     *,
     blame: Component | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Poll `ready` until true; fail early if a watched process dies.
 
     On timeout the error blames `blame` (the component expected to make `ready`
-    true) so the message points at the right log.
+    true) so the message points at the right log. With `progress`, the wait is
+    announced (and ticks while it lasts).
     """
+    if progress is not None:
+        with progress.step(f"waiting for {what} (at most {timeout:.0f} s)"):
+            wait_for(what, ready, watched, timeout, blame=blame)
+        return
     deadline = time.monotonic() + timeout
     while True:
         for component in watched:

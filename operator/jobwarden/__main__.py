@@ -13,6 +13,10 @@ import sys
 UNUSED_BY_THE_OPERATOR = ("kubernetes", "kubernetes_asyncio", "pykube")
 
 
+#: What a plugin-only install says when asked to run the operator.
+OPERATOR_EXTRA_HINT = "the operator needs its extra: pip install 'jobwarden[operator]'"
+
+
 def keep_out_unused_clients() -> None:
     """Make `import kubernetes` (and the like) fail in this process, before kopf loads."""
     for name in UNUSED_BY_THE_OPERATOR:
@@ -42,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(chatty).setLevel(logging.WARNING)
     # Imported here so `--help` works without loading kopf and the handlers.
     keep_out_unused_clients()
-    import kopf  # noqa: PLC0415
+    try:
+        import kopf  # noqa: PLC0415
 
-    import jobwarden.controller  # noqa: F401, PLC0415  (registers the handlers)
+        import jobwarden.controller  # noqa: F401, PLC0415  (registers the handlers)
+    except ModuleNotFoundError as error:
+        if error.name in UNUSED_BY_THE_OPERATOR:
+            raise
+        # `pip install jobwarden` is the kubectl plugin; the operator is an extra.
+        parser.exit(2, f"jobwarden: {error}: {OPERATOR_EXTRA_HINT}\n")
 
     asyncio.run(
         kopf.operator(

@@ -51,7 +51,8 @@ from jobwarden.api.enums import CancelOutcome, Priority, RunPhase
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Plan
-from jobwarden.core.reasons import Reason
+from jobwarden.core.reasons import AuditAction, Reason
+from jobwarden.core.refusals import RefusalCause
 
 if TYPE_CHECKING:
     from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
@@ -86,7 +87,12 @@ LAG_BUCKETS = (
 RUN_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT)
 RESULTS = (RunPhase.SUCCEEDED.value, RunPhase.FAILED.value, RunPhase.CANCELLED.value)
 PRIORITIES = tuple(p.value for p in Priority)
-ACTIVE_PHASES = (RunPhase.RUNNING.value, RunPhase.RETRYING.value, RunPhase.CANCELLING.value)
+ACTIVE_PHASES = (
+    RunPhase.STARTING.value,
+    RunPhase.RUNNING.value,
+    RunPhase.RETRYING.value,
+    RunPhase.CANCELLING.value,
+)
 CANCEL_STAGES = ("cancelling", "terminal")
 #: Cancel outcomes that end a cancel request (Pending is not an outcome yet).
 CANCEL_OUTCOMES = tuple(o.value for o in CancelOutcome if o != CancelOutcome.PENDING)
@@ -98,8 +104,11 @@ COMMON_ENDINGS = (
     (RunPhase.FAILED.value, Reason.DEADLINE_EXCEEDED.value),
     (RunPhase.FAILED.value, Reason.CANCEL_TIMEOUT.value),
     (RunPhase.FAILED.value, Reason.POD_LOST.value),
+    (RunPhase.FAILED.value, Reason.POD_REJECTED.value),
+    (RunPhase.FAILED.value, Reason.START_TIMEOUT.value),
     (RunPhase.CANCELLED.value, Reason.CANCELLED.value),
 )
+REFUSAL_OUTCOMES = ("retried", "rejected")
 RECONCILE_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT, c.KIND_SCHEDULED_JOB, "Namespace")
 _KNOWN_REASONS = frozenset(r.value for r in Reason)
 
@@ -169,6 +178,21 @@ RECONCILE_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+POD_CREATE_REFUSALS = Counter(
+    "jobwarden_pod_create_refusals_total",
+    "Worker pod creates the API server refused, by reason (QuotaExceeded, Policy, Invalid, "
+    "TooManyRequests, ServerError …) and what followed: retried (transient: backoff) or "
+    "rejected (permanent: the run failed with reason PodRejected).",
+    ["namespace", "kind", "reason", "outcome"],
+    registry=REGISTRY,
+)
+RUN_DISRUPTIONS = Counter(
+    "jobwarden_run_disruptions_total",
+    "Attempts ended by a disruption (evicted, preempted, deleted outside jobwarden, node "
+    "lost) and retried without spending one of the run's retries.",
+    ["namespace", "kind"],
+    registry=REGISTRY,
+)
 EVENTS_DROPPED = Counter(
     "jobwarden_events_dropped_total",
     "Kubernetes Events not posted because too many were waiting (the API server is not "
@@ -214,6 +238,11 @@ def ensure_namespace(namespace: str) -> None:
         CANCEL_LATENCY.labels(namespace, stage)
     SCHEDULE_LAG.labels(namespace)
     MISSED_SCHEDULES.labels(namespace)
+    for kind in RUN_KINDS:
+        RUN_DISRUPTIONS.labels(namespace, kind)
+        for outcome in REFUSAL_OUTCOMES:
+            POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.POLICY.value, outcome)
+        POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.QUOTA.value, "retried")
 
 
 # ------------------------------------------------------------ engine callbacks
@@ -259,19 +288,24 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
     status: Mapping[str, Any] = plan.status or {}
     cancellation = status.get("cancellation") or {}
     requested_at = cancellation.get("requestedAt") if isinstance(cancellation, dict) else None
+    if plan.refusal is not None:
+        outcome = "rejected" if plan.refusal.permanent else "retried"
+        POD_CREATE_REFUSALS.labels(namespace, kind, plan.refusal.cause.value, outcome).inc()
     for record in plan.audit:
-        if record.action == "admitted":
+        if record.action == AuditAction.DISRUPTED:
+            RUN_DISRUPTIONS.labels(namespace, kind).inc()
+        elif record.action == AuditAction.ADMITTED:
             QUEUE_WAIT.labels(namespace, view.settings.priority.value).observe(
                 max(0.0, (now - view.created).total_seconds())
             )
-        elif record.action == "cancel-requested":
+        elif record.action == AuditAction.CANCEL_REQUESTED:
             if record.outcome == "ignored":
                 CANCELLATIONS.labels(namespace, kind, CancelOutcome.IGNORED.value).inc()
                 continue
             latency = _seconds_between(requested_at, now)
             if latency is not None:
                 CANCEL_LATENCY.labels(namespace, "cancelling").observe(latency)
-        elif record.action == "cancel-finished" and record.outcome in CANCEL_OUTCOMES:
+        elif record.action == AuditAction.CANCEL_FINISHED and record.outcome in CANCEL_OUTCOMES:
             CANCELLATIONS.labels(namespace, kind, record.outcome).inc()
             latency = _seconds_between(requested_at, now)
             if latency is not None:
@@ -338,7 +372,8 @@ _STATE_HELP = {
     "jobwarden_workqueue_depth": "Keys waiting in or being processed by the engine's queue.",
     "jobwarden_events_waiting": "Kubernetes Events emitted and not yet posted (they go out "
     "four at a time, in the order they happened).",
-    "jobwarden_runs_active": "Runs started and not finished (Running, Retrying, Cancelling).",
+    "jobwarden_runs_active": "Runs admitted and not finished (Starting, Running, Retrying, "
+    "Cancelling).",
     "jobwarden_runs_queued": "Runs waiting for admission (phase Queued).",
     "jobwarden_runs_stuck": "Running runs flagged Stuck: no progress for stuckAfterSeconds.",
     "jobwarden_worker_quota_limit": "Worker pods a namespace may run at once (its "

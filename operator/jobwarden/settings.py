@@ -71,6 +71,10 @@ class OperatorConfig:
     #: Fail: while no replica answers, writes to jobwarden resources are refused;
     #: Ignore: they are allowed unchecked (identity stamps missing, no cancel checks).
     webhook_failure_policy: str = "Fail"
+    #: Dry-run the worker pod of each new run (and ScheduledJob template) at admission,
+    #: so a pod the API server refuses for good refuses the run at `kubectl apply`; off:
+    #: such a run is accepted and fails with reason PodRejected when it starts.
+    webhook_pod_dry_run: bool = True
     #: The operator's own user name (trusted to set the stamped annotations); empty:
     #: asked from the API server at start (SelfSubjectReview).
     operator_username: str = ""
@@ -103,4 +107,6 @@ class OperatorConfig:
                 "JOBWARDEN_WEBHOOK_FAILURE_POLICY", cls.webhook_failure_policy, ("Fail", "Ignore")
             ),
             operator_username=os.environ.get("JOBWARDEN_OPERATOR_USERNAME", ""),
+            webhook_pod_dry_run=_choice("JOBWARDEN_WEBHOOK_POD_DRY_RUN", "true", ("true", "false"))
+            == "true",
         )

@@ -12,31 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from jobwarden.api import (
-    GROUP,
-    VERSION,
-    Artifact,
-    Attempt,
-    Cancellation,
-    Condition,
-    ConditionStatus,
-    ExportStatus,
-    JobRunStatus,
-    LogEntry,
-    Progress,
-    QueueInfo,
-    RunPhase,
-    RunSettings,
-    RunSummary,
-    ScheduledJobPhase,
-    ScheduledJobSpec,
-    ScheduledJobStatus,
-    Snapshot,
-    Trigger,
-    WorkerQuotaStatus,
-)
-from jobwarden.api.scheduledjob import ActiveRun
-from jobwarden.api.workerquota import QueuedByPriority
+from jobwarden.api.common import Condition, LogEntry
+from jobwarden.api.constants import GROUP, VERSION
+from jobwarden.api.enums import ConditionStatus, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.export import Artifact, ExportStatus
+from jobwarden.api.jobrun import JobRunStatus, Snapshot
+from jobwarden.api.runstatus import Attempt, Cancellation, Progress, QueueInfo
+from jobwarden.api.scheduledjob import ActiveRun, RunSummary, ScheduledJobSpec, ScheduledJobStatus
+from jobwarden.api.settings import RunSettings
+from jobwarden.api.workerquota import QueuedByPriority, WorkerQuotaStatus
 from tests.support.cluster import TestCluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("crds_installed")]
@@ -684,9 +668,10 @@ def test_printer_columns(cluster: TestCluster, namespace: str) -> None:
             "SCHEDULEDJOB",
             "STARTED",
             "DURATION",
+            "REASON",  # shown by default since issue 17: what a Starting run waits for
             "AGE",
         ],
-        "exp": ["NAME", "PHASE", "PROGRESS", "FORMAT", "AGE"],
+        "exp": ["NAME", "PHASE", "PROGRESS", "FORMAT", "REASON", "AGE"],
         "wq": ["NAME", "MAX", "RUNNING", "QUEUED", "AGE"],
     }
     for short, expected in headers.items():
@@ -694,6 +679,8 @@ def test_printer_columns(cluster: TestCluster, namespace: str) -> None:
         assert out.splitlines()[0].split() == expected, out
     wide = cluster.kubectl("get", "-n", namespace, "sj", "-o", "wide").stdout
     assert "TIMEZONE" in wide.splitlines()[0]
+    wide_runs = cluster.kubectl("get", "-n", namespace, "jr", "-o", "wide").stdout
+    assert "MESSAGE" in wide_runs.splitlines()[0]
     assert "Europe/Berlin" in wide
     everything = cluster.kubectl("get", "-n", namespace, "jobwarden", "-o", "name").stdout
     assert sorted(everything.split()) == [

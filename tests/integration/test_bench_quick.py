@@ -43,7 +43,16 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_scenario_ran_without_error(quick_results: dict[str, Any]) -> None:
     scenarios = quick_results["scenarios"]
-    expected = {"cancel", "schedule", "admission", "footprint", "apicost", "export", "writecost"}
+    expected = {
+        "cancel",
+        "schedule",
+        "admission",
+        "footprint",
+        "apicost",
+        "export",
+        "writecost",
+        "dryrun",
+    }
     assert set(scenarios) == expected
     failed = {name: s["error"] for name, s in scenarios.items() if "error" in s}
     assert not failed
@@ -73,6 +82,10 @@ def test_every_run_reached_its_end(quick_results: dict[str, Any]) -> None:
     assert load["runs_admitted"] == load["runs_finished"] > 0
     for size, run in scenarios["schedule"]["runs"].items():
         assert run["expected_per_kind"] > run["jobruns_missing"], size
+    dry = scenarios["dryrun"]
+    requests = dry["parameters"]["requests"]
+    for part in (dry["variants"]["with"], dry["variants"]["without"], dry["pod_dry_run_alone"]):
+        assert part["latency_seconds"]["count"] == requests
 
 
 def test_the_operator_keeps_to_its_api_budget(quick_results: dict[str, Any]) -> None:

@@ -14,47 +14,34 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import queue
 import re
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
+from tests.support.dashboard import (
+    Dashboard,
+    start_dashboard,
+    stop_dashboard,
+)
+from tests.support.dashboard import axe as _axe
+from tests.support.dashboard import open_live as _open
+from tests.support.dashboard import shot as _shot
 from tests.support.kube import JSON, Kube, resource_path
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("JOBWARDEN_CHROMIUM", "/usr/bin/chromium"))
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "docs" / "images"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CONFIRM_TEXT = "Are you sure you want to cancel this job? This action cannot be undone."
 RBAC = "rbac.authorization.k8s.io/v1"
 GROUP = "jobwarden.dev"
@@ -68,7 +55,6 @@ EDIT_RULES: list[JSON] = [
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
 ]
 GRACE_SECONDS = 10
-UI_TIMEOUT_MS = 15_000
 
 
 # ------------------------------------------------------------------ the cluster
@@ -216,112 +202,18 @@ def team(cluster: TestCluster, operator: OperatorProcess) -> Iterator[Team]:
 
 
 # ------------------------------------------------------------------ the dashboard
-class Dashboard:
-    """`python -m jobwarden.dashboard` as one identity; its URL ends with `/`."""
-
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
-        self.process = process
-        self.url = url
-
-    def page_url(self, path: str = "") -> str:
-        return self.url + path.lstrip("/")
-
-
-def _start_dashboard(cluster: TestCluster, identity: str, namespace: str) -> Dashboard:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobwarden.dashboard",
-            "--kubeconfig",
-            str(cluster.kubeconfig(identity)),
-            "-n",
-            namespace,
-            "--no-browser",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-    assert process.stdout is not None
-    stdout = process.stdout
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        first = lines.get(timeout=60)
-    except queue.Empty:
-        process.kill()
-        raise AssertionError("the dashboard printed no URL within 60 s") from None
-    url = next((word for word in first.split() if word.startswith("http://")), "")
-    assert url.startswith("http://127.0.0.1:"), first
-    return Dashboard(process, url)
-
-
-def _stop(dashboard: Dashboard) -> None:
-    dashboard.process.terminate()
-    try:
-        dashboard.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        dashboard.process.kill()
-        dashboard.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def as_alice(cluster: TestCluster, team: Team) -> Iterator[Dashboard]:
-    dashboard = _start_dashboard(cluster, "alice", team.namespace)
+    dashboard = start_dashboard(cluster, "alice", team.namespace)
     yield dashboard
-    _stop(dashboard)
+    stop_dashboard(dashboard)
 
 
 @pytest.fixture(scope="module")
 def as_bob(cluster: TestCluster, team: Team) -> Iterator[Dashboard]:
-    dashboard = _start_dashboard(cluster, "bob", team.namespace)
+    dashboard = start_dashboard(cluster, "bob", team.namespace)
     yield dashboard
-    _stop(dashboard)
-
-
-# ------------------------------------------------------------------ the browser
-@pytest.fixture(scope="module")
-def browser() -> Iterator[BrowserContext]:
-    """Chromium with a fresh profile; CSP bypassed only so axe-core can be injected."""
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    assert AXE.exists(), f"{AXE} is missing: run `npm ci` in tests/browser"
-    with (
-        tempfile.TemporaryDirectory(prefix="jobwarden-chromium-") as profile,
-        sync_playwright() as playwright,
-    ):
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 800},
-            accept_downloads=True,
-            bypass_csp=True,
-        )
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    tab = browser.new_page()
-    yield tab
-    tab.close()
-
-
-def _open(page: Page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    stop_dashboard(dashboard)
 
 
 def _runs_url(dashboard: Dashboard, team: Team) -> str:
@@ -330,28 +222,6 @@ def _runs_url(dashboard: Dashboard, team: Team) -> str:
 
 def _run_row(page: Page, team: Team, name: str) -> Locator:
     return page.locator(f"tr[data-key='JobRun/{team.namespace}/{name}']")
-
-
-def _axe(page: Page, label: str) -> None:
-    """axe-core's WCAG 2.1 A/AA rules: no serious or critical violation."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(content=AXE.read_text())
-    result: dict[str, Any] = page.evaluate(
-        """async () => await axe.run(document, {
-            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}
-        })"""
-    )
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-    assert not bad, f"axe-core on {label}: {json.dumps(bad, indent=1)}"
-
-
-def _shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}.png"), full_page=True)
 
 
 def _cancel_posts(page: Page) -> list[str]:
@@ -375,7 +245,10 @@ def test_cancel_is_offered_only_while_a_run_can_be_cancelled(
     for name, phase in (("ok", "Succeeded"), ("broken", "Failed"), ("dropped", "Cancelled")):
         row = _run_row(page, team, name)
         expect(row.locator(".badge")).to_have_text(phase)
-        expect(row.locator("button")).to_have_count(0)
+        expect(row.locator("button[data-cancel]")).to_have_count(0)
+        # Issue 23: a failed or cancelled run offers Re-run instead; a success nothing.
+        reruns = 0 if phase == "Succeeded" else 1
+        expect(row.get_by_role("button", name=f"Re-run {name}")).to_have_count(reruns)
     _shot(page, "runs")
     _axe(page, "the runs page")
 
@@ -427,7 +300,7 @@ def test_confirm_shows_cancelling_at_once_then_the_final_phase(
     expect(row.locator(".badge")).to_have_text("Cancelling…", timeout=500)
     assert time.monotonic() - started < 0.5 + 0.25  # the click itself, plus half a second
     expect(row.locator(".badge")).to_have_text("Cancelled", timeout=GRACE_SECONDS * 1000)
-    expect(row.locator("button")).to_have_count(0)
+    expect(row.locator("button[data-cancel]")).to_have_count(0)
     body = runs.get(team.admin, team.namespace, "busy")
     assert body["status"]["cancellation"]["requestedBy"] == "alice"
     assert body["status"]["cancellation"]["reason"] == "wrong input file"

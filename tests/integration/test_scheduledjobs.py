@@ -169,6 +169,42 @@ def test_pause_and_resume(kube: Kube, namespace: str) -> None:
     assert any(m.startswith("resumed") for m in messages)
 
 
+def _next_wall_time(now: datetime.datetime, hour: int, minute: int) -> datetime.datetime:
+    """The first hour:minute (UTC) strictly after now."""
+    candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + datetime.timedelta(days=1)
+
+
+def test_a_single_value_range_fires_at_that_value_only(kube: Kube, namespace: str) -> None:
+    """`M-M H-H * * *` is H:M once a day, as in a CronJob (croniter alone would read
+    each equal range as its whole field: every minute of every hour)."""
+    now = datetime.datetime.now(UTC)
+    later = now + datetime.timedelta(hours=2, minutes=30)  # never the next minute or hour
+    hour, minute = later.hour, later.minute
+    schedule = f"{minute}-{minute} {hour}-{hour} * * *"
+    runs.create(kube, namespace, scheduledjob("single", sim(), schedule=schedule))
+    status = _wait_sj(kube, namespace, "single", lambda s: s.get("nextScheduleTime"), "next fire")
+    assert _time(status["nextScheduleTime"]) == _next_wall_time(now, hour, minute)
+    assert _sj(kube, namespace, "single")["spec"]["schedule"] == schedule
+
+
+def test_blanks_between_fields_are_accepted_and_kept_as_written(kube: Kube, namespace: str) -> None:
+    """Tabs and runs of blanks, as CronJob accepts them; nobody rewrites the spec."""
+    schedule = "30\t4 *   *\t\t*\n"
+    created = runs.create(
+        kube,
+        namespace,
+        scheduledjob("blanks", sim(), schedule=schedule, timeZone="Europe/Berlin"),
+    )
+    assert created["spec"]["schedule"] == schedule
+    status = _wait_sj(kube, namespace, "blanks", lambda s: s.get("nextScheduleTime"), "next fire")
+    berlin = _time(status["nextScheduleTime"]).astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert (berlin.hour, berlin.minute) == (4, 30)
+    stored = _sj(kube, namespace, "blanks")
+    assert stored["spec"]["schedule"] == schedule
+    assert stored["metadata"]["generation"] == 1, "the spec was written after creation"
+
+
 def _set_last_fire(kube: Kube, namespace: str, name: str, last: datetime.datetime) -> None:
     """Make the job's last fire `last`: the state an operator outage leaves behind."""
     kube.merge_patch(

@@ -12,11 +12,13 @@ import pytest
 
 from devcluster.cluster import IDENTITIES
 from devcluster.install import OPERATOR_NAMESPACE, OperatorProcess
+from jobwarden.core.scheduling import ScheduleError, parse_schedule
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.kube import JSON, Kube, KubeError, resource_path
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
+from tests.unit.test_cronjob_conformance import ACCEPT
 
 pytestmark = pytest.mark.cluster
 
@@ -293,12 +295,20 @@ SCHEDULE_CASES = {
         'invalid schedule "0 0 30 2 *": it never fires',
     ),
     # ... and the CRD's own rule refuses the shapes no parser needs to see.
+    "@every": (
+        {"schedule": "@every 5m"},
+        "or a macro such as @daily",
+    ),
     "three fields": (
         {"schedule": "* * *"},
-        "schedule must be five cron fields separated by spaces, e.g. '0 2 * * *'",
+        "schedule must be five cron fields separated by blanks, e.g. '0 2 * * *'",
     ),
     "unknown macro": (
         {"schedule": "@fortnightly"},
+        "or a macro such as @daily",
+    ),
+    "a macro with a blank": (
+        {"schedule": "@daily "},
         "or a macro such as @daily",
     ),
 }
@@ -317,6 +327,45 @@ def test_invalid_schedules_are_denied_with_an_example(
     runs.create(alice, team, scheduledjob("good", timeZone="Europe/Berlin"))
     error = _denied(alice.merge_patch, runs.path(team, "good", "ScheduledJob"), {"spec": spec})
     assert message in error.message
+
+
+#: Expressions of the CronJob conformance suite, and blanks CronJob accepts between fields.
+API_SCHEDULES = [(row.expression, row.time_zone) for row in ACCEPT.values()] + [
+    ("0\t2\t*\t*\t*", "UTC"),
+    ("  0   2 * *\t*  \n", "UTC"),
+    ("0\u00a02\u3000*\u2003*\v*", "UTC"),
+    ("0\x1c2 * * * *", "UTC"),
+    (" @daily", "UTC"),
+    ("5-5 9-9 1-1 JAN-JAN MON-MON", "UTC"),
+]
+
+
+def test_the_api_admits_exactly_what_the_schedule_parser_accepts(
+    cluster: TestCluster, team: str
+) -> None:
+    """The CRD's rule, the webhook and the operator's parser draw one line: what the API
+    server admits (server-side dry run) is what jobwarden can schedule, and the rest is
+    refused when applied, never stalled later."""
+    alice = cluster.kube("alice")
+    disagree: list[tuple[str, str, bool]] = []
+    for schedule, zone in API_SCHEDULES:
+        body = scheduledjob("probe", schedule=schedule, timeZone=zone)
+        try:
+            alice.create(runs.path(team, kind="ScheduledJob"), body, dryRun="All")
+            admitted = True
+        except KubeError as error:
+            assert error.status in (403, 422), error
+            admitted = False
+        try:
+            parse_schedule(schedule, zone)
+            parsed = True
+        except ScheduleError:
+            parsed = False
+        if admitted != parsed:
+            disagree.append((schedule, zone, admitted))
+    assert disagree == []
+    listed = alice.get(runs.path(team, kind="ScheduledJob"))["items"]
+    assert listed == [], "a dry run created an object"
 
 
 def test_an_unchanged_schedule_is_not_checked_again(cluster: TestCluster, team: str) -> None:

@@ -3,9 +3,12 @@ for the session, or any cluster named by KUBECONFIG (kind, …)."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -15,6 +18,43 @@ from devcluster.binaries import Binaries, ClusterError
 from devcluster.cluster import IDENTITIES, LocalCluster
 from devcluster.kubeconfig import write_impersonating_kubeconfig
 from tests.support.kube import Kube
+
+OPERATOR_USER = IDENTITIES["operator"].user
+#: The test cluster audits the operator's pod creates only (Metadata level: who, what,
+#: when, the answer's code): the tests count the creates of refused pods.
+AUDIT_POLICY = f"""\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    users: ["{OPERATOR_USER}"]
+    verbs: ["create"]
+    resources: [{{group: "", resources: ["pods"]}}]
+  - level: None
+"""
+
+
+@dataclass(frozen=True)
+class AuditedCreate:
+    """One pod create the API server audited."""
+
+    time: datetime.datetime
+    code: int  # the answer's HTTP status: 201 created, 403 refused, …
+
+
+def _parse_time(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def most_in_any_minute(creates: list[AuditedCreate]) -> int:
+    """The most creates within any 60 s window."""
+    times = [c.time for c in creates]
+    return max(
+        (sum(1 for t in times if start <= t < start + datetime.timedelta(seconds=60))
+         for start in times),
+        default=0,
+    )  # fmt: skip
 
 
 class TestCluster:
@@ -29,8 +69,12 @@ class TestCluster:
 
     @classmethod
     def start_local(cls, workdir: Path) -> TestCluster:
-        """Start the local control plane in `workdir` (raises ClusterError)."""
-        local = LocalCluster(workdir, die_with_parent=True)
+        """Start the local control plane in `workdir` (raises ClusterError), with an
+        audit log of the operator's pod creates (see `pod_creates`)."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        policy = workdir / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        local = LocalCluster(workdir, die_with_parent=True, audit_policy=policy)
         local.start()
         kubeconfigs = {name: local.kubeconfig(name) for name in IDENTITIES}
         return cls(kubeconfigs, str(local.binaries.kubectl), local)
@@ -53,6 +97,42 @@ class TestCluster:
         except ClusterError:
             kubectl = shutil.which("kubectl") or "kubectl"
         return cls(kubeconfigs, kubectl, None)
+
+    @property
+    def audited(self) -> bool:
+        """Whether this cluster's API server writes the audit log tests can read (the
+        local one does; a cluster named by KUBECONFIG is not ours to configure)."""
+        return self.local is not None and self.local.audit_policy is not None
+
+    def pod_creates(self, namespace: str, name: str) -> list[AuditedCreate]:
+        """Every create of the pod `namespace`/`name` the operator sent, refused ones
+        included (dry runs excluded), oldest first, from the API server's audit log."""
+        if self.local is None:
+            raise AssertionError("no audit log: the cluster under test is not the local one")
+        path = self.local.audit_log_path
+        found = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            ref = event.get("objectRef") or {}
+            if (
+                event.get("stage") == "ResponseComplete"
+                and event.get("verb") == "create"
+                and ref.get("resource") == "pods"
+                and not ref.get("subresource")
+                and (ref.get("namespace"), ref.get("name")) == (namespace, name)
+                and "dryRun" not in str(event.get("requestURI", ""))
+                and (event.get("user") or {}).get("username") == OPERATOR_USER
+            ):
+                found.append(
+                    AuditedCreate(
+                        time=_parse_time(str(event["requestReceivedTimestamp"])),
+                        code=int((event.get("responseStatus") or {}).get("code") or 0),
+                    )
+                )
+        return sorted(found, key=lambda c: c.time)
 
     def stop(self) -> None:
         """Stop the local control plane, if this session started one."""

@@ -8,27 +8,21 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobwarden.api import (
+from jobwarden.api.common import Condition
+from jobwarden.api.enums import (
     ConcurrencyPolicy,
-    Condition,
     ConditionStatus,
-    Export,
     ExportFormat,
-    ExportSpec,
-    JobRun,
-    JobRunSpec,
-    JobRunStatus,
     MissedRunPolicy,
     Priority,
-    RetryBackoff,
     RunPhase,
-    RunSettings,
-    ScheduledJob,
-    ScheduledJobSpec,
-    Snapshot,
     Trigger,
-    WorkerQuotaSpec,
 )
+from jobwarden.api.export import Export, ExportSpec
+from jobwarden.api.jobrun import JobRun, JobRunSpec, JobRunStatus, Snapshot
+from jobwarden.api.scheduledjob import ScheduledJob, ScheduledJobSpec
+from jobwarden.api.settings import RetryBackoff, RunSettings
+from jobwarden.api.workerquota import WorkerQuotaSpec
 
 TEMPLATE: dict[str, Any] = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
 EXPORT: dict[str, Any] = {

@@ -157,3 +157,16 @@ def test_a_re_render_keeps_the_hand_written_analysis(tmp_path: Path) -> None:
     assert "## Results against the targets" in text
     assert "## 3. Admission throughput" in text
     assert "`bench/results/2026-11-22-full.json`" in text
+
+
+def test_the_dashboard_section_renders_the_recorded_results() -> None:
+    recorded = json.loads((REPO / "bench" / "results" / "2026-12-06-dashboard.json").read_text())
+    section = render._dashboard(recorded["scenarios"]["dashboard"])
+    assert section.startswith("10,000 JobRuns in one namespace")
+    first = recorded["scenarios"]["dashboard"]["server_render_ms"]["runs, first page"]
+    assert _row(section, "runs, first page") == (
+        f"| runs, first page | {first['median']:.2f} | {first['p95']:.2f} | {first['max']:.2f} "
+        f"| {first['kib']:.2f} |"
+    )
+    assert "status patch → new phase on screen" in section
+    assert render._dashboard({"error": "boom"}) == "Failed: `boom`"

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from jobwarden.cli.text import (
+from jobwarden.client.text import (
     UsageError,
     age,
     exact_duration,

@@ -11,8 +11,11 @@ import pytest
 
 from jobwarden.api import constants as c
 from jobwarden.cli import views
-from jobwarden.cli.text import UsageError, parse_since
-from jobwarden.cli.views import CancelRight
+from jobwarden.client import actions, history
+from jobwarden.client import objects as facts
+from jobwarden.client import quota as quotas
+from jobwarden.client.access import CancelRight
+from jobwarden.client.text import UsageError, parse_since
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 3, 10, 12, 0, 0, tzinfo=UTC)
@@ -66,20 +69,20 @@ def run(
     ],
 )
 def test_kind_aliases(alias: str, kind: str) -> None:
-    assert views.kind_of(alias) == kind
+    assert facts.kind_of(alias) == kind
 
 
 def test_unknown_or_disallowed_kinds_are_refused() -> None:
-    with pytest.raises(views.UnknownKindError, match="pod"):
-        views.kind_of("pod")
-    with pytest.raises(views.UnknownKindError, match="jobrun, export"):
-        views.kind_of("sj", views.RUN_KINDS)
+    with pytest.raises(facts.UnknownKindError, match="pod"):
+        facts.kind_of("pod")
+    with pytest.raises(facts.UnknownKindError, match="jobrun, export"):
+        facts.kind_of("sj", facts.RUN_KINDS)
 
 
 def test_refs_split_into_kind_and_name() -> None:
-    assert views.split_ref("export/orders") == ("Export", "orders")
-    assert views.split_ref("jobrun.jobwarden.dev/x") == ("JobRun", "x")
-    assert views.split_ref("plain") == (None, "plain")
+    assert facts.split_ref("export/orders") == ("Export", "orders")
+    assert facts.split_ref("jobrun.jobwarden.dev/x") == ("JobRun", "x")
+    assert facts.split_ref("plain") == (None, "plain")
 
 
 # ------------------------------------------------------------------------- active
@@ -91,7 +94,7 @@ def test_active_shows_only_unfinished_runs_oldest_first() -> None:
         run("fresh", None, created=0.1),
         run("cancelled", "Cancelled", created=5),
     ]
-    assert [views.name_of(o) for o in views.active_objects(objects)] == ["old", "young", "fresh"]
+    assert [facts.name_of(o) for o in views.active_objects(objects)] == ["old", "young", "fresh"]
 
 
 def test_active_rows_show_progress_elapsed_stuck_queue_and_cancel_right() -> None:
@@ -139,8 +142,8 @@ def test_active_rows_show_progress_elapsed_stuck_queue_and_cancel_right() -> Non
 
 
 def test_percent_falls_back_to_the_fraction() -> None:
-    assert views.progress_text(run("x", "Running", status={"progress": {"fraction": 0.5}})) == "50%"
-    assert views.progress_text(run("x", "Running")) == "-"
+    assert facts.progress_text(run("x", "Running", status={"progress": {"fraction": 0.5}})) == "50%"
+    assert facts.progress_text(run("x", "Running")) == "-"
 
 
 def test_cancel_right_cells() -> None:
@@ -163,9 +166,9 @@ def test_the_creator_of_a_scheduled_run_is_the_creator_of_its_job() -> None:
         spec={"scheduledJobRef": {"name": "n"}, "trigger": "Manual"},
         annotations={c.ANNOTATION_CREATED_BY: "bob"},
     )
-    assert "alice" in views.owner_candidates(scheduled, job)
-    assert views.owner_candidates(manual, job) == ["bob"]
-    assert views.owner_candidates(run("bare", "Queued"), None) == []
+    assert "alice" in facts.owner_candidates(scheduled, job)
+    assert facts.owner_candidates(manual, job) == ["bob"]
+    assert facts.owner_candidates(run("bare", "Queued"), None) == []
 
 
 # ------------------------------------------------------------------------ history
@@ -228,7 +231,7 @@ def _runs() -> list[JSON]:
 
 
 def test_history_merges_live_runs_with_pruned_summaries_newest_first() -> None:
-    records = views.history_records(_job(), _runs(), NOW)
+    records = history.history_records(_job(), _runs(), NOW)
     assert [r["name"] for r in records] == [
         "nightly-queued",
         "nightly-live",
@@ -245,23 +248,23 @@ def test_history_merges_live_runs_with_pruned_summaries_newest_first() -> None:
     assert old["source"] == "history" and old["phase"] == "Failed"
     assert old["durationSeconds"] == 114.0 and old["reason"] == "Error"
     assert old["attempts"] is None
-    public = views.public_record(old)
-    assert list(public) == list(views.HISTORY_COLUMNS)
+    public = history.public_record(old)
+    assert list(public) == list(history.HISTORY_COLUMNS)
 
 
 def test_history_filters_by_phase_and_since() -> None:
-    records = views.history_records(_job(), _runs(), NOW)
-    failed = views.filter_history(records, phases=["failed"])
+    records = history.history_records(_job(), _runs(), NOW)
+    failed = history.filter_history(records, phases=["failed"])
     assert [r["name"] for r in failed] == ["nightly-old"]
-    week = views.filter_history(records, since=parse_since("7d", NOW))
+    week = history.filter_history(records, since=parse_since("7d", NOW))
     assert [r["name"] for r in week] == ["nightly-queued", "nightly-live", "nightly-old"]
-    both = views.filter_history(records, phases=["Succeeded", "Cancelled"], since=NOW)
+    both = history.filter_history(records, phases=["Succeeded", "Cancelled"], since=NOW)
     assert both == []
-    assert len(views.filter_history(records, limit=2)) == 2
+    assert len(history.filter_history(records, limit=2)) == 2
 
 
 def test_history_rows() -> None:
-    records = views.history_records(_job(), _runs(), NOW)
+    records = history.history_records(_job(), _runs(), NOW)
     headers, rows = views.history_rows(records)
     assert headers == list(views.HISTORY_HEADERS)
     assert rows[1] == ["nightly-live", "Manual", "Cancelled", ts(59), "1m", "-"]  # no repeat
@@ -293,7 +296,7 @@ def test_quota_records_from_workerquotas_and_the_default() -> None:
         run("d1", "Succeeded", namespace="team-b"),
         run("ignored", "Running", namespace="team-a"),  # team-a has a WorkerQuota
     ]
-    records = views.quota_records([quota], others, ["team-c"])
+    records = quotas.quota_records([quota], others, ["team-c"])
     assert [(r["namespace"], r["name"]) for r in records] == [
         ("team-a", "quota"),
         ("team-b", "(default)"),
@@ -377,13 +380,13 @@ def test_last_events_keeps_the_newest_in_time_order() -> None:
         {"reason": "A", "lastTimestamp": ts(3)},
         {"reason": "C", "eventTime": ts(1)},
     ]
-    assert [e["reason"] for e in views.last_events(events, 2)] == ["B", "C"]
-    assert views.last_events(events, 0) == []
+    assert [e["reason"] for e in facts.last_events(events, 2)] == ["B", "C"]
+    assert facts.last_events(events, 0) == []
 
 
 # ------------------------------------------------------------------ run and retry
 def test_manual_run_names_stay_within_the_run_name_limit() -> None:
-    body = views.manual_run("report", "team-a", "High")
+    body = actions.manual_run("report", "team-a", "High")
     assert body["metadata"]["generateName"] == "report-manual-"
     assert body["spec"] == {
         "scheduledJobRef": {"name": "report"},
@@ -391,8 +394,8 @@ def test_manual_run_names_stay_within_the_run_name_limit() -> None:
         "priority": "High",
     }
     longest = "j" * c.MAX_SCHEDULED_JOB_NAME
-    prefix = views.manual_run(longest, "team-a")["metadata"]["generateName"]
-    assert len(prefix) + views.GENERATED_CHARS <= c.MAX_RUN_NAME
+    prefix = actions.manual_run(longest, "team-a")["metadata"]["generateName"]
+    assert len(prefix) + actions.GENERATED_CHARS <= c.MAX_RUN_NAME
     assert prefix.endswith("-manual-")
 
 
@@ -409,7 +412,7 @@ def test_rerun_of_a_scheduled_run_keeps_the_ref_and_settings() -> None:
         },
     )
     original["metadata"]["labels"] = {"team": "data", "jobwarden.dev/scheduledjob": "nightly"}
-    body = views.rerun(original)
+    body = actions.rerun(original)
     assert body["metadata"]["generateName"] == "nightly-rerun-"
     assert body["metadata"]["labels"] == {"team": "data"}
     assert body["spec"] == {
@@ -423,11 +426,11 @@ def test_rerun_of_a_scheduled_run_keeps_the_ref_and_settings() -> None:
 def test_rerun_of_a_standalone_run_and_of_an_export() -> None:
     template = {"spec": {"containers": [{"name": "main", "image": "x"}]}}
     standalone = run("fix-rerun-ab12c", "Succeeded", spec={"template": template})
-    body = views.rerun(standalone)
+    body = actions.rerun(standalone)
     assert body["metadata"]["generateName"] == "fix-rerun-"  # no -rerun-x-rerun- chains
     assert body["spec"]["template"] == template and body["spec"]["rerunOf"] == "fix-rerun-ab12c"
     export = run("orders", "Failed", kind="Export", spec={"format": "csv", "cancel": True})
-    body = views.rerun(export)
+    body = actions.rerun(export)
     assert body["kind"] == "Export" and body["spec"] == {"format": "csv"}
     assert body["metadata"]["generateName"] == "orders-rerun-"
 
@@ -465,6 +468,14 @@ def test_history_orders_runs_started_within_one_second_by_their_exact_start() ->
         spec={"scheduledJobRef": {"name": "nightly"}},
         status={"startTime": later, "completionTime": later},
     )
-    records = views.history_records(job, [live], NOW)
+    records = history.history_records(job, [live], NOW)
     assert [r["name"] for r in records] == ["a-second", "b-first"]
     assert records[0]["startTime"] == records[1]["startTime"], "shown in whole seconds"
+
+
+def test_active_rows_say_what_a_starting_run_waits_for() -> None:
+    starting = run("pending-1", "Starting", status={"reason": "ImagePullBackOff"})
+    headers, rows = views.active_rows([starting], {}, NOW)
+    assert rows[0][headers.index("phase")] == "Starting (ImagePullBackOff)"
+    assert facts.phase_text(run("r", "Running", status={"reason": "Running"})) == "Running"
+    assert "Starting" in facts.HOLDING_PHASES

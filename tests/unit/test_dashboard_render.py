@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from jobwarden.cli.kube import KubeError
-from jobwarden.cli.views import CancelRight
+from jobwarden.client.access import CancelRight
+from jobwarden.client.kube import KubeError
 from jobwarden.dashboard import render
 from jobwarden.dashboard.render import CONFIRM_TEXT, Page, RunFilter
 from jobwarden.dashboard.server import plain_message
@@ -51,7 +51,7 @@ def run(
     return body
 
 
-@pytest.mark.parametrize("phase", ["Queued", "Running", "Retrying", None])
+@pytest.mark.parametrize("phase", ["Queued", "Starting", "Running", "Retrying", None])
 def test_an_unfinished_run_gets_a_labelled_cancel_button(phase: str | None) -> None:
     html = render.cancel_button(run("r1", phase), YES)
     assert 'aria-label="Cancel job r1"' in html
@@ -223,3 +223,17 @@ def test_a_webhook_denial_reads_in_plain_words() -> None:
     error = KubeError("PATCH", "/x", 403, body)
     assert plain_message(error) == "bob may not cancel JobRun x"
     assert plain_message(KubeError("PATCH", "/x", 403, "")) == "HTTP 403"
+
+
+def test_a_starting_run_shows_what_it_waits_for() -> None:
+    words = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    starting = run("r1", "Starting", status={"reason": "Unschedulable", "message": words})
+    cell = render.phase_cell(starting)
+    assert 'class="badge phase-starting"' in cell
+    assert ">Unschedulable</span>" in cell
+    assert "didn&#x27;t match Pod&#x27;s node affinity" in cell
+    assert render.phase_cell(run("r2", "Running", status={"reason": "Running"})) == render.badge(
+        run("r2", "Running")
+    )
+    assert RunFilter(phase="Starting").matches(starting)
+    assert not RunFilter(phase="Running").matches(starting)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from jobwarden.cli.kube import KubeError
+from jobwarden.client.kube import KubeError
 from jobwarden.dashboard.store import ALL, WATCHED_KINDS, Store
 from tests.support.wait import wait_until
 

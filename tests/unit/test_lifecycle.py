@@ -55,6 +55,7 @@ TIMEOUT = 600
 GRACE = 30  # the default cancelGracePeriodSeconds
 MARGIN = DEFAULT_EXIT_MARGIN_SECONDS
 QUEUED, RUNNING, RETRYING = RunPhase.QUEUED, RunPhase.RUNNING, RunPhase.RETRYING
+STARTING = RunPhase.STARTING
 CANCELLING, SUCCEEDED = RunPhase.CANCELLING, RunPhase.SUCCEEDED
 FAILED, CANCELLED = RunPhase.FAILED, RunPhase.CANCELLED
 CAMEL_CASE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -242,11 +243,18 @@ def queued(position: int = 3, **spec: Any) -> Story:
     return story
 
 
-def running(started: float = 0, **spec: Any) -> Story:
-    """Admitted at `started`; its pod runs from `started` + 2 s."""
+def starting(started: float = 0, **spec: Any) -> Story:
+    """Admitted at `started`: phase Starting, its pod created (Pending)."""
     story = new(**spec)
     story.decide(ADMIT, when=started)
+    return story
+
+
+def running(started: float = 0, **spec: Any) -> Story:
+    """Admitted at `started`; its pod runs from `started` + 2 s, seen at once (Running)."""
+    story = starting(started, **spec)
     story.pod_starts(started + 2)
+    story.decide(when=started + 2)
     return story
 
 
@@ -387,11 +395,11 @@ TRANSITIONS = [
     # ------------------------------------------------------------------ admission
     pytest.param(
         Case(new, 0, Expect(
-            phase=RUNNING, pre=(CreatePod("nightly-1", 1),),
+            phase=STARTING, pre=(CreatePod("nightly-1", 1),),
             events=("Normal/Started",),
             requeue_after=TIMEOUT, holds_slot=True,
             status={"attempt": 1, "attempts": [attempt_record(1, 0)], "startTime": stamp(0),
-                    "reason": "Running"},
+                    "reason": "PodCreating", "message": "creating pod nightly-1"},
         )),
         id="new run, slot free: admitted, pod <run>-1 created",
     ),
@@ -424,7 +432,7 @@ TRANSITIONS = [
     ),
     pytest.param(
         Case(queued, 60, Expect(
-            phase=RUNNING, pre=(CreatePod("nightly-1", 1),),
+            phase=STARTING, pre=(CreatePod("nightly-1", 1),),
             events=("Normal/Started",), requeue_after=TIMEOUT,
             holds_slot=True, status={"attempts": [attempt_record(1, 60)], "startTime": stamp(60)},
         )),
@@ -520,9 +528,9 @@ TRANSITIONS = [
     ),
     pytest.param(
         Case(retrying, 160, Expect(
-            phase=RUNNING, pre=(CreatePod("nightly-2", 2),),
+            phase=STARTING, pre=(CreatePod("nightly-2", 2),),
             events=("Normal/Started",), requeue_after=TIMEOUT,
-            holds_slot=True, status={"attempt": 2, "reason": "Running", "startTime": stamp(0)},
+            holds_slot=True, status={"attempt": 2, "reason": "PodCreating", "startTime": stamp(0)},
         )),
         id="retrying, backoff elapsed, slot free: attempt 2 on pod <run>-2",
     ),
@@ -759,7 +767,7 @@ def test_steady_state_writes_nothing(
     ("builder", "slot", "later"),
     [
         pytest.param(queued, full(3), 3000, id="Queued"),
-        pytest.param(running, ADMIT, TIMEOUT - 1, id="Running"),
+        pytest.param(running, ADMIT, TIMEOUT - 3, id="Running"),  # running() ends at 2 s
         pytest.param(retrying, ADMIT, 59, id="Retrying"),
         pytest.param(cancelling, ADMIT, GRACE + MARGIN - 1, id="Cancelling"),
         pytest.param(timed_out, ADMIT, GRACE + MARGIN - 1, id="timed out"),
@@ -802,7 +810,7 @@ def test_story_queued_then_admitted() -> None:
     plan = story.decide(ADMIT, when=70)
     assert plan.pre_actions == [CreatePod("nightly-1", 1)]
     assert "queue" not in story.status
-    assert story.phase == RUNNING
+    assert story.phase == STARTING
     assert story.log()[-1] == "attempt 1 started on pod nightly-1 (quota 1/10 running)"
     assert [(a.action, a.outcome) for a in plan.audit] == [("admitted", "started")]
 
@@ -1040,7 +1048,7 @@ def test_crash_after_pod_creation_adopts_the_pod() -> None:
     story.pods = [make_pod(1, created=at(60), phase="Pending")]
     plan = story.decide(ADMIT, when=61)
     assert plan.pre_actions == []
-    assert story.phase == RUNNING
+    assert story.phase == STARTING  # its container has not started yet
     assert story.status["attempt"] == 1
     assert story.status["attempts"] == [attempt_record(1, 60)]
     assert "queue" not in story.status
@@ -1063,7 +1071,7 @@ def test_crash_after_creating_the_next_attempt_adopts_it() -> None:
     story.pods.append(make_pod(2, created=at(160), phase="Pending"))
     plan = story.decide(ADMIT, when=165)
     assert plan.pre_actions == []
-    assert story.phase == RUNNING
+    assert story.phase == STARTING
     assert story.status["attempt"] == 2
     assert "nextAttemptTime" not in story.status
     assert [a["podName"] for a in story.status["attempts"]] == ["nightly-1", "nightly-2"]

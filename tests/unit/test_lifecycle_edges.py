@@ -79,6 +79,7 @@ def test_a_silent_worker_is_flagged_stuck_but_not_stopped() -> None:
     run = apply_status(run, decide(run, [], ADMIT, T0))
     pod = make_pod(1)
     assert _stuck(dict(run.status))["status"] == "False"  # watched from admission on
+    run = apply_status(run, decide(run, [pod], ADMIT, T0))  # seen running: Starting → Running
     quiet = decide(run, [pod], ADMIT, at(10))
     assert quiet.status is None, "nothing changed while the worker is within its limit"
     assert quiet.requeue_after is not None and quiet.requeue_after <= 20

@@ -24,7 +24,9 @@ from jobwarden import __version__, metrics
 from jobwarden.api import constants as c
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import PodView, RunView, Slot
-from jobwarden.core.plan import Plan
+from jobwarden.core.plan import Audit, Plan
+from jobwarden.core.reasons import AuditAction
+from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
 from jobwarden.engine.kube import Kube
 from jobwarden.engine.reconciler import Engine, EngineConfig
@@ -590,3 +592,22 @@ def test_the_port_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("JOBWARDEN_METRICS_PORT", "http")
     with pytest.raises(ValueError, match="JOBWARDEN_METRICS_PORT"):
         OperatorConfig.from_env()
+
+
+def test_refused_creates_and_disruptions_are_counted() -> None:
+    ns = fresh_namespace()
+    run = make_run(namespace=ns)
+    transient = decide(run, [], ADMIT, T0, refusal=Refusal(1, ApiRefusal(429, "TooManyRequests")))
+    metrics.observe_plan(run, transient, T0)
+    permanent = decide(run, [], ADMIT, T0, refusal=Refusal(1, ApiRefusal(422, "Invalid", "bad")))
+    metrics.observe_plan(run, permanent, T0)
+    labels = {"namespace": ns, "kind": "JobRun"}
+    assert value("jobwarden_pod_create_refusals_total", **labels, reason="TooManyRequests",
+                 outcome="retried") == 1  # fmt: skip
+    assert value("jobwarden_pod_create_refusals_total", **labels, reason="Invalid",
+                 outcome="rejected") == 1  # fmt: skip
+    assert value("jobwarden_runs_finished_total", **labels, result="Failed",
+                 reason="PodRejected") == 1  # fmt: skip
+    disrupted = Plan(audit=[Audit(AuditAction.DISRUPTED, "retried")])
+    metrics.observe_plan(run, disrupted, T0)
+    assert value("jobwarden_run_disruptions_total", **labels) == 1

@@ -11,6 +11,7 @@ import pytest
 from jobwarden.api import constants as c
 from jobwarden.core.observed import TRACKING_FINALIZER, PodView
 from jobwarden.core.podspec import (
+    EXPORT_SCRATCH_VOLUME,
     EXPORT_VOLUME_ROOT,
     EXPORT_WORKER_MODULE,
     TemplateMissingError,
@@ -236,8 +237,15 @@ def test_export_template_defaults() -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["JOBWARDEN_EXPORT_SPEC"]) == EXPORT_SPEC
     assert env["JOBWARDEN_VOLUME_ROOT"] == EXPORT_VOLUME_ROOT
-    assert container["volumeMounts"] == [{"name": "out", "mountPath": f"{EXPORT_VOLUME_ROOT}/out"}]
-    assert template["spec"]["volumes"] == EXPORT_SPEC["volumes"]
+    assert container["volumeMounts"] == [
+        {"name": "out", "mountPath": f"{EXPORT_VOLUME_ROOT}/out"},
+        {"name": EXPORT_SCRATCH_VOLUME, "mountPath": "/tmp"},
+    ]
+    assert template["spec"]["volumes"] == [
+        *EXPORT_SPEC["volumes"],
+        {"name": EXPORT_SCRATCH_VOLUME, "emptyDir": {}},
+    ]
+    assert env["TMPDIR"] == "/tmp"
     assert "imagePullPolicy" not in container and "resources" not in container
     assert template["metadata"] == {"labels": {}, "annotations": {}}
     for field in ("nodeSelector", "tolerations", "serviceAccountName"):
@@ -281,3 +289,24 @@ def test_export_worker_pod() -> None:
     assert "JOBWARDEN_EXPORT_SPEC" in env
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_export_worker_meets_the_restricted_pod_security_standard() -> None:
+    """What PodSecurity "restricted" checks (the integration test has the API server
+    itself judge the same pod in a namespace that enforces it)."""
+    body = run_body(kind=c.KIND_EXPORT, spec=EXPORT_SPEC)
+    pod = worker_pod(body, export_template(body, "jobwarden:latest"), 1)
+    spec = pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = spec["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True
+    allowed = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+               "persistentVolumeClaim", "projected", "secret"}  # fmt: skip
+    for volume in spec["volumes"]:
+        assert set(volume) - {"name"} <= allowed, volume
+    assert not any(k in spec for k in ("hostNetwork", "hostPID", "hostIPC"))

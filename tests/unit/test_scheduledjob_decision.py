@@ -119,6 +119,16 @@ CASES = {
         ],
         cancel=["nightly-old"],
     ),
+    # The run of the 10:00 fire exists, but lastScheduleTime still says 09:00 (the status
+    # write after its create was lost): the fire is handled, whatever the policy.
+    **{
+        f"a fire whose run exists is handled ({policy})": Case(
+            spec={"concurrencyPolicy": policy},
+            status=LAST_09,
+            runs=[run(run_name("nightly", FIRE_10), "Running", created=FIRE_10)],
+        )
+        for policy in ("Forbid", "Allow", "Replace")
+    },
     "suspended creates nothing": Case(spec={"suspend": True}, status=LAST_09, phase="Suspended"),
     "run-once after an outage": Case(
         status={"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=3))},

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from jobwarden.core.refusals import ApiRefusal
 from jobwarden.webhooks.decisions import (
     AccessReview,
+    Answer,
     Facts,
     Question,
     Request,
@@ -19,6 +21,7 @@ from jobwarden.webhooks.decisions import (
     Unanswered,
     User,
     Verdict,
+    WorkerPodCheck,
     decide,
     expected_stamps,
     stamp,
@@ -113,7 +116,7 @@ def stamped(request: Request) -> Request:
 
 
 def ask(
-    request: Request, answers: Mapping[Question, ScheduledJobFacts | bool] | None = None
+    request: Request, answers: Mapping[Question, Answer] | None = None
 ) -> tuple[Verdict, list[Question]]:
     """Drive `decide` as the handler does; returns the verdict and the questions asked."""
     facts, asked = Facts(), list[Question]()
@@ -123,6 +126,9 @@ def ask(
             return decide(request, facts), asked
         except Unanswered as need:
             asked.append(need.question)
+            if isinstance(need.question, WorkerPodCheck) and need.question not in answers:
+                facts = facts.answered(need.question, None)  # the API server accepts the pod
+                continue
             if need.question not in answers:
                 raise AssertionError(f"unexpected question {need.question}") from None
             facts = facts.answered(need.question, answers[need.question])
@@ -359,9 +365,9 @@ def test_other_manual_runs_need_nothing_more(job: ScheduledJobFacts) -> None:
     assert verdict.allowed and asked == [JOB]
 
 
-def test_a_standalone_run_asks_nothing() -> None:
+def test_a_standalone_run_asks_only_for_a_dry_run_of_its_worker_pod() -> None:
     verdict, asked = ask(stamped(create(obj())))
-    assert verdict.allowed and asked == []
+    assert verdict.allowed and [type(q) for q in asked] == [WorkerPodCheck]
 
 
 def test_trigger_schedule_is_the_operators_alone() -> None:
@@ -415,3 +421,124 @@ def test_valid_schedules_pass() -> None:
 def test_the_operator_is_trusted_with_everything() -> None:
     forged = obj(annotations={CREATED_BY: "carol"}, phase="Succeeded")
     assert ask(update(forged, OPERATOR, spec={"cancel": True}))[0].allowed
+
+
+# ---------------------------------------------------- the worker pod's dry run
+PSA = ApiRefusal(
+    403,
+    "Forbidden",
+    'pods "thing-1" is forbidden: violates PodSecurity "restricted:latest": privileged',
+)
+INVALID = ApiRefusal(
+    422, "Invalid", 'Pod "thing-1" is invalid: spec.containers[0].name: Invalid value: "Bad_Name"'
+)
+QUOTA = ApiRefusal(403, "Forbidden", "exceeded quota: q, requested: pods=1")
+UNAVAILABLE = ApiRefusal(503, "ServiceUnavailable", "try again")
+
+
+def pod_checks(asked: list[Question]) -> list[dict[str, Any]]:
+    """The runs whose worker pods were dry-run."""
+    return [q.body() for q in asked if isinstance(q, WorkerPodCheck)]
+
+
+def refusing(request: Request, refusal: ApiRefusal) -> Verdict:
+    """The verdict when the dry run of the request's worker pod meets `refusal`."""
+    _, asked = ask(request)
+    (check,) = [q for q in asked if isinstance(q, WorkerPodCheck)]
+    verdict, _ = ask(request, {check: refusal})
+    return verdict
+
+
+@pytest.mark.parametrize(
+    ("refusal", "allowed", "code", "words"),
+    [
+        pytest.param(PSA, False, 403, 'violates PodSecurity "restricted:latest"', id="PodSecurity"),
+        pytest.param(INVALID, False, 422, 'Invalid value: "Bad_Name"', id="invalid template"),
+        pytest.param(QUOTA, True, 200, "exceeded quota", id="exceeded quota: allowed, warned"),
+        pytest.param(UNAVAILABLE, True, 200, "try again", id="5xx: allowed, warned"),
+    ],
+)
+def test_a_refused_worker_pod_refuses_the_run_only_when_permanent(
+    refusal: ApiRefusal, allowed: bool, code: int, words: str
+) -> None:
+    verdict = refusing(stamped(create(obj())), refusal)
+    assert (verdict.allowed, verdict.code) == (allowed, code)
+    if allowed:
+        assert len(verdict.warnings) == 1 and words in verdict.warnings[0]
+    else:
+        assert verdict.message.startswith(
+            "spec.template: the API server would refuse the worker pod of this JobRun: "
+        )
+        assert words in verdict.message
+
+
+def test_the_dry_run_is_of_the_run_as_created() -> None:
+    body = obj(cancelGracePeriodSeconds=5)
+    body["metadata"]["labels"] = {"team": "a"}
+    _, asked = ask(stamped(create(body)))
+    (run,) = pod_checks(asked)
+    assert run["kind"] == "JobRun"
+    assert run["metadata"] == {"name": "thing", "namespace": "team-a", "labels": {"team": "a"}}
+    assert run["spec"]["template"] == body["spec"]["template"]
+    assert run["spec"]["cancelGracePeriodSeconds"] == 5
+
+
+def test_a_run_created_with_generate_name_is_checked_under_that_prefix() -> None:
+    body = obj()
+    body["metadata"]["name"] = ""
+    body["metadata"]["generateName"] = "reindex-"
+    (run,) = pod_checks(ask(stamped(create(body)))[1])
+    assert run["metadata"]["name"] == "reindex"
+
+
+def test_an_export_is_checked_with_its_export_worker() -> None:
+    verdict = refusing(stamped(create(obj("Export", query="select 1"))), PSA)
+    assert not verdict.allowed
+    assert verdict.message.startswith("spec (the export worker): ")
+    (run,) = pod_checks(ask(stamped(create(obj("Export", query="select 1"))))[1])
+    assert run["kind"] == "Export" and run["spec"]["query"] == "select 1"
+
+
+@pytest.mark.parametrize("kind", ["JobRun", "Export"])
+def test_a_cancel_is_never_refused_for_its_worker_pod(kind: str) -> None:
+    old = obj(kind, annotations={CREATED_BY: "alice"}, phase="Running")
+    verdict, asked = ask(cancel(old, "alice"))
+    assert verdict.allowed and pod_checks(asked) == []
+
+
+def test_a_scheduled_job_is_checked_when_created_and_when_its_template_changes() -> None:
+    job = obj("ScheduledJob", template={"spec": {"containers": [{"name": "w", "image": "w"}]}})
+    (run,) = pod_checks(ask(stamped(create(job)))[1])
+    assert run["kind"] == "JobRun" and run["spec"]["template"] == job["spec"]["template"]
+    job["metadata"]["annotations"] = {CREATED_BY: "alice"}
+    suspend = stamped(update(job, spec={"suspend": True}))
+    assert pod_checks(ask(suspend)[1]) == [], "an edit of other fields is not re-checked"
+    privileged = {"spec": {"containers": [{"name": "w", "image": "w", "securityContext": {
+        "privileged": True}}]}}  # fmt: skip
+    changed = stamped(update(job, spec={"template": privileged}))
+    (run,) = pod_checks(ask(changed)[1])
+    assert run["spec"]["template"] == privileged
+    assert not refusing(changed, PSA).allowed
+
+
+def test_a_manual_run_of_a_job_is_checked_with_the_jobs_template() -> None:
+    template = {"spec": {"containers": [{"name": "w", "image": "w"}]}}
+    facts = ScheduledJobFacts.from_body(
+        obj("ScheduledJob", template=template, cancelGracePeriodSeconds=60)
+    )
+    lookup = ScheduledJobLookup("payroll")
+    _, asked = ask(stamped(create(manual(cancelGracePeriodSeconds=5))), {lookup: facts})
+    (run,) = pod_checks(asked)
+    assert run["spec"]["template"] == template
+    assert run["spec"]["cancelGracePeriodSeconds"] == 5, "the run's own setting wins"
+
+
+def test_a_manual_run_of_a_missing_job_has_nothing_to_check() -> None:
+    lookup = ScheduledJobLookup("payroll")
+    verdict, asked = ask(stamped(create(manual())), {lookup: ScheduledJobFacts(exists=False)})
+    assert verdict.allowed and pod_checks(asked) == []
+
+
+def test_the_operators_own_runs_are_not_dry_run() -> None:
+    verdict, asked = ask(create(obj(), OPERATOR))
+    assert verdict.allowed and asked == []

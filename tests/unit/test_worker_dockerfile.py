@@ -72,15 +72,26 @@ def test_tini_is_pid_1_and_the_user_is_not_root() -> None:
 
 def test_installs_the_project_as_the_tests_do() -> None:
     runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
-    # The dependencies come from pyproject.toml only (as `pip install -e '.[dev]'`
-    # installs them for the tests), never from a list of the Dockerfile's own.
-    assert "/opt/jobwarden/bin/pip install --no-cache-dir ." in runs
+    # The dependencies come from pyproject.toml only (the `operator` extra, which the
+    # tests' `pip install -e '.[dev]'` includes), never from a list of the Dockerfile's own.
+    assert "/opt/jobwarden/bin/pip install --no-cache-dir '.[operator]'" in runs
     assert not re.search(r"pip install [^&]*(==|-r )", runs)
     assert "import jobwarden.controller, jobwarden.worker.export" in runs
     # The Export pods' command is `python -m <module>`: the venv's python is first on PATH.
     env = " ".join(rest for keyword, rest in final_stage() if keyword == "ENV")
     assert "PATH=/opt/jobwarden/bin:$PATH" in env
     assert EXPORT_WORKER_MODULE == "jobwarden.worker.export"
+
+
+def test_the_image_gets_the_package_not_the_test_launcher() -> None:
+    copied = [
+        source
+        for keyword, rest in instructions()
+        if keyword == "COPY" and not rest.startswith("--from")
+        for source in rest.split()[:-1]
+    ]
+    assert "operator" in copied and "LICENSE" in copied
+    assert not [source for source in copied if source.startswith("devcluster")], copied
 
 
 def test_the_build_context_holds_what_the_build_copies() -> None:

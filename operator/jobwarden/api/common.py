@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from jobwarden.api.base import ApiModel, map_list
-from jobwarden.api.constants import MAX_CONDITIONS, MAX_LOG_ENTRIES
+from jobwarden.api.constants import MAX_CONDITIONS, MAX_LOG_ENTRIES, MAX_MESSAGE_CHARS
 from jobwarden.api.enums import ConditionStatus
 
 # A DNS-1123 label: names of pods, volumes, ScheduledJobs.
@@ -28,7 +28,7 @@ LabelName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_
 PodName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_SUBDOMAIN_PATTERN)]
 #: A CamelCase machine-readable reason, as in metav1.Condition.
 Reason = Annotated[str, Field(min_length=1, max_length=128, pattern=_REASON_PATTERN)]
-Message = Annotated[str, Field(max_length=1024)]
+Message = Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
 UserName = Annotated[str, Field(max_length=256)]
 StringMap = dict[str, Annotated[str, Field(max_length=4096)]]
 

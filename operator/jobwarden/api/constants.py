@@ -47,7 +47,7 @@ LABEL_TENANT: Final = f"{GROUP}/tenant"
 # `<scheduledjob>-<unix seconds, 10 digits>`, and a worker pod `<run>-<attempt>`;
 # pod names become label values (63 characters at most), so:
 MAX_SCHEDULED_JOB_NAME: Final = 40  # 40 + 1 + 10 = 51 <= MAX_RUN_NAME
-MAX_RUN_NAME: Final = 52  # 52 + 1 + len("11") = 55 <= 63
+MAX_RUN_NAME: Final = 52  # 52 + 1 + len("14") = 55 <= 63 (attempts stay below 100)
 MAX_LABEL_VALUE: Final = 63
 
 # Bounds of the run settings, shared by the models and the tests.
@@ -56,7 +56,15 @@ MAX_TIMEOUT_SECONDS: Final = 14400
 DEFAULT_TIMEOUT_SECONDS: Final = 1800
 MAX_RETRIES: Final = 10
 DEFAULT_RETRIES: Final = 3
-MAX_ATTEMPTS: Final = MAX_RETRIES + 1
+#: Attempts ended by a disruption (eviction, preemption, a deletion outside jobwarden, a
+#: lost node) are retried without spending a retry, at most this many times per run.
+MAX_DISRUPTIONS: Final = 3
+MAX_ATTEMPTS: Final = MAX_RETRIES + 1 + MAX_DISRUPTIONS
+#: Bounds of `startTimeoutSeconds`: how long an attempt may take from its first pod
+#: create to a started worker container (scheduling, image pull, container creation).
+MIN_START_TIMEOUT_SECONDS: Final = 10
+MAX_START_TIMEOUT_SECONDS: Final = 3600
+DEFAULT_START_TIMEOUT_SECONDS: Final = 600
 MAX_CANCEL_GRACE_PERIOD_SECONDS: Final = 600
 DEFAULT_CANCEL_GRACE_PERIOD_SECONDS: Final = 30
 DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
@@ -68,6 +76,9 @@ MAX_LOG_ENTRIES: Final = 50
 MAX_HISTORY_ENTRIES: Final = 100
 MAX_ACTIVE_LISTED: Final = 50
 MAX_CONDITIONS: Final = 16
+#: The longest free text the CRDs keep (`Message` in common.py), e.g.
+#: `status.cancellation.reason`: a longer cancel reason is cut to it.
+MAX_MESSAGE_CHARS: Final = 1024
 
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

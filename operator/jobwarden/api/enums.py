@@ -49,6 +49,7 @@ class RunPhase(StrEnum):
     """Lifecycle phase of a JobRun or an Export (derived from its conditions)."""
 
     QUEUED = "Queued"
+    STARTING = "Starting"  # admitted; its worker's container has not started yet
     RUNNING = "Running"
     RETRYING = "Retrying"
     CANCELLING = "Cancelling"

@@ -52,6 +52,10 @@ class ResourceDefinition:
 
 
 _AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+#: Why a run is in its phase, shown by default: Starting runs say what they wait for
+#: (Unschedulable, ImagePullBackOff, PodCreateRefused …), failed ones why they failed.
+_REASON = PrinterColumn("Reason", ".status.reason", description="Why it is in its phase.")
+_MESSAGE = PrinterColumn("Message", ".status.message", description="Details.", priority=1)
 _RUN_COLUMNS = (
     PrinterColumn("Phase", ".status.phase", description="Run phase."),
     PrinterColumn("Progress", ".status.progress.percent", "integer", "Percent done."),
@@ -104,7 +108,8 @@ JOB_RUN = ResourceDefinition(
         PrinterColumn("Trigger", ".spec.trigger", description="Why it runs.", priority=1),
         PrinterColumn("Started", ".status.startTime", "date", "When it was admitted."),
         PrinterColumn("Duration", ".status.duration", description="Run time."),
-        PrinterColumn("Reason", ".status.reason", description="Why.", priority=1),
+        _REASON,
+        _MESSAGE,
         _AGE,
     ),
     max_name_length=c.MAX_RUN_NAME,
@@ -128,7 +133,8 @@ EXPORT = ResourceDefinition(
         PrinterColumn("Format", ".spec.format", description="Output format."),
         PrinterColumn("Rows", ".status.artifact.rows", "integer", "Rows written.", 1),
         PrinterColumn("Duration", ".status.duration", description="Run time.", priority=1),
-        PrinterColumn("Reason", ".status.reason", description="Why.", priority=1),
+        _REASON,
+        _MESSAGE,
         _AGE,
     ),
     max_name_length=c.MAX_RUN_NAME,

@@ -66,7 +66,32 @@ class Attempt(ApiModel):
     )
     reason: Reason | None = Field(
         default=None,
-        description="Why it ended: Completed, Error, DeadlineExceeded, Cancelled, CancelTimeout …",
+        description=(
+            "Why it ended: Completed, Error, OOMKilled, DeadlineExceeded, StartTimeout (or "
+            "the pod's reason, e.g. Unschedulable, when it never started), PodRejected, "
+            "Disrupted (evicted, preempted, deleted outside jobwarden, node lost: not "
+            "counted against retries), Cancelled, CancelTimeout …"
+        ),
+    )
+    create_refusals: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "How many creates of this attempt's pod the API server refused for a "
+            "transient reason (exceeded quota, 429, 5xx, timeouts); each is retried "
+            "with a capped exponential backoff."
+        ),
+    )
+    create_time: datetime | None = Field(
+        default=None,
+        description=(
+            "When the worker pod was last asked for (later than startTime once a "
+            "refused create was retried)."
+        ),
+    )
+    next_create_time: datetime | None = Field(
+        default=None,
+        description="While a refused create backs off: when it is tried again.",
     )
     message: str | None = Field(
         default=None,
@@ -142,13 +167,18 @@ class RunStatus(ApiModel):
     phase: RunPhase | None = Field(
         default=None,
         description=(
-            "Summary of the conditions, for printing: Queued, Running, Retrying, "
-            "Cancelling, Succeeded, Failed or Cancelled (the last three are final)."
+            "Summary of the conditions, for printing: Queued, Starting (admitted, its "
+            "worker not started yet: status.reason and message say why, e.g. "
+            "Unschedulable or ImagePullBackOff), Running, Retrying, Cancelling, "
+            "Succeeded, Failed or Cancelled (the last three are final)."
         ),
     )
     reason: Reason | None = Field(
         default=None,
-        description="Why the run is in its phase, e.g. QuotaExhausted, DeadlineExceeded.",
+        description=(
+            "Why the run is in its phase, e.g. QuotaExhausted, Unschedulable, "
+            "PodCreateRefused, DeadlineExceeded, PodRejected."
+        ),
     )
     message: Message | None = Field(default=None, description="One-line human summary.")
     conditions: list[Condition] = conditions_field()

@@ -26,9 +26,18 @@ from jobwarden.api.enums import (
 from jobwarden.api.settings import RunSettings, cancel_field
 
 _CRON_FIELD = "[0-9A-Za-z*?,/#-]+"
+#: The blanks CronJob accepts between fields (Go's unicode.IsSpace, as RE2 classes:
+#: tab, line feed, vertical tab, form feed, carriage return, the Unicode space
+#: separators and U+0085), so a schedule copied from a CronJob is not refused here.
+#: Doubled backslashes: CEL unescapes the string literal before RE2 reads it.
+_BLANK = r"[[:space:]\\p{Z}\\x{85}]"
 _MACROS = "yearly|annually|monthly|weekly|daily|midnight|hourly"
-#: Plausibility only (five fields or a macro); the admission webhook parses it fully.
-SCHEDULE_RULE = rf"self.matches('^(@({_MACROS})|{_CRON_FIELD}( +{_CRON_FIELD}){{4}})$')"
+#: Plausibility only (five fields or a macro alone); the admission webhook parses it
+#: fully (jobwarden.core.scheduling.parse_schedule, which splits on the same blanks).
+SCHEDULE_RULE = (
+    "self.matches('^(@(" + _MACROS + ")|"
+    f"{_BLANK}*{_CRON_FIELD}({_BLANK}+{_CRON_FIELD}){{4}}{_BLANK}*)$')"
+)
 TIME_ZONE_RULE = r"self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$')"
 TEMPLATE_DESCRIPTION = (
     "The worker pod, as in a Job's spec.template: metadata (labels, annotations) and a "
@@ -45,8 +54,9 @@ class MissedRunSettings(ApiModel):
     policy: MissedRunPolicy = Field(
         default=MissedRunPolicy.RUN_ONCE,
         description=(
-            "Skip: run none of them. RunOnce (default, like a CronJob): run only the "
-            "latest missed fire. RunAll: run each missed fire, oldest first; when more "
+            "Skip: run none of them. RunOnce (default): run only the latest missed "
+            "fire, found exactly (a CronJob's estimate can skip it on irregular "
+            "schedules). RunAll: run each missed fire, oldest first; when more "
             "than maxRuns were missed, only the latest maxRuns are run. Fires older "
             "than startingDeadlineSeconds are never run. Every missed fire is counted "
             "in status.missedRuns."
@@ -92,14 +102,15 @@ class ScheduledJobSpec(RunSettings):
         max_length=128,
         description=(
             "When to run, as five cron fields (minute hour day-of-month month "
-            "day-of-week, e.g. '0 2 * * *') or a macro (@hourly, @daily, @weekly, "
-            "@monthly, @yearly), evaluated in timeZone. Unset: a one-time job that runs "
-            "once, right after creation, and then is Completed."
+            "day-of-week, e.g. '0 2 * * *'; read as a CronJob reads them) or a macro "
+            "(@hourly, @daily, @weekly, @monthly, @yearly), evaluated in timeZone. Kept "
+            "as written. Unset: a one-time job that runs once, right after creation, and "
+            "then is Completed."
         ),
         json_schema_extra=validations(
             cel(
                 SCHEDULE_RULE,
-                "schedule must be five cron fields separated by spaces, e.g. '0 2 * * *', "
+                "schedule must be five cron fields separated by blanks, e.g. '0 2 * * *', "
                 "or a macro such as @daily (put the time zone in spec.timeZone)",
             )
         ),

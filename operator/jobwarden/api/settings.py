@@ -19,10 +19,14 @@ from jobwarden.api.constants import (
     DEFAULT_RETRY_FACTOR,
     DEFAULT_RETRY_INITIAL_SECONDS,
     DEFAULT_RETRY_MAX_SECONDS,
+    DEFAULT_START_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_CANCEL_GRACE_PERIOD_SECONDS,
+    MAX_DISRUPTIONS,
     MAX_RETRIES,
+    MAX_START_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
+    MIN_START_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
 )
 from jobwarden.api.enums import Priority
@@ -30,6 +34,9 @@ from jobwarden.api.enums import Priority
 _DAY = 86400
 
 TimeoutSeconds = Annotated[int, Field(ge=MIN_TIMEOUT_SECONDS, le=MAX_TIMEOUT_SECONDS)]
+StartTimeoutSeconds = Annotated[
+    int, Field(ge=MIN_START_TIMEOUT_SECONDS, le=MAX_START_TIMEOUT_SECONDS)
+]
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
 GracePeriodSeconds = Annotated[int, Field(ge=0, le=MAX_CANCEL_GRACE_PERIOD_SECONDS)]
 StuckAfterSeconds = Annotated[int, Field(ge=1, le=_DAY)]
@@ -43,9 +50,19 @@ DESCRIPTIONS = {
         "Wall-clock limit of one attempt, in seconds (1-14400). An attempt that runs "
         "longer is stopped and fails with reason DeadlineExceeded (and may be retried)."
     ),
+    "start_timeout_seconds": (
+        f"Limit of an attempt's start, in seconds ({MIN_START_TIMEOUT_SECONDS}-"
+        f"{MAX_START_TIMEOUT_SECONDS}): from its first pod create until the worker's "
+        "container runs (pod creation, scheduling, image pull, container creation; the "
+        "run shows phase Starting with the pod's own reason meanwhile). Past it the "
+        "attempt fails with the pod's reason (e.g. Unschedulable, ImagePullBackOff) or "
+        "StartTimeout, frees its slot, and may be retried. Counts within timeoutSeconds."
+    ),
     "retries": (
         "How many times a failed attempt is retried (0-10); attempts = retries + 1. "
-        "A cancelled attempt is never retried."
+        "A cancelled attempt is never retried. An attempt ended by a disruption "
+        "(eviction, preemption, its pod deleted outside jobwarden, its node lost) is "
+        f"retried without spending a retry, at most {MAX_DISRUPTIONS} times per run."
     ),
     "retry_backoff": ("Wait before each retry: initialSeconds * factor^(n-1), at most maxSeconds."),
     "cancel_grace_period_seconds": (
@@ -127,6 +144,9 @@ class RunSettings(ApiModel):
     retry_backoff: RetryBackoff = Field(
         default=RetryBackoff(), description=DESCRIPTIONS["retry_backoff"]
     )
+    start_timeout_seconds: StartTimeoutSeconds = Field(
+        default=DEFAULT_START_TIMEOUT_SECONDS, description=DESCRIPTIONS["start_timeout_seconds"]
+    )
     cancel_grace_period_seconds: GracePeriodSeconds = Field(
         default=DEFAULT_CANCEL_GRACE_PERIOD_SECONDS,
         description=DESCRIPTIONS["cancel_grace_period_seconds"],
@@ -159,6 +179,11 @@ class RunSettingsOverrides(ApiModel):
         default=None,
         description=DESCRIPTIONS["retry_backoff"]
         + _INHERITED.format("60 s, factor 2, at most 3600 s"),
+    )
+    start_timeout_seconds: StartTimeoutSeconds | None = Field(
+        default=None,
+        description=DESCRIPTIONS["start_timeout_seconds"]
+        + _INHERITED.format(DEFAULT_START_TIMEOUT_SECONDS),
     )
     cancel_grace_period_seconds: GracePeriodSeconds | None = Field(
         default=None,

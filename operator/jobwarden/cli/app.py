@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobwarden.cli.commands import Context
 
 PROG = "kubectl jobwarden"
 DESCRIPTION = """\
@@ -39,6 +44,20 @@ SUSPEND_NOTES = {
     "resume": "Fires missed while paused follow the job's missedRunPolicy.",
 }
 OUTPUT_HELP = "output format: {choices}"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A command another front end adds (the dashboard, joined by jobwarden.plugin):
+    its help texts, its own options, and what runs it with the plugin's context
+    (kubeconfig identity, namespace, -A, output streams)."""
+
+    name: str
+    summary: str
+    examples: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Context, argparse.Namespace], int]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -107,8 +126,10 @@ def _dry_run(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The whole command line, and the parser of each command."""
+def build_parser(
+    extensions: Sequence[Extension] = (),
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The whole command line, and the parser of each command (with `extensions`)."""
     common = _connection_options()
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -145,8 +166,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
   kubectl jobwarden active -o name | xargs kubectl jobwarden cancel -y
 """,
         """\
-List the unfinished JobRuns and Exports (New, Queued, Running, Retrying, Cancelling):
-kind, name, phase, progress, elapsed time (since admission, or since creation while
+List the unfinished JobRuns and Exports (New, Queued, Starting, Running, Retrying,
+Cancelling): kind, name, phase (a Starting run with what it waits for, e.g.
+`Starting (Unschedulable)`), progress, elapsed time (since admission, or since creation while
 queued), whether it is stuck (condition Stuck: no progress report for too long), its
 place in the queue, and whether you may cancel it (yes / no / requested), which the
 API server answers: RBAC patch, and being the creator or holding the verb cancel.""",
@@ -326,16 +348,16 @@ with its use counted from its runs.""",
     _all_namespaces(quota, "show quotas")
     _output(quota, "json", "yaml")
 
-    # --------------------------------------------------------------- dashboard
-    from jobwarden.dashboard.command import register as register_dashboard  # noqa: PLC0415
-
-    register_dashboard(command)
+    # ------------------------------------------- commands of other front ends
+    for extension in extensions:
+        sub = command(extension.name, extension.summary, extension.examples, extension.description)
+        extension.add_arguments(sub)
     return parser, subs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
-    parser, subs = build_parser()
+def main(argv: Sequence[str] | None = None, extensions: Sequence[Extension] = ()) -> int:
+    """Run one command (one of ours or of `extensions`); returns the exit status."""
+    parser, subs = build_parser(extensions)
     args = parser.parse_args(argv)
     if args.version:
         from jobwarden import __version__  # noqa: PLC0415
@@ -348,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jobwarden.cli import commands  # noqa: PLC0415 - heavy imports only now
 
     try:
-        return commands.dispatch(args)
+        return commands.dispatch(args, {e.name: e.run for e in extensions})
     except commands.UsageError as error:
         subs[args.command].print_usage(sys.stderr)
         print(f"error: {error}", file=sys.stderr)

@@ -15,9 +15,27 @@ from typing import Any, TextIO, TypeVar
 
 from jobwarden.api import constants as c
 from jobwarden.cli import views
-from jobwarden.cli.access import Access, cancel_right, cancel_rights, whoami
-from jobwarden.cli.kube import JSON, ConfigError, Kube, KubeError, resource_path
-from jobwarden.cli.text import (
+from jobwarden.client import actions, history
+from jobwarden.client.access import Access, cancel_right, cancel_rights, whoami
+from jobwarden.client.actions import Outcome, Result
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.kubeconfig import ConfigError
+from jobwarden.client.objects import (
+    PLURALS,
+    RUN_KINDS,
+    UnknownKindError,
+    kind_of,
+    last_events,
+    name_of,
+    namespace_of,
+    owner_candidates,
+    phase_of,
+    scheduled_job_of,
+    spec_of,
+    split_ref,
+)
+from jobwarden.client.quota import quota_records
+from jobwarden.client.text import (
     UsageError,
     kubectl_list,
     parse_since,
@@ -25,18 +43,6 @@ from jobwarden.cli.text import (
     to_csv,
     to_json,
     to_yaml,
-)
-from jobwarden.cli.views import (
-    PLURALS,
-    RUN_KINDS,
-    UnknownKindError,
-    cancel_requested,
-    is_finished,
-    kind_of,
-    name_of,
-    namespace_of,
-    phase_of,
-    split_ref,
 )
 
 __all__ = ["UsageError", "dispatch"]
@@ -82,8 +88,12 @@ class Context:
         self.kube.warnings.clear()
 
 
-def dispatch(args: argparse.Namespace) -> int:
-    """Connect as the kubeconfig says and run `args.command`."""
+Command = Callable[["Context", argparse.Namespace], int]
+
+
+def dispatch(args: argparse.Namespace, extensions: Mapping[str, Command] | None = None) -> int:
+    """Connect as the kubeconfig says and run `args.command` (ours, or one of the
+    `extensions` other front ends add)."""
     try:
         kube = Kube(
             getattr(args, "kubeconfig", None),
@@ -99,7 +109,7 @@ def dispatch(args: argparse.Namespace) -> int:
         all_namespaces=bool(getattr(args, "all_namespaces", False)),
     )
     try:
-        return COMMANDS[args.command](ctx, args)
+        return {**COMMANDS, **(extensions or {})}[args.command](ctx, args)
     except UnknownKindError as error:
         raise UsageError(str(error)) from None
     except KubeError as error:
@@ -137,9 +147,9 @@ def _jobs_for(ctx: Context, objects: Iterable[Mapping[str, Any]]) -> dict[tuple[
     """The ScheduledJobs of the scheduled runs among `objects` (whose creator is the
     job's creator), by (namespace, name); empty if they cannot be read."""
     wanted = {
-        (namespace_of(o), views.scheduled_job_of(o) or "")
+        (namespace_of(o), scheduled_job_of(o) or "")
         for o in objects
-        if views.spec_of(o).get("trigger") == "Schedule" and views.scheduled_job_of(o)
+        if spec_of(o).get("trigger") == "Schedule" and scheduled_job_of(o)
     }
     if not wanted:
         return {}
@@ -156,12 +166,12 @@ def _jobs_for(ctx: Context, objects: Iterable[Mapping[str, Any]]) -> dict[tuple[
 
 def _job_of(obj: Mapping[str, Any], jobs: Mapping[tuple[str, str], JSON]) -> JSON | None:
     """The ScheduledJob of a run, if it was looked up."""
-    return jobs.get((namespace_of(obj), views.scheduled_job_of(obj) or ""))
+    return jobs.get((namespace_of(obj), scheduled_job_of(obj) or ""))
 
 
 def _mine(objects: Iterable[JSON], me: str, jobs: Mapping[tuple[str, str], JSON]) -> list[JSON]:
     """The objects `me` counts as the creator of."""
-    return [o for o in objects if me in views.owner_candidates(o, _job_of(o, jobs))]
+    return [o for o in objects if me in owner_candidates(o, _job_of(o, jobs))]
 
 
 def _find(ctx: Context, text: str, kind_option: str | None, default_kinds: Sequence[str]) -> JSON:
@@ -280,44 +290,16 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     right = None
     try:
         me = whoami(ctx.kube)
-        job_name = views.scheduled_job_of(obj)
+        job_name = scheduled_job_of(obj)
         job = _jobs_for(ctx, [obj]).get((ctx.namespace, job_name or ""))
         right = cancel_right(obj, me, Access(ctx.kube), job)
     except KubeError:
         right = None
-    ctx.print(views.describe_run(obj, views.last_events(events, args.events), ctx.now, right=right))
+    ctx.print(views.describe_run(obj, last_events(events, args.events), ctx.now, right=right))
     return 0
 
 
 # ------------------------------------------------------------------------ cancel
-@dataclass
-class Outcome:
-    """What happened to one object."""
-
-    kind: str
-    namespace: str
-    name: str
-    result: str
-    message: str = ""
-
-    OK = ("requested", "unchanged", "would-cancel")
-
-    @property
-    def ok(self) -> bool:
-        """The object is cancelled (or would be, or already was)."""
-        return self.result in self.OK
-
-    def record(self) -> JSON:
-        """As printed with -o json/yaml."""
-        return {
-            "kind": self.kind,
-            "namespace": self.namespace,
-            "name": self.name,
-            "result": self.result,
-            "message": self.message,
-        }
-
-
 def _cancel_targets(ctx: Context, args: argparse.Namespace) -> tuple[list[JSON], list[Outcome]]:
     """The objects to cancel, and outcomes already known (names not found)."""
     if args.names:
@@ -330,14 +312,13 @@ def _cancel_targets(ctx: Context, args: argparse.Namespace) -> tuple[list[JSON],
                     raise
                 kind_prefix, name = split_ref(text)
                 kind = kind_prefix or (kind_of(args.kind) if args.kind else "JobRun")
-                missing.append(Outcome(kind, ctx.namespace, name, "not-found", error.message))
+                missing.append(Outcome(kind, ctx.namespace, name, Result.NOT_FOUND, error.message))
         return targets, missing
     kinds = [kind_of(args.kind)] if args.kind else list(RUN_KINDS)
     selected: list[JSON] = []
     for kind in kinds:
         selected += _list(ctx, kind, args.selector)
-    live = [o for o in selected if not is_finished(o) and not cancel_requested(o)]
-    return sorted(live, key=lambda o: (namespace_of(o), str(o["kind"]), name_of(o))), []
+    return actions.open_to_cancel(selected), []
 
 
 def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
@@ -380,8 +361,8 @@ def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     access = Access(ctx.kube)
     for obj in targets:
         outcomes.append(
-            _cancel_one(
-                ctx,
+            actions.cancel(
+                ctx.kube,
                 obj,
                 reason=args.reason,
                 dry_run=dry_run,
@@ -393,56 +374,18 @@ def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     return _report(ctx, outcomes, args.output, "be cancelled", dry_run)
 
 
-def _cancel_one(
-    ctx: Context,
-    obj: Mapping[str, Any],
-    *,
-    reason: str | None,
-    dry_run: str,
-    me: str | None,
-    access: Access,
-    job: Mapping[str, Any] | None,
-) -> Outcome:
-    kind, namespace, name = str(obj["kind"]), namespace_of(obj), name_of(obj)
-
-    def outcome(result: str, message: str = "") -> Outcome:
-        return Outcome(kind, namespace, name, result, message)
-
-    if is_finished(obj):
-        return outcome(
-            "not-cancellable", f"not in a cancellable state: {phase_of(obj)} (nothing to cancel)"
-        )
-    if cancel_requested(obj):
-        return outcome("unchanged", f"cancel already requested ({phase_of(obj)})")
-    if dry_run == "client":
-        right = cancel_right(obj, me, access, job)
-        if right.allowed:
-            return outcome("would-cancel", f"{phase_of(obj)}; allowed as {right.why}")
-        return outcome("would-be-denied", f"you may not cancel it: {right.why}")
-    patch: JSON = {"spec": {"cancel": True}}
-    if reason:
-        patch["metadata"] = {"annotations": {c.ANNOTATION_CANCEL_REASON: reason}}
-    query = {"dryRun": "All"} if dry_run == "server" else {}
-    try:
-        ctx.kube.merge_patch(resource_path(PLURALS[kind], namespace, name), patch, **query)
-    except KubeError as error:
-        return outcome(_RESULTS.get(error.status, "failed"), error.describe())
-    return outcome("requested", f"was {phase_of(obj)}")
-
-
-#: How an API error status reads as a result.
-_RESULTS = {403: "denied", 404: "not-found", 409: "not-cancellable"}
-_SAID = {
-    "requested": "cancel requested",
-    "unchanged": "unchanged",
-    "would-cancel": "would be cancelled",
-    "would-be-denied": "would be denied",
-    "not-cancellable": "not cancellable",
-    "denied": "denied",
-    "not-found": "not found",
-    "failed": "failed",
-    "paused": "paused",
-    "resumed": "resumed",
+#: How each result reads.
+_SAID: dict[str, str] = {
+    Result.REQUESTED: "cancel requested",
+    Result.UNCHANGED: "unchanged",
+    Result.WOULD_CANCEL: "would be cancelled",
+    Result.WOULD_BE_DENIED: "would be denied",
+    Result.NOT_CANCELLABLE: "not cancellable",
+    Result.DENIED: "denied",
+    Result.NOT_FOUND: "not found",
+    Result.FAILED: "failed",
+    Result.PAUSED: "paused",
+    Result.RESUMED: "resumed",
 }
 
 
@@ -476,16 +419,13 @@ def _report(
 def _created(ctx: Context, body: JSON, args: argparse.Namespace) -> int:
     """Create `body` (or show it, for a client dry run) and print what was made."""
     kind = str(body["kind"])
-    namespace = str(body["metadata"].get("namespace") or ctx.namespace)
     if args.dry_run == "client":
         if _machine(ctx, args.output, body):
             return 0
         generated = str(body["metadata"]["generateName"]) + "<generated>"
         ctx.print(f"{_ref(kind, generated)} created (client dry run)")
         return 0
-    query = {"dryRun": "All"} if args.dry_run == "server" else {}
-    created = ctx.kube.create(resource_path(PLURALS[kind], namespace), body, **query)
-    created.setdefault("kind", kind)
+    created = actions.create(ctx.kube, body, dry_run=args.dry_run)
     if _machine(ctx, args.output, created):
         return 0
     if args.output == "name":
@@ -500,7 +440,7 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     """Run a ScheduledJob now."""
     job = args.scheduled_job
     ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, job))  # exists?
-    return _created(ctx, views.manual_run(job, ctx.namespace, args.priority), args)
+    return _created(ctx, actions.manual_run(job, ctx.namespace, args.priority), args)
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
@@ -508,13 +448,15 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     obj = _find(ctx, args.name, args.kind, (c.KIND_JOB_RUN,))
     if obj["kind"] not in RUN_KINDS:
         raise UsageError("retry repeats a JobRun or an Export")
-    if not views.is_terminal(obj):
+    try:
+        body = actions.rerun(obj)
+    except actions.NotFinishedError:
         ctx.error(
             f"error: {_ref(str(obj['kind']), name_of(obj))} is {phase_of(obj)}: only a finished "
             "run can be retried (wait for it, or cancel it first)"
         )
         return 1
-    return _created(ctx, views.rerun(obj), args)
+    return _created(ctx, body, args)
 
 
 # ------------------------------------------------------------------ pause/resume
@@ -534,38 +476,14 @@ def _suspend(ctx: Context, args: argparse.Namespace, suspend: bool) -> int:
         try:
             job = ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, name))
         except KubeError as error:
-            outcome = "not-found" if error.not_found else "failed"
+            result = Result.NOT_FOUND if error.not_found else Result.FAILED
             outcomes.append(
-                Outcome(c.KIND_SCHEDULED_JOB, ctx.namespace, name, outcome, error.describe())
+                Outcome(c.KIND_SCHEDULED_JOB, ctx.namespace, name, result, error.describe())
             )
             continue
         job.setdefault("kind", c.KIND_SCHEDULED_JOB)
         jobs.append(job)
-    done = "paused" if suspend else "resumed"
-    query = {"dryRun": "All"} if args.dry_run == "server" else {}
-    for job in jobs:
-        namespace, name = namespace_of(job), name_of(job)
-        if bool(views.spec_of(job).get("suspend")) == suspend:
-            outcomes.append(
-                Outcome(c.KIND_SCHEDULED_JOB, namespace, name, "unchanged", f"already {done}")
-            )
-            continue
-        if args.dry_run == "client":
-            outcomes.append(Outcome(c.KIND_SCHEDULED_JOB, namespace, name, done, "would be"))
-            continue
-        try:
-            ctx.kube.merge_patch(
-                resource_path(c.PLURAL_SCHEDULED_JOBS, namespace, name),
-                {"spec": {"suspend": suspend}},
-                **query,
-            )
-        except KubeError as error:
-            result = "denied" if error.status == 403 else "failed"
-            outcomes.append(
-                Outcome(c.KIND_SCHEDULED_JOB, namespace, name, result, error.describe())
-            )
-            continue
-        outcomes.append(Outcome(c.KIND_SCHEDULED_JOB, namespace, name, done))
+    outcomes += [actions.suspend(ctx.kube, job, suspend, dry_run=args.dry_run) for job in jobs]
     return _report_suspend(ctx, outcomes, args)
 
 
@@ -573,10 +491,10 @@ def _report_suspend(ctx: Context, outcomes: Sequence[Outcome], args: argparse.Na
     failed = 0
     dry = f" ({args.dry_run} dry run)" if args.dry_run != "none" else ""
     for o in outcomes:
-        if o.result in ("paused", "resumed", "unchanged"):
+        if o.ok:
             if args.output == "name":
                 ctx.print(_ref(o.kind, o.name))
-            elif o.result == "unchanged":
+            elif o.result == Result.UNCHANGED:
                 ctx.print(f"{_ref(o.kind, o.name)} unchanged ({o.message})")
             else:
                 ctx.print(f"{_ref(o.kind, o.name)} {o.result}{dry}")
@@ -599,7 +517,7 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------- history
 def _phases(values: Sequence[str] | None) -> list[str]:
     chosen = []
-    known = {p.lower(): p for p in views.HISTORY_PHASES}
+    known = {p.lower(): p for p in history.HISTORY_PHASES}
     for value in values or ():
         for part in value.split(","):
             if not part.strip():
@@ -607,7 +525,7 @@ def _phases(values: Sequence[str] | None) -> list[str]:
             phase = known.get(part.strip().lower())
             if phase is None:
                 raise UsageError(
-                    f"--status {part.strip()!r}: use one of {', '.join(views.HISTORY_PHASES)}"
+                    f"--status {part.strip()!r}: use one of {', '.join(history.HISTORY_PHASES)}"
                 )
             chosen.append(phase)
     return chosen
@@ -622,12 +540,12 @@ def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
     job = ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, args.scheduled_job))
     job.setdefault("kind", c.KIND_SCHEDULED_JOB)
     runs = ctx.kube.list_items(resource_path(c.PLURAL_JOB_RUNS, ctx.namespace))
-    records = views.filter_history(
-        views.history_records(job, runs, ctx.now), phases=phases, since=since, limit=args.limit
+    records = history.filter_history(
+        history.history_records(job, runs, ctx.now), phases=phases, since=since, limit=args.limit
     )
-    public = [views.public_record(r) for r in records]
+    public = [history.public_record(r) for r in records]
     if args.output == "csv":
-        ctx.out.write(to_csv(views.HISTORY_COLUMNS, public))
+        ctx.out.write(to_csv(history.HISTORY_COLUMNS, public))
         return 0
     if _machine(ctx, args.output, public):
         return 0
@@ -656,7 +574,7 @@ def cmd_quota(ctx: Context, args: argparse.Namespace) -> int:
                 runs += _list(ctx, kind)
         except KubeError as error:
             ctx.error(f"Warning: cannot count runs for the default quota: {error.message}")
-    records = views.quota_records(quotas, runs, [] if ctx.all_namespaces else [ctx.namespace])
+    records = quota_records(quotas, runs, [] if ctx.all_namespaces else [ctx.namespace])
     if _machine(ctx, args.output, records):
         return 0
     headers, rows = views.quota_rows(records, all_namespaces=ctx.all_namespaces)
@@ -664,9 +582,7 @@ def cmd_quota(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-from jobwarden.dashboard.command import cmd_dashboard  # noqa: E402
-
-COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
+COMMANDS: dict[str, Command] = {
     "active": cmd_active,
     "status": cmd_status,
     "cancel": cmd_cancel,
@@ -676,5 +592,4 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "resume": cmd_resume,
     "history": cmd_history,
     "quota": cmd_quota,
-    "dashboard": cmd_dashboard,
 }

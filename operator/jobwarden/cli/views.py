@@ -1,19 +1,40 @@
-"""What the plugin shows, computed from API objects (plain dicts): pure functions.
+"""What the plugin prints, computed from API objects (plain dicts): pure functions.
 
-The commands fetch objects and hand them here; tests feed objects directly.
+The commands fetch objects and hand them here; tests feed objects directly. The facts
+behind the tables (phases, owners, history, quotas) are in `jobwarden.client`, shared
+with the dashboard.
 """
 
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionType, RunPhase, ScheduledJobPhase, Trigger
-from jobwarden.cli.text import (
+from jobwarden.api.enums import ConditionType
+from jobwarden.client.access import CancelRight
+from jobwarden.client.objects import (
+    annotation,
+    condition,
+    created_at,
+    elapsed_seconds,
+    event_time,
+    is_stuck,
+    is_terminal,
+    metadata,
+    name_of,
+    namespace_of,
+    phase_of,
+    phase_text,
+    priority_of,
+    progress_text,
+    queue_text,
+    scheduled_job_of,
+    spec_of,
+    status_of,
+)
+from jobwarden.client.text import (
     DASH,
     NONE,
     age,
@@ -28,226 +49,7 @@ from jobwarden.cli.text import (
     truncate,
 )
 
-JSON = dict[str, Any]
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
-
-RUN_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT)
-PLURALS = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-    c.KIND_WORKER_QUOTA: c.PLURAL_WORKER_QUOTAS,
-}
-#: What users may type for a kind: singular, plural, short name, `<plural>.<group>`.
-KIND_ALIASES: dict[str, str] = {}
-for _kind, _plural, _short in (
-    (c.KIND_SCHEDULED_JOB, c.PLURAL_SCHEDULED_JOBS, "sj"),
-    (c.KIND_JOB_RUN, c.PLURAL_JOB_RUNS, "jr"),
-    (c.KIND_EXPORT, c.PLURAL_EXPORTS, "exp"),
-    (c.KIND_WORKER_QUOTA, c.PLURAL_WORKER_QUOTAS, "wq"),
-):
-    for _alias in (
-        _kind.lower(),
-        _plural,
-        _short,
-        f"{_plural}.{c.GROUP}",
-        f"{_kind.lower()}.{c.GROUP}",
-    ):
-        KIND_ALIASES[_alias] = _kind
-
-TERMINAL_PHASES = frozenset(p.value for p in RunPhase if p.terminal)
-FINISHED_JOB_PHASES = frozenset(
-    {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
-)
-#: Phases in which a run holds a worker slot (its pod may be running).
-HOLDING_PHASES = frozenset({RunPhase.RUNNING.value, RunPhase.CANCELLING.value})
-#: Shown for a run the operator has not reconciled yet (no status.phase).
-NEW_PHASE = "New"
-HISTORY_PHASES = tuple(p.value for p in RunPhase)
-
-HISTORY_COLUMNS = (
-    "name",
-    "namespace",
-    "scheduledJob",
-    "trigger",
-    "phase",
-    "reason",
-    "scheduledTime",
-    "startTime",
-    "completionTime",
-    "durationSeconds",
-    "attempts",
-    "exitCode",
-    "triggeredBy",
-    "cancelledBy",
-    "cancelReason",
-    "source",
-)
-
-
-class UnknownKindError(ValueError):
-    """A kind name the plugin does not know."""
-
-
-def kind_of(alias: str, allowed: Sequence[str] | None = None) -> str:
-    """The kind for `jobrun`, `jr`, `jobruns.jobwarden.dev`, … (case-insensitive)."""
-    kind = KIND_ALIASES.get(alias.strip().lower())
-    if kind is None or (allowed is not None and kind not in allowed):
-        names = ", ".join(k.lower() for k in (allowed or PLURALS))
-        raise UnknownKindError(f'unknown kind "{alias}": use one of {names}')
-    return kind
-
-
-def split_ref(text: str) -> tuple[str | None, str]:
-    """`jobrun/x` → ("JobRun", "x"); a bare name → (None, name)."""
-    if "/" in text:
-        kind, _, name = text.partition("/")
-        return kind_of(kind), name
-    return None, text
-
-
-# ------------------------------------------------------------------ object facts
-def metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object's metadata (empty if missing)."""
-    result: Mapping[str, Any] = obj.get("metadata") or {}
-    return result
-
-
-def name_of(obj: Mapping[str, Any]) -> str:
-    """metadata.name."""
-    return str(metadata(obj).get("name") or "")
-
-
-def namespace_of(obj: Mapping[str, Any]) -> str:
-    """metadata.namespace."""
-    return str(metadata(obj).get("namespace") or "")
-
-
-def annotation(obj: Mapping[str, Any], key: str) -> str | None:
-    """One annotation's value, or None."""
-    value = (metadata(obj).get("annotations") or {}).get(key)
-    return str(value) if value is not None else None
-
-
-def status_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object's status (empty if missing)."""
-    result: Mapping[str, Any] = obj.get("status") or {}
-    return result
-
-
-def spec_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object's spec (empty if missing)."""
-    result: Mapping[str, Any] = obj.get("spec") or {}
-    return result
-
-
-def phase_of(obj: Mapping[str, Any]) -> str:
-    """status.phase, or `New` before the operator has written one."""
-    return str(status_of(obj).get("phase") or NEW_PHASE)
-
-
-def is_terminal(obj: Mapping[str, Any]) -> bool:
-    """The run has ended (Succeeded, Failed, Cancelled)."""
-    return phase_of(obj) in TERMINAL_PHASES
-
-
-def is_finished(obj: Mapping[str, Any]) -> bool:
-    """Nothing is left to cancel: a run that ended, a ScheduledJob Completed or
-    Cancelled."""
-    if obj.get("kind") == c.KIND_SCHEDULED_JOB:
-        return phase_of(obj) in FINISHED_JOB_PHASES
-    return is_terminal(obj)
-
-
-def cancel_requested(obj: Mapping[str, Any]) -> bool:
-    """spec.cancel is already true."""
-    return bool(spec_of(obj).get("cancel"))
-
-
-def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    """The condition of type `kind`, if present."""
-    for entry in status_of(obj).get("conditions") or []:
-        if entry.get("type") == kind:
-            found: Mapping[str, Any] = entry
-            return found
-    return None
-
-
-def is_stuck(obj: Mapping[str, Any]) -> bool:
-    """The condition Stuck is True (the worker stopped reporting progress)."""
-    stuck = condition(obj, ConditionType.STUCK.value)
-    return bool(stuck and stuck.get("status") == "True")
-
-
-def scheduled_job_of(obj: Mapping[str, Any]) -> str | None:
-    """spec.scheduledJobRef.name of a JobRun, if any."""
-    ref = spec_of(obj).get("scheduledJobRef") or {}
-    return str(ref["name"]) if ref.get("name") else None
-
-
-def priority_of(obj: Mapping[str, Any]) -> str:
-    """Effective priority: the snapshot's, else the spec's, else Medium."""
-    snapshot = (status_of(obj).get("snapshot") or {}).get("settings") or {}
-    return str(snapshot.get("priority") or spec_of(obj).get("priority") or "Medium")
-
-
-def created_at(obj: Mapping[str, Any]) -> datetime.datetime | None:
-    """metadata.creationTimestamp."""
-    return parse_time(metadata(obj).get("creationTimestamp"))
-
-
-def elapsed_seconds(obj: Mapping[str, Any], now: datetime.datetime) -> float | None:
-    """How long the run has been going: since it started (admitted), or since it
-    was created while it still waits; until it ended, if it has."""
-    status = status_of(obj)
-    start = parse_time(status.get("startTime")) or created_at(obj)
-    end = parse_time(status.get("completionTime")) if is_terminal(obj) else now
-    return seconds_between(start, end)
-
-
-def progress_text(obj: Mapping[str, Any]) -> str:
-    """`42%`, or `-` before the worker reported any."""
-    progress = status_of(obj).get("progress") or {}
-    percent = progress.get("percent")
-    if percent is None and progress.get("fraction") is not None:
-        percent = int(float(progress["fraction"]) * 100)
-    return f"{percent}%" if percent is not None else DASH
-
-
-def queue_text(obj: Mapping[str, Any]) -> str:
-    """`1 (QuotaExhausted)` while the run waits for admission, else `-`."""
-    queue = status_of(obj).get("queue") or {}
-    if not queue or phase_of(obj) not in (RunPhase.QUEUED.value, NEW_PHASE):
-        return DASH
-    position, reason = queue.get("position"), queue.get("reason")
-    if position is None:
-        return str(reason or DASH)
-    return f"{position} ({reason})" if reason else str(position)
-
-
-def owner_candidates(obj: Mapping[str, Any], job: Mapping[str, Any] | None) -> list[str]:
-    """Who counts as the creator of `obj`: its `created-by`, and for a run the
-    operator created for a schedule, the creator of its ScheduledJob."""
-    owners = [annotation(obj, c.ANNOTATION_CREATED_BY)]
-    if spec_of(obj).get("trigger") == Trigger.SCHEDULE.value and job is not None:
-        owners.append(annotation(job, c.ANNOTATION_CREATED_BY))
-    return [o for o in owners if o]
-
-
-# -------------------------------------------------------------------- active view
-@dataclass(frozen=True)
-class CancelRight:
-    """Whether the caller may cancel an object, and why."""
-
-    allowed: bool
-    why: str
-
-    def cell(self) -> str:
-        """`yes`, `no`, or `requested` once a cancel was asked for."""
-        if self.why == "requested":
-            return "requested"
-        return "yes" if self.allowed else "no"
-
 
 ACTIVE_HEADERS = ("kind", "name", "phase", "progress", "elapsed", "stuck", "queue", "cancel")
 ACTIVE_WIDE_HEADERS = (
@@ -288,7 +90,7 @@ def active_rows(
         row = [
             kind,
             name_of(obj),
-            phase_of(obj),
+            phase_text(obj),
             progress_text(obj),
             human_duration(elapsed_seconds(obj, now)) or DASH,
             "yes" if is_stuck(obj) else "no",
@@ -435,25 +237,6 @@ def describe_run(
     return "".join(out)
 
 
-def event_time(event: Mapping[str, Any]) -> datetime.datetime | None:
-    """When an Event last happened."""
-    series = event.get("series") or {}
-    return (
-        parse_time(series.get("lastObservedTime"))
-        or parse_time(event.get("lastTimestamp"))
-        or parse_time(event.get("eventTime"))
-        or parse_time(event.get("firstTimestamp"))
-        or parse_time(metadata(event).get("creationTimestamp"))
-    )
-
-
-def last_events(events: Iterable[Mapping[str, Any]], count: int) -> list[Mapping[str, Any]]:
-    """The `count` most recent Events, oldest first."""
-    epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-    ordered = sorted(events, key=lambda e: event_time(e) or epoch)
-    return ordered[-count:] if count > 0 else []
-
-
 def _when(moment: datetime.datetime | None, now: datetime.datetime, *, future: bool = False) -> str:
     if moment is None:
         return ""
@@ -507,131 +290,6 @@ def _artifact_line(obj: Mapping[str, Any]) -> str:
     return f"{artifact.get('path')}  {artifact.get('rows')} rows, {artifact.get('bytes')} bytes"
 
 
-# ------------------------------------------------------------------ history view
-def history_records(
-    job: Mapping[str, Any], runs: Iterable[Mapping[str, Any]], now: datetime.datetime
-) -> list[JSON]:
-    """Every run of a ScheduledJob, newest first: its JobRuns that still exist,
-    merged with the summaries in `status.history` of those already deleted."""
-    job_name, namespace = name_of(job), namespace_of(job)
-    records: dict[str, JSON] = {}
-    for summary in status_of(job).get("history") or []:
-        record = _summary_record(summary, job_name, namespace)
-        records[record["name"]] = record
-    for run in runs:
-        if scheduled_job_of(run) == job_name:
-            record = _run_record(run, job_name, now)
-            records[record["name"]] = record  # a live object wins over its summary
-    return sorted(records.values(), key=_record_sort_key, reverse=True)
-
-
-def _summary_record(summary: Mapping[str, Any], job: str, namespace: str) -> JSON:
-    return {
-        "name": str(summary.get("name")),
-        "namespace": namespace,
-        "scheduledJob": job,
-        "trigger": summary.get("trigger"),
-        "phase": summary.get("phase"),
-        "reason": summary.get("reason"),
-        "scheduledTime": _normal_time(summary.get("scheduledTime")),
-        "startTime": _normal_time(summary.get("startTime")),
-        "completionTime": _normal_time(summary.get("completionTime")),
-        "durationSeconds": _round(summary.get("durationSeconds")),
-        "attempts": None,
-        "exitCode": None,
-        "triggeredBy": None,
-        "cancelledBy": None,
-        "cancelReason": None,
-        "source": "history",
-        "_created": None,
-        "_moment": parse_time(summary.get("startTime"))
-        or parse_time(summary.get("scheduledTime"))
-        or parse_time(summary.get("completionTime")),
-    }
-
-
-def _run_record(run: Mapping[str, Any], job: str, now: datetime.datetime) -> JSON:
-    status, spec = status_of(run), spec_of(run)
-    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
-    attempts = status.get("attempts") or []
-    cancellation = status.get("cancellation") or {}
-    return {
-        "name": name_of(run),
-        "namespace": namespace_of(run),
-        "scheduledJob": job,
-        "trigger": spec.get("trigger") or Trigger.MANUAL.value,
-        "phase": phase_of(run),
-        "reason": status.get("reason"),
-        "scheduledTime": _normal_time(spec.get("scheduledTime")),
-        "startTime": format_timestamp(start) or None,
-        "completionTime": format_timestamp(end) or None,
-        "durationSeconds": _round(seconds_between(start, end)),
-        "attempts": len(attempts),
-        "exitCode": attempts[-1].get("exitCode") if attempts else None,
-        "triggeredBy": annotation(run, c.ANNOTATION_TRIGGERED_BY),
-        "cancelledBy": cancellation.get("requestedBy")
-        or annotation(run, c.ANNOTATION_CANCEL_REQUESTED_BY),
-        "cancelReason": cancellation.get("reason") or annotation(run, c.ANNOTATION_CANCEL_REASON),
-        "source": c.KIND_JOB_RUN,
-        "_created": format_timestamp(created_at(run)) or None,
-        "_moment": start or parse_time(spec.get("scheduledTime")) or created_at(run) or end,
-    }
-
-
-def _normal_time(value: object) -> str | None:
-    return format_timestamp(parse_time(value)) or None
-
-
-def _round(value: object) -> float | None:
-    return round(float(value), 3) if isinstance(value, int | float) else None
-
-
-def record_time(record: Mapping[str, Any]) -> datetime.datetime | None:
-    """The moment a history record is filed under: when it started, else when it
-    was due, else created, else ended."""
-    for key in ("startTime", "scheduledTime", "_created", "completionTime"):
-        moment = parse_time(record.get(key))
-        if moment is not None:
-            return moment
-    return None
-
-
-def _record_sort_key(record: Mapping[str, Any]) -> tuple[datetime.datetime, str]:
-    """Newest first at full precision (the shown times have whole seconds, and two runs
-    can start within one second)."""
-    epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-    moment = record.get("_moment")
-    if not isinstance(moment, datetime.datetime):
-        moment = record_time(record)
-    return moment or epoch, str(record.get("name"))
-
-
-def filter_history(
-    records: Iterable[JSON],
-    *,
-    phases: Sequence[str] = (),
-    since: datetime.datetime | None = None,
-    limit: int | None = None,
-) -> list[JSON]:
-    """Records with one of `phases` (all if empty) filed at or after `since`."""
-    wanted = {p.lower() for p in phases}
-    chosen = []
-    for record in records:
-        if wanted and str(record.get("phase") or "").lower() not in wanted:
-            continue
-        if since is not None:
-            moment = record_time(record)
-            if moment is None or moment < since:
-                continue
-        chosen.append(record)
-    return chosen[:limit] if limit is not None else chosen
-
-
-def public_record(record: Mapping[str, Any]) -> JSON:
-    """A record as printed (-o json/yaml/csv): the documented columns only."""
-    return {key: record.get(key) for key in HISTORY_COLUMNS}
-
-
 HISTORY_HEADERS = ("name", "trigger", "phase", "started", "duration", "reason")
 HISTORY_WIDE_HEADERS = (
     *HISTORY_HEADERS,
@@ -680,67 +338,7 @@ def _reason_cell(record: Mapping[str, Any]) -> str:
     return str(reason) if reason and reason != record.get("phase") else DASH
 
 
-# -------------------------------------------------------------------- quota view
 QUOTA_HEADERS = ("name", "max", "running", "queued", "high", "medium", "low")
-
-
-def quota_records(
-    quotas: Iterable[Mapping[str, Any]],
-    runs: Iterable[Mapping[str, Any]],
-    namespaces: Iterable[str] = (),
-) -> list[JSON]:
-    """One record per WorkerQuota, plus the operator-wide default for each of
-    `namespaces` and each namespace with unfinished runs that has no WorkerQuota
-    (usage counted from its runs)."""
-    records: list[JSON] = []
-    covered: set[str] = set()
-    for quota in quotas:
-        status = status_of(quota)
-        by_priority = status.get("queuedByPriority") or {}
-        covered.add(namespace_of(quota))
-        records.append(
-            {
-                "namespace": namespace_of(quota),
-                "name": name_of(quota),
-                "maxRunning": spec_of(quota).get("maxRunning"),
-                "running": int(status.get("running") or 0),
-                "queued": int(status.get("queued") or 0),
-                "queuedByPriority": {
-                    "high": int(by_priority.get("high") or 0),
-                    "medium": int(by_priority.get("medium") or 0),
-                    "low": int(by_priority.get("low") or 0),
-                },
-                "default": False,
-            }
-        )
-    usage: dict[str, JSON] = {ns: _empty_usage(ns) for ns in namespaces if ns not in covered}
-    for run in runs:
-        namespace = namespace_of(run)
-        if namespace in covered or is_terminal(run):
-            continue
-        record = usage.setdefault(namespace, _empty_usage(namespace))
-        phase = phase_of(run)
-        if phase in HOLDING_PHASES:
-            record["running"] += 1
-        elif phase == RunPhase.QUEUED.value:
-            record["queued"] += 1
-            key = priority_of(run).lower()
-            if key in record["queuedByPriority"]:
-                record["queuedByPriority"][key] += 1
-    records.extend(usage.values())
-    return sorted(records, key=lambda r: (r["namespace"], r["default"], r["name"]))
-
-
-def _empty_usage(namespace: str) -> JSON:
-    return {
-        "namespace": namespace,
-        "name": "(default)",
-        "maxRunning": c.DEFAULT_MAX_RUNNING,
-        "running": 0,
-        "queued": 0,
-        "queuedByPriority": {"high": 0, "medium": 0, "low": 0},
-        "default": True,
-    }
 
 
 def quota_rows(
@@ -766,58 +364,3 @@ def quota_rows(
             row.insert(0, str(r["namespace"]))
         rows.append(row)
     return headers, rows
-
-
-# ------------------------------------------------------------------- new objects
-_GENERATED_SUFFIX = re.compile(r"-(manual|rerun)-[a-z0-9]{5}$")
-#: Characters the API server appends to a generateName.
-GENERATED_CHARS = 5
-
-
-def generate_name(base: str, word: str) -> str:
-    """`<base>-<word>-` for metadata.generateName, shortened so the generated name
-    stays within the run name limit."""
-    room = c.MAX_RUN_NAME - GENERATED_CHARS - len(word) - 2
-    return f"{base[:room].rstrip('-.')}-{word}-"
-
-
-def manual_run(job: str, namespace: str, priority: str | None = None) -> JSON:
-    """A run-now JobRun of the ScheduledJob `job`."""
-    spec: JSON = {"scheduledJobRef": {"name": job}, "trigger": Trigger.MANUAL.value}
-    if priority:
-        spec["priority"] = priority
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND_JOB_RUN,
-        "metadata": {"generateName": generate_name(job, "manual"), "namespace": namespace},
-        "spec": spec,
-    }
-
-
-def _user_labels(obj: Mapping[str, Any]) -> dict[str, str]:
-    labels = metadata(obj).get("labels") or {}
-    return {str(k): str(v) for k, v in labels.items() if not str(k).startswith(f"{c.GROUP}/")}
-
-
-def rerun(obj: Mapping[str, Any]) -> JSON:
-    """A new run repeating the finished run `obj`: a JobRun with the same
-    scheduledJobRef or template and settings, trigger Rerun and rerunOf; an Export
-    with the same spec."""
-    kind, name = str(obj.get("kind")), name_of(obj)
-    spec = {k: v for k, v in spec_of(obj).items() if k != "cancel"}
-    if kind == c.KIND_JOB_RUN:
-        for key in ("trigger", "rerunOf", "scheduledTime"):
-            spec.pop(key, None)
-        spec["trigger"] = Trigger.RERUN.value
-        spec["rerunOf"] = name
-    base = scheduled_job_of(obj) or _GENERATED_SUFFIX.sub("", name)
-    body: JSON = {
-        "apiVersion": c.API_VERSION,
-        "kind": kind,
-        "metadata": {"generateName": generate_name(base, "rerun"), "namespace": namespace_of(obj)},
-        "spec": spec,
-    }
-    labels = _user_labels(obj)
-    if labels:
-        body["metadata"]["labels"] = labels
-    return body

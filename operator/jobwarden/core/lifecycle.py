@@ -32,7 +32,9 @@ from jobwarden.core.conditions import (
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
-from jobwarden.core.reasons import EventReason, Reason, RunCondition
+from jobwarden.core.podstate import disruption_of, oom_message, start_state
+from jobwarden.core.reasons import AuditAction, EventReason, PodReason, Reason, RunCondition
+from jobwarden.core.refusals import ApiRefusal, Refusal, classify, create_retry_delay, describe
 
 #: How long past the grace period a worker may take to be seen exiting before the
 #: operator assumes its node is lost, force-deletes the pod and reports CancelTimeout.
@@ -46,6 +48,28 @@ UNKNOWN_USER = "unknown"
 #: (a service account's name can exceed 256) would make the API reject every status write.
 MAX_USER_CHARS = 256
 MAX_REASON_CHARS = 1024
+#: `status.message` and a log entry's message are bounded by the CRD.
+MAX_MESSAGE_CHARS = 1024
+MAX_ATTEMPT_MESSAGE_CHARS = 4096
+#: For this long after its pod was created, a start that is merely on its way (no
+#: problem named) is not written as each pod state it passes (PodPending,
+#: ContainerCreating): most pods start within it, and each write costs the API server.
+START_QUIET_SECONDS = 5.0
+#: WorkerStarted reasons that mean "on its way", not a problem worth a Warning.
+_ON_ITS_WAY = frozenset(
+    {
+        Reason.POD_CREATING.value,
+        Reason.POD_PENDING.value,
+        Reason.STARTED.value,
+        PodReason.CONTAINER_CREATING.value,
+        PodReason.POD_INITIALIZING.value,
+    }
+)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` cut to `limit` characters (with an ellipsis), as the CRD bounds it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pod_name(run_name: str, attempt: int) -> str:
@@ -69,9 +93,12 @@ def format_duration(seconds: float) -> str:
 class _Draft:
     """The status being built, plus the plan; helpers keep `decide` readable."""
 
-    def __init__(self, run: RunView, now: datetime.datetime) -> None:
+    def __init__(
+        self, run: RunView, now: datetime.datetime, refusal: Refusal | None = None
+    ) -> None:
         self.run = run
         self.now = now
+        self.refusal = refusal
         self.original = run.status
         self.status: dict[str, Any] = copy.deepcopy(dict(run.status))
         self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
@@ -84,7 +111,7 @@ class _Draft:
 
     def log(self, message: str) -> None:
         entries = list(self.status.get("log") or [])
-        entries.append({"time": self.stamp, "message": message[:1024]})
+        entries.append({"time": self.stamp, "message": clip(message)})
         self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
 
     def condition(self, type_: RunCondition, status: bool, reason: str, message: str) -> None:
@@ -101,7 +128,7 @@ class _Draft:
     def event(self, warning: bool, reason: EventReason, message: str) -> None:
         self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
 
-    def audit(self, action: str, outcome: str, user: str = "", detail: str = "") -> None:
+    def audit(self, action: AuditAction, outcome: str, user: str = "", detail: str = "") -> None:
         self.plan.audit.append(Audit(action, outcome, user, detail))
 
     def attempts(self) -> list[dict[str, Any]]:
@@ -122,7 +149,7 @@ class _Draft:
         record: dict[str, Any] | None = self.status.get("cancellation")
         return record if isinstance(record, dict) else None
 
-    def finish(self, phase: RunPhase, reason: Reason, message: str) -> None:
+    def finish(self, phase: RunPhase, reason: Reason | str, message: str) -> None:
         """Move to a final phase."""
         self.status["completionTime"] = self.stamp
         self.status["nextAttemptTime"] = None
@@ -133,7 +160,7 @@ class _Draft:
         self.condition(RunCondition.FINISHED, True, reason, message)
         self.condition(RunCondition.ADMITTED, False, Reason(phase.value), "run has finished")
         self.status["reason"] = str(reason)
-        self.status["message"] = message
+        self.status["message"] = clip(message)
         self.plan.holds_slot = False
         self.plan.wants_slot = False
 
@@ -145,9 +172,14 @@ def decide(
     now: datetime.datetime,
     *,
     exit_margin_seconds: float = DEFAULT_EXIT_MARGIN_SECONDS,
+    refusal: Refusal | None = None,
 ) -> Plan:
-    """The next step of one run. See the module docstring."""
-    draft = _Draft(run, now)
+    """The next step of one run. See the module docstring.
+
+    `refusal`: the API server refused the pod create this very decision asked for
+    (the engine decides again with what the API said, and applies that plan instead).
+    """
+    draft = _Draft(run, now, refusal)
     if run.deleting:
         _release_finished_pods(draft, pods)
         return draft.plan
@@ -188,7 +220,7 @@ def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
         phase = draft.run.phase.value
         draft.log(f"cancel requested by {user} ignored: the run had already {phase.lower()}")
         draft.event(True, EventReason.CANCEL_IGNORED, f"not in a cancellable state: {phase}")
-        draft.audit("cancel-requested", "ignored", user, f"phase {phase}")
+        draft.audit(AuditAction.CANCEL_REQUESTED, "ignored", user, f"phase {phase}")
     _release_finished_pods(draft, pods)
     for pod in pods:
         if pod.alive and pod.deletion_requested is None:
@@ -231,7 +263,7 @@ def _record_cancel_request(draft: _Draft) -> None:
     }
     draft.log(f"cancel requested by {user}")
     draft.event(False, EventReason.CANCEL_REQUESTED, f"cancel requested by {user}")
-    draft.audit("cancel-requested", "accepted", user)
+    draft.audit(AuditAction.CANCEL_REQUESTED, "accepted", user)
 
 
 def _cancel_finished(draft: _Draft, outcome: CancelOutcome) -> str:
@@ -255,7 +287,9 @@ def _cancel_without_worker(draft: _Draft) -> None:
     draft.finish(RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} before a worker ran")
     draft.log(f"cancelled{after} (no worker was running)")
     draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
-    draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, "no worker was running")
+    draft.audit(
+        AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, "no worker was running"
+    )
 
 
 # ----------------------------------------------------------------------- waiting
@@ -354,10 +388,10 @@ def position_update_due(
 def _start_attempt(draft: _Draft, slot: Slot) -> None:
     attempt = int(draft.status.get("attempt") or 0) + 1
     name = pod_name(draft.run.name, attempt)
-    draft.plan.pre_actions.append(CreatePod(name, attempt))
     draft.plan.holds_slot = True
     draft.status["attempt"] = attempt
-    draft.attempts().append({"attempt": attempt, "podName": name, "startTime": draft.stamp})
+    record: dict[str, Any] = {"attempt": attempt, "podName": name, "startTime": draft.stamp}
+    draft.attempts().append(record)
     draft.status.setdefault("startTime", draft.stamp)
     draft.status["nextAttemptTime"] = None
     draft.status["queue"] = None
@@ -370,11 +404,89 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     # a write to the API server like any other, and runs are many.
     draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name} ({usage})")
     if attempt == 1:
-        draft.audit("admitted", "started", detail=usage)
-    draft.plan.wake_in(draft.run.settings.timeout_seconds)
+        draft.audit(AuditAction.ADMITTED, "started", detail=usage)
+    _request_pod(draft, record)
+    if draft.plan.pre_actions:  # its pod is asked for: Starting may be written later
+        draft.plan.status_may_wait = START_QUIET_SECONDS
+
+
+def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
+    """Ask for the attempt's pod, or record that the API server just refused it."""
+    attempt = int(record["attempt"])
+    refusal = draft.refusal
+    if refusal is not None and refusal.attempt == attempt:
+        _record_refusal(draft, record, refusal.api)
+        return
+    name = str(record["podName"])
+    draft.plan.pre_actions.append(CreatePod(name, attempt))
+    if record.get("nextCreateTime"):  # a retry of a refused create
+        record["createTime"] = draft.stamp
+        record["nextCreateTime"] = None
+    draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_CREATING, f"creating pod {name}")
+    draft.plan.wake_in(_seconds_to(draft, _start_deadline(draft, record)))
+
+
+def _record_refusal(draft: _Draft, record: dict[str, Any], api: ApiRefusal) -> None:
+    """A refused create: permanent ends the run; transient is retried with backoff."""
+    verdict = classify(api)
+    draft.plan.refusal = verdict
+    words = describe(api)
+    name = str(record["podName"])
+    if verdict.permanent:
+        message = f"the API server refused the worker pod {name}: {words}"
+        record["finishTime"] = draft.stamp
+        record["reason"] = Reason.POD_REJECTED.value
+        record["message"] = clip(words, MAX_ATTEMPT_MESSAGE_CHARS)
+        record["nextCreateTime"] = None
+        draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_REJECTED, message)
+        draft.finish(RunPhase.FAILED, Reason.POD_REJECTED, message)
+        draft.log(message)
+        draft.event(True, EventReason.POD_REJECTED, message)
+        draft.audit(
+            AuditAction.POD_REJECTED, RunPhase.FAILED.value, detail=f"{verdict.cause}: {words}"
+        )
+        return
+    refusals = int(record.get("createRefusals") or 0) + 1
+    delay = create_retry_delay(refusals, api.retry_after_seconds)
+    retry_at = draft.now + datetime.timedelta(seconds=delay)
+    record["createRefusals"] = refusals
+    record["nextCreateTime"] = format_micro_time(retry_at)
+    message = (
+        f"pod creation refused: {words} (refused {refusals}x, next try in {format_duration(delay)})"
+    )
+    draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_CREATE_REFUSED, clip(message))
+    if refusals == 1:
+        draft.log(f"pod {name}: creation refused ({verdict.cause}), retried with backoff: {words}")
+        draft.event(True, EventReason.POD_CREATE_REFUSED, clip(f"pod {name}: {message}"))
+    draft.plan.wake_in(min(delay, _seconds_to(draft, _start_deadline(draft, record))))
+
+
+def _seconds_to(draft: _Draft, moment: datetime.datetime) -> float:
+    return max(0.0, (moment - draft.now).total_seconds())
+
+
+def _attempt_start(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+    return parse_time(record.get("startTime")) or draft.now
+
+
+def _start_deadline(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+    """Until when the attempt may take to start: startTimeoutSeconds, within the
+    attempt's own timeout (a refused create's waiting counts against both)."""
+    settings = draft.run.settings
+    limit = min(settings.start_timeout_seconds, settings.timeout_seconds)
+    return _attempt_start(draft, record) + datetime.timedelta(seconds=limit)
 
 
 # ----------------------------------------------------------------------- running
+@dataclasses.dataclass(frozen=True)
+class _Ending:
+    """How an attempt ended, when the pod's exit alone does not say it."""
+
+    reason: str
+    what: str  # "attempt N <what>"
+    fail_run: bool = False  # retrying would only meet the same problem
+
+
 def _decide_attempt(
     draft: _Draft, record: dict[str, Any], pod: PodView | None, margin: float
 ) -> None:
@@ -382,11 +494,7 @@ def _decide_attempt(
     settings = draft.run.settings
     draft.plan.holds_slot = True
     if pod is None:
-        started = parse_time(record.get("startTime")) or draft.now
-        if (draft.now - started).total_seconds() < POD_APPEAR_SECONDS:
-            draft.plan.wake_in(1.0)  # our own create is not in the cache yet
-            return
-        _end_attempt(draft, record, None, forced=False)
+        _decide_without_pod(draft, record)
         return
     if pod.termination is not None:
         _end_attempt(draft, record, pod, forced=False)
@@ -395,11 +503,11 @@ def _decide_attempt(
     cancellation = draft.cancellation()
     if settings.cancel and cancellation is not None:
         signalled = parse_time(cancellation.get("signalledAt"))
-        if signalled is None and not pod.scheduled:
-            # Not even bound to a node: no process exists, nothing to signal.
+        if signalled is None and not pod.started:
+            # Its container never ran: no process exists, nothing to signal.
             cancellation["signalledAt"] = draft.stamp
             cancellation["gracePeriodSeconds"] = 0
-            _end_attempt(draft, record, pod, forced=False, never_started=True)
+            _end_attempt(draft, record, pod, forced=True, never_started=True)
             return
         if signalled is None:
             grace = settings.cancel_grace_period_seconds
@@ -419,7 +527,9 @@ def _decide_attempt(
             draft.plan.wake_in((deadline - draft.now).total_seconds())
         return
 
-    if record.get("reason") == Reason.DEADLINE_EXCEEDED:
+    if record.get("reason") == Reason.DEADLINE_EXCEEDED or pod.deletion_requested is not None:
+        # Being stopped: by us (its deadline) or by someone else (a disruption, told
+        # apart when it ends). A node that is gone never reports the exit.
         deadline = (pod.deletion_deadline or draft.now) + datetime.timedelta(seconds=margin)
         if draft.now >= deadline:
             _end_attempt(draft, record, pod, forced=True)
@@ -427,6 +537,13 @@ def _decide_attempt(
             draft.plan.wake_in((deadline - draft.now).total_seconds())
         return
 
+    if not pod.started:
+        _decide_starting(draft, record, pod)
+        return
+    node = f" on node {pod.node_name}" if pod.node_name else ""
+    draft.condition(
+        RunCondition.WORKER_STARTED, True, Reason.STARTED, f"pod {pod.name} is running{node}"
+    )
     started = parse_time(record.get("startTime")) or pod.created
     timeout_at = started + datetime.timedelta(seconds=settings.timeout_seconds)
     if draft.now >= timeout_at:
@@ -441,6 +558,86 @@ def _decide_attempt(
     draft.plan.wake_in((timeout_at - draft.now).total_seconds())
 
 
+def _was_on_its_way(draft: _Draft) -> bool:
+    """The WorkerStarted condition before this decision did not name a problem."""
+    previous = find_condition(
+        copy_conditions(draft.original.get("conditions")), RunCondition.WORKER_STARTED
+    )
+    return previous is None or previous["reason"] in _ON_ITS_WAY or previous["status"] == "True"
+
+
+def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> None:
+    """The pod exists, its worker has not started: show why, and bound the wait."""
+    state = start_state(pod)
+    attempt = int(record["attempt"])
+    deadline = _start_deadline(draft, record)
+    quiet_until = pod.created + datetime.timedelta(seconds=START_QUIET_SECONDS)
+    shown = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+    on_its_way = shown is not None and shown["status"] == "False" and shown["reason"] in _ON_ITS_WAY
+    if not state.problem and on_its_way and draft.now < quiet_until:
+        # Merely on its way (scheduling, creating its container): the condition keeps
+        # its "starting" words for a few seconds, so a pod that starts at once costs no
+        # write per pod state it passes through (one each would double a run's writes).
+        draft.plan.wake_in(_seconds_to(draft, min(quiet_until, deadline)))
+        return
+    if state.problem and _was_on_its_way(draft):
+        draft.log(f"attempt {attempt} is not starting: {state.message}")
+        draft.event(True, EventReason.WORKER_PENDING, clip(f"attempt {attempt}: {state.message}"))
+    draft.condition(RunCondition.WORKER_STARTED, False, state.reason, clip(state.message))
+    if state.failed(draft.now):
+        ending = _Ending(state.reason, f"cannot start: {state.message}", fail_run=True)
+        _end_attempt(draft, record, pod, forced=True, ending=ending)
+        return
+    if draft.now >= deadline:
+        _end_attempt(draft, record, pod, forced=True, ending=_start_timeout(draft, state.problem))
+        return
+    wake = deadline
+    if state.give_up_at is not None:
+        wake = min(wake, state.give_up_at)
+    draft.plan.wake_in(_seconds_to(draft, wake))
+
+
+def _start_timeout(draft: _Draft, problem: bool) -> _Ending:
+    """The attempt did not start in time: with the pod's reason if it gave one."""
+    settings = draft.run.settings
+    worker = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+    reason = worker["reason"] if worker is not None and problem else Reason.START_TIMEOUT.value
+    detail = worker["message"] if worker is not None else ""
+    if settings.timeout_seconds <= settings.start_timeout_seconds:
+        return _Ending(
+            Reason.DEADLINE_EXCEEDED.value,
+            f"did not start within its timeout of {settings.timeout_seconds}s: {detail}",
+        )
+    return _Ending(reason, f"did not start within {settings.start_timeout_seconds}s: {detail}")
+
+
+def _decide_without_pod(draft: _Draft, record: dict[str, Any]) -> None:
+    """No pod is seen: a refused create backing off, or our create not in the cache yet."""
+    settings = draft.run.settings
+    if record.get("nextCreateTime"):
+        cancellation = draft.cancellation()
+        if settings.cancel and cancellation is not None:
+            cancellation["signalledAt"] = draft.stamp
+            cancellation["gracePeriodSeconds"] = 0
+            _end_attempt(draft, record, None, forced=False, never_started=True)
+            return
+        deadline = _start_deadline(draft, record)
+        if draft.now >= deadline:
+            _end_attempt(draft, record, None, forced=False, ending=_start_timeout(draft, True))
+            return
+        retry_at = parse_time(record.get("nextCreateTime")) or draft.now
+        if draft.now >= retry_at:
+            _request_pod(draft, record)
+            return
+        draft.plan.wake_in(_seconds_to(draft, min(retry_at, deadline)))
+        return
+    asked = parse_time(record.get("createTime")) or _attempt_start(draft, record)
+    if (draft.now - asked).total_seconds() < POD_APPEAR_SECONDS:
+        draft.plan.wake_in(1.0)  # our own create is not in the cache yet
+        return
+    _end_attempt(draft, record, None, forced=False)
+
+
 def _end_attempt(
     draft: _Draft,
     record: dict[str, Any],
@@ -448,14 +645,16 @@ def _end_attempt(
     *,
     forced: bool,
     never_started: bool = False,
+    ending: _Ending | None = None,
 ) -> None:
     """Record how the current attempt ended and move the run on."""
     termination: Termination | None = pod.termination if pod is not None else None
     record["finishTime"] = draft.stamp
+    record.pop("nextCreateTime", None)
     if termination is not None:
         record["exitCode"] = termination.exit_code
         if termination.message:
-            record["message"] = termination.message[-4096:]
+            record["message"] = clip(termination.message[-4096:], MAX_ATTEMPT_MESSAGE_CHARS)
     if pod is not None and (forced or pod.alive):
         draft.plan.pre_actions.append(DeletePod(pod.name, pod.uid, 0))
     if pod is not None and pod.tracked:
@@ -468,22 +667,49 @@ def _end_attempt(
         _end_cancelled_attempt(draft, record, termination, forced, never_started)
         return
 
+    disrupted = False
     if record.get("reason") == Reason.DEADLINE_EXCEEDED:
-        reason, what = Reason.DEADLINE_EXCEEDED, "exceeded its deadline"
-    elif termination is None:
-        reason, what = Reason.POD_LOST, "lost its worker pod"
+        reason, what = Reason.DEADLINE_EXCEEDED.value, "exceeded its deadline"
+    elif ending is not None:
+        reason, what = ending.reason, ending.what
+        record["message"] = clip(ending.what, MAX_ATTEMPT_MESSAGE_CHARS)
+        if ending.fail_run:
+            record["reason"] = reason
+            message = f"attempt {attempt} {what}"
+            draft.finish(RunPhase.FAILED, reason, message)
+            draft.log(message)
+            draft.event(True, EventReason.FAILED, clip(message))
+            draft.audit(AuditAction.FINISHED, RunPhase.FAILED.value, detail=reason)
+            return
+    elif pod is None:
+        reason, what = Reason.POD_LOST.value, "lost its worker pod"
         record["message"] = "the worker pod disappeared before its exit was seen"
-    elif termination.exit_code == 0:
+    elif termination is not None and termination.exit_code == 0:
         record["reason"] = Reason.COMPLETED.value
         draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, f"attempt {attempt} succeeded")
         draft.log(f"attempt {attempt} succeeded")
         draft.event(False, EventReason.SUCCEEDED, f"attempt {attempt} succeeded")
-        draft.audit("finished", RunPhase.SUCCEEDED.value)
+        draft.audit(AuditAction.FINISHED, RunPhase.SUCCEEDED.value)
         return
-    else:
-        reason, what = Reason.ERROR, f"exited with code {termination.exit_code}"
-    record["reason"] = reason.value
-    _retry_or_fail(draft, attempt, reason, what)
+    elif (disruption := disruption_of(pod, deleted_by_jobwarden=False)) is not None:
+        reason, what, disrupted = (
+            Reason.DISRUPTED.value,
+            f"was disrupted: {disruption.message}",
+            True,
+        )
+        record["message"] = clip(disruption.message, MAX_ATTEMPT_MESSAGE_CHARS)
+    elif termination is not None and termination.reason == PodReason.OOM_KILLED:
+        reason, what = Reason.OOM_KILLED.value, oom_message(pod)
+        record["message"] = clip(
+            f"{what}{': ' + termination.message if termination.message else ''}",
+            MAX_ATTEMPT_MESSAGE_CHARS,
+        )
+    elif termination is not None:
+        reason, what = Reason.ERROR.value, f"exited with code {termination.exit_code}"
+    else:  # forced: no exit seen within the grace period (node gone)
+        reason, what = Reason.POD_LOST.value, "lost its worker pod (no exit seen)"
+    record["reason"] = reason
+    _retry_or_fail(draft, attempt, reason, what, disrupted=disrupted)
 
 
 def _end_cancelled_attempt(
@@ -496,15 +722,18 @@ def _end_cancelled_attempt(
     user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))
     if never_started:
         record["reason"] = Reason.CANCELLED.value
-        record["message"] = "cancelled before the worker pod was scheduled"
+        record["message"] = "cancelled before its worker started"
         after = _cancel_finished(draft, CancelOutcome.CANCELLED)
         draft.finish(
             RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} before a worker ran"
         )
-        draft.log(f"cancelled{after} (the worker pod was never scheduled)")
+        draft.log(f"cancelled{after} (the worker never started)")
         draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
-        draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, "pod never scheduled")
+        draft.audit(
+            AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, "worker never started"
+        )
         return
+
     code = termination.exit_code if termination is not None else None
     if not forced and code == 0:
         record["reason"] = Reason.COMPLETED.value
@@ -512,7 +741,7 @@ def _end_cancelled_attempt(
         draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, "finished before it honoured the cancel")
         draft.log(f"worker finished with exit code 0 before honouring the cancel{after}")
         draft.event(False, EventReason.SUCCEEDED, "worker finished before it honoured the cancel")
-        draft.audit("cancel-finished", CancelOutcome.SUCCEEDED.value, user)
+        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.SUCCEEDED.value, user)
         return
     if forced or termination is None or code == EXIT_KILLED:
         record["reason"] = Reason.CANCEL_TIMEOUT.value
@@ -527,7 +756,7 @@ def _end_cancelled_attempt(
         )
         draft.log(f"cancellation attempt timed out{after}: {detail}")
         draft.event(True, EventReason.CANCEL_TIMEOUT, f"cancellation attempt timed out: {detail}")
-        draft.audit("cancel-finished", CancelOutcome.CANCEL_TIMEOUT.value, user, detail)
+        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.CANCEL_TIMEOUT.value, user, detail)
         return
     record["reason"] = Reason.CANCELLED.value
     after = _cancel_finished(draft, CancelOutcome.CANCELLED)
@@ -536,29 +765,54 @@ def _end_cancelled_attempt(
     draft.event(
         False, EventReason.CANCELLED, f"cancelled by {user}; worker exited with code {code}"
     )
-    draft.audit("cancel-finished", CancelOutcome.CANCELLED.value, user, f"exit code {code}")
+    draft.audit(
+        AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, f"exit code {code}"
+    )
 
 
-def _retry_or_fail(draft: _Draft, attempt: int, reason: Reason, what: str) -> None:
+def _retry_or_fail(
+    draft: _Draft, attempt: int, reason: str, what: str, *, disrupted: bool = False
+) -> None:
+    """Retry the run, or end it. A disruption (up to MAX_DISRUPTIONS per run) is retried
+    at once without spending a retry; any other failure spends one, after the backoff."""
     settings = draft.run.settings
-    if attempt <= settings.retries:
-        delay = settings.backoff.delay(attempt)
+    finished = [r for r in draft.attempts() if r.get("finishTime")]
+    disruptions = sum(1 for r in finished if r.get("reason") == Reason.DISRUPTED)
+    if disrupted and disruptions <= c.MAX_DISRUPTIONS:
+        draft.status["nextAttemptTime"] = draft.stamp
+        draft.status["reason"] = reason
+        draft.status["message"] = clip(f"attempt {attempt} {what}")
+        draft.condition(
+            RunCondition.ADMITTED, False, Reason.BACKOFF, "next attempt now (after a disruption)"
+        )
+        message = (
+            f"attempt {attempt} {what}; attempt {attempt + 1} now, not counted against "
+            f"retries (disruption {disruptions} of at most {c.MAX_DISRUPTIONS})"
+        )
+        draft.log(message)
+        draft.event(True, EventReason.DISRUPTED, clip(message))
+        draft.audit(AuditAction.DISRUPTED, "retried", detail=clip(what))
+        draft.plan.wake_in(0.0)
+        return
+    failures = len(finished) - min(disruptions, c.MAX_DISRUPTIONS)
+    if failures <= settings.retries:
+        delay = settings.backoff.delay(failures)
         at = draft.now + datetime.timedelta(seconds=delay)
         draft.status["nextAttemptTime"] = format_micro_time(at)
-        draft.status["reason"] = reason.value
-        draft.status["message"] = f"attempt {attempt} {what}"
+        draft.status["reason"] = reason
+        draft.status["message"] = clip(f"attempt {attempt} {what}")
         draft.condition(RunCondition.ADMITTED, False, Reason.BACKOFF, f"next attempt in {delay:g}s")
         message = f"attempt {attempt} {what}; attempt {attempt + 1} in {format_duration(delay)}"
         draft.log(message)
-        draft.event(True, EventReason.RETRYING, message)
+        draft.event(True, EventReason.RETRYING, clip(message))
         draft.plan.wake_in(delay)
         return
-    final_reason = reason if reason != Reason.ERROR else Reason.RETRIES_EXHAUSTED
+    final_reason = reason if reason != Reason.ERROR else Reason.RETRIES_EXHAUSTED.value
     message = f"attempt {attempt} {what}; no retries left ({settings.retries} allowed)"
     draft.finish(RunPhase.FAILED, final_reason, message)
     draft.log(message)
-    draft.event(True, EventReason.FAILED, message)
-    draft.audit("finished", RunPhase.FAILED.value, detail=str(final_reason))
+    draft.event(True, EventReason.FAILED, clip(message))
+    draft.audit(AuditAction.FINISHED, RunPhase.FAILED.value, detail=str(final_reason))
 
 
 # --------------------------------------------------------------------- cleanup
@@ -595,6 +849,9 @@ def derive_phase(conditions: Sequence[Condition]) -> RunPhase:
         return RunPhase.CANCELLING
     admitted = find_condition(conditions, RunCondition.ADMITTED)
     if admitted is not None and admitted["status"] == "True":
+        worker = find_condition(conditions, RunCondition.WORKER_STARTED)
+        if worker is not None and worker["status"] != "True":
+            return RunPhase.STARTING
         return RunPhase.RUNNING
     if admitted is not None and admitted["reason"] == Reason.BACKOFF:
         return RunPhase.RETRYING
@@ -631,6 +888,12 @@ def _close(draft: _Draft) -> Plan:
         queued_reason = admitted["reason"] if admitted is not None else Reason.QUOTA_EXHAUSTED.value
         draft.status["reason"] = queued_reason if phase == RunPhase.QUEUED else Reason.RUNNING.value
         draft.status["message"] = _admitted_message(draft.conditions)
+    elif phase == RunPhase.STARTING:
+        # What the worker waits for, in the pod's own words (Unschedulable, …).
+        worker = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+        assert worker is not None  # derive_phase: Starting needs WorkerStarted=False
+        draft.status["reason"] = worker["reason"]
+        draft.status["message"] = clip(worker["message"])
     elif phase == RunPhase.CANCELLING:
         user = str((draft.cancellation() or {}).get("requestedBy", UNKNOWN_USER))
         draft.status["reason"] = Reason.CANCELLING.value

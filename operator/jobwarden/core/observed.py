@@ -17,6 +17,7 @@ from jobwarden.api import constants as c
 from jobwarden.api.enums import Priority, RunPhase
 from jobwarden.core.backoff import Backoff
 from jobwarden.core.conditions import parse_time
+from jobwarden.core.reasons import PodConditionType, PodReason
 
 #: Finalizer on worker pods until the operator has recorded their outcome.
 TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
@@ -28,6 +29,7 @@ _SETTING_KEYS = frozenset(
         "timeoutSeconds",
         "retries",
         "retryBackoff",
+        "startTimeoutSeconds",
         "cancelGracePeriodSeconds",
         "cancel",
         "stuckAfterSeconds",
@@ -43,6 +45,7 @@ class RunSettings:
     timeout_seconds: int = c.DEFAULT_TIMEOUT_SECONDS
     retries: int = c.DEFAULT_RETRIES
     backoff: Backoff = field(default_factory=Backoff)
+    start_timeout_seconds: int = c.DEFAULT_START_TIMEOUT_SECONDS
     cancel_grace_period_seconds: int = c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS
     cancel: bool = False
     stuck_after_seconds: int | None = None
@@ -65,6 +68,9 @@ class RunSettings:
                 ),
                 factor=float(backoff.get("factor", c.DEFAULT_RETRY_FACTOR)),
                 max_seconds=float(backoff.get("maxSeconds", c.DEFAULT_RETRY_MAX_SECONDS)),
+            ),
+            start_timeout_seconds=int(
+                spec.get("startTimeoutSeconds", c.DEFAULT_START_TIMEOUT_SECONDS)
             ),
             cancel_grace_period_seconds=int(
                 spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
@@ -202,6 +208,23 @@ class Termination:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Why a pod's worker has not started: the scheduler's or the kubelet's words."""
+
+    reason: str  # e.g. Unschedulable, ContainerCreating, ErrImagePull
+    message: str
+    init: bool = False  # said of an init container
+
+
+@dataclass(frozen=True)
+class PodNote:
+    """A reason and message Kubernetes put on the pod (a condition or its status)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class PodView:
     """A worker pod as the engine needs it."""
 
@@ -218,6 +241,17 @@ class PodView:
     running_since: datetime.datetime | None
     scheduled: bool = True  # bound to a node (a process may exist)
     owner_uid: str = ""  # uid of the run that owns the pod
+    #: Why the worker has not started yet (None once it has, or when nothing is said).
+    waiting: Waiting | None = None
+    node_name: str = ""
+    disruption: PodNote | None = None  # condition DisruptionTarget=True
+    failure: PodNote | None = None  # status.reason/message of a pod that failed as a whole
+    memory_limit: str | None = None  # the worker container's limits.memory
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker container ever started (running, or ended)."""
+        return self.running_since is not None or self.termination is not None
 
     @property
     def alive(self) -> bool:
@@ -229,6 +263,7 @@ class PodView:
         """Project a worker pod; the worker container is the first one."""
         metadata = body.get("metadata") or {}
         status = body.get("status") or {}
+        pod_spec = body.get("spec") or {}
         labels = metadata.get("labels") or {}
         deadline = parse_time(metadata.get("deletionTimestamp"))
         grace = metadata.get("deletionGracePeriodSeconds")
@@ -240,6 +275,7 @@ class PodView:
         termination: Termination | None = None
         running_since: datetime.datetime | None = None
         statuses = status.get("containerStatuses") or []
+        waiting = _waiting(status)
         if statuses:
             state = statuses[0].get("state") or {}
             terminated = state.get("terminated")
@@ -253,6 +289,11 @@ class PodView:
             running = state.get("running")
             if running:
                 running_since = parse_time(running.get("startedAt"))
+        failure = (
+            PodNote(str(status["reason"]), str(status.get("message") or ""))
+            if status.get("reason")
+            else None
+        )
         if termination is None and status.get("phase") in ("Succeeded", "Failed"):
             termination = Termination(
                 exit_code=0 if status["phase"] == "Succeeded" else 1,
@@ -276,7 +317,7 @@ class PodView:
             tracked=TRACKING_FINALIZER in (metadata.get("finalizers") or []),
             termination=termination,
             running_since=running_since,
-            scheduled=bool((body.get("spec") or {}).get("nodeName")),
+            scheduled=bool(pod_spec.get("nodeName")),
             owner_uid=next(
                 (
                     str(ref.get("uid", ""))
@@ -285,7 +326,43 @@ class PodView:
                 ),
                 "",
             ),
+            waiting=None if running_since is not None or termination is not None else waiting,
+            node_name=str(pod_spec.get("nodeName") or ""),
+            disruption=_condition_note(status, PodConditionType.DISRUPTION_TARGET, "True"),
+            failure=failure,
+            memory_limit=_memory_limit(pod_spec),
         )
+
+
+def _condition_note(status: Mapping[str, Any], type_: str, wanted: str) -> PodNote | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == type_ and condition.get("status") == wanted:
+            return PodNote(str(condition.get("reason") or ""), str(condition.get("message") or ""))
+    return None
+
+
+def _waiting(status: Mapping[str, Any]) -> Waiting | None:
+    """The first reason a container gives for not running yet (init containers first,
+    as they run first), else the scheduler's (PodScheduled=False)."""
+    for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
+        for container in status.get(key) or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = str(waiting.get("reason") or "")
+            if reason and not (init and reason == PodReason.POD_INITIALIZING):
+                return Waiting(reason, str(waiting.get("message") or ""), init)
+    unscheduled = _condition_note(status, PodConditionType.POD_SCHEDULED, "False")
+    if unscheduled is not None and unscheduled.reason:
+        return Waiting(unscheduled.reason, unscheduled.message)
+    return None
+
+
+def _memory_limit(pod_spec: Mapping[str, Any]) -> str | None:
+    containers = pod_spec.get("containers") or []
+    if not containers:
+        return None
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    value = limits.get("memory")
+    return str(value) if value is not None else None
 
 
 @dataclass(frozen=True)

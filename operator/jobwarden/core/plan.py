@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobwarden.core.refusals import RefusalClass
+
 
 @dataclass(frozen=True)
 class CreatePod:
@@ -72,6 +74,12 @@ class Plan:
     requeue_after: float | None = None  # seconds; None = wait for a watch event
     wants_slot: bool = False  # waiting for admission
     holds_slot: bool = False  # holds a worker slot after this plan
+    refusal: RefusalClass | None = None  # a pod create the API server refused (metrics)
+    #: The status may be written up to this many seconds later (None: now), merged into
+    #: the next write: a run just admitted whose pod starts at once then costs one write
+    #: for admission and start. Nothing is lost if it never is: a pod created before a
+    #: crash is adopted from the API.
+    status_may_wait: float | None = None
 
     def wake_in(self, seconds: float) -> None:
         """Ask to be reconciled again after `seconds` (the earliest request wins)."""

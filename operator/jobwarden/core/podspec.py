@@ -23,6 +23,36 @@ EXPORT_SOURCE_URI_ENV = "JOBWARDEN_SOURCE_URI"
 #: The ServiceAccount of worker pods whose template names none: it may only read
 #: jobwarden runs and patch their status (see `engine.workers`).
 WORKER_SERVICE_ACCOUNT = "jobwarden-worker"
+#: The export worker runs as the image's own non-root user (Dockerfile: 65532).
+EXPORT_WORKER_UID = 65532
+#: Its root filesystem is read-only; scratch space is an emptyDir here (TMPDIR).
+EXPORT_SCRATCH_VOLUME = "jobwarden-scratch"
+EXPORT_SCRATCH_PATH = "/tmp"  # a mount point inside the worker container
+
+
+def restricted_pod_security() -> dict[str, Any]:
+    """The pod securityContext of the pods jobwarden builds itself: what the Pod
+    Security Standard `restricted` asks for (non-root, seccomp RuntimeDefault), with
+    a group that owns the mounted volumes so the non-root worker can write its file."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": EXPORT_WORKER_UID,
+        "runAsGroup": EXPORT_WORKER_UID,
+        "fsGroup": EXPORT_WORKER_UID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security() -> dict[str, Any]:
+    """The container securityContext to go with `restricted_pod_security`: no
+    privilege escalation, every capability dropped, a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
 
 
 class TemplateMissingError(ValueError):
@@ -71,20 +101,31 @@ def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, An
         "env": [
             {"name": "JOBWARDEN_EXPORT_SPEC", "value": json.dumps(spec, sort_keys=True)},
             {"name": "JOBWARDEN_VOLUME_ROOT", "value": EXPORT_VOLUME_ROOT},
+            {"name": "TMPDIR", "value": EXPORT_SCRATCH_PATH},
             *source_env,
             *(worker.get("env") or []),
         ],
         "volumeMounts": [
-            {"name": v["name"], "mountPath": f"{EXPORT_VOLUME_ROOT}/{v['name']}"}
-            for v in volumes
-            if v.get("name")
+            *(
+                {"name": v["name"], "mountPath": f"{EXPORT_VOLUME_ROOT}/{v['name']}"}
+                for v in volumes
+                if v.get("name")
+            ),
+            {"name": EXPORT_SCRATCH_VOLUME, "mountPath": EXPORT_SCRATCH_PATH},
         ],
+        "securityContext": restricted_container_security(),
     }
     if worker.get("imagePullPolicy"):
         container["imagePullPolicy"] = worker["imagePullPolicy"]
     if worker.get("resources"):
         container["resources"] = worker["resources"]
-    pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
+    # It meets the Pod Security Standard "restricted", so Exports run in namespaces that
+    # enforce it (most tenant namespaces of platform teams do).
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [*volumes, {"name": EXPORT_SCRATCH_VOLUME, "emptyDir": {}}],
+        "securityContext": restricted_pod_security(),
+    }
     for field in ("nodeSelector", "tolerations", "serviceAccountName"):
         if worker.get(field):
             pod_spec[field] = worker[field]
@@ -95,6 +136,18 @@ def export_template(body: Mapping[str, Any], default_image: str) -> dict[str, An
         },
         "spec": pod_spec,
     }
+
+
+def build_worker_pod(body: Mapping[str, Any], attempt: int, worker_image: str) -> dict[str, Any]:
+    """The worker pod of `attempt` of the JobRun or Export `body`: what the engine
+    creates, and what the admission webhook dry-runs before the run is stored.
+
+    Raises TemplateMissingError for a run of a ScheduledJob not snapshotted yet."""
+    if body.get("kind") == c.KIND_EXPORT:
+        template = export_template(body, worker_image)
+    else:
+        template = run_template(body)
+    return worker_pod(body, template, attempt)
 
 
 def worker_pod(

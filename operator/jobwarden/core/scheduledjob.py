@@ -320,6 +320,12 @@ def _decide_schedule(
     ]
     for fire in due.to_run:
         name = run_name(draft.sj.name, fire)
+        if name in existing:
+            # Its run was created, but the status write that records the fire was lost
+            # (a crash, or a stale read): the fire is handled. Not created again, not
+            # counted as missed because of its own run (Forbid), and never replaced by
+            # itself (Replace) - as CronJob, which skips a fire whose Job it already has.
+            continue
         if policy == ConcurrencyPolicy.FORBID and still_active:
             missed.append(
                 (fire, f"ConcurrencyPolicy: run {still_active[0].name} is still active (Forbid)")

@@ -5,10 +5,19 @@ works on aware datetimes; results are aware UTC datetimes. The controller, the
 admission webhook (which reuses `parse_schedule` for its denial messages) and the
 CLI share this module, so they always agree on when a job fires.
 
+What an expression means
+------------------------
+As in a Kubernetes CronJob (robfig/cron, which its controller and API validation use;
+tests/unit/test_cronjob_conformance.py replays their test tables): the expression is
+read here, field by field, into plain values (`_field_values`: `N-N` is N, `N/step`
+runs to the field's end, names are numbers), because croniter reads some ranges
+differently (it widens an equal range such as `5-5` to the whole field). croniter
+never sees the expression as written.
+
 How a schedule fires across DST changes
 ---------------------------------------
-croniter parses and expands the expression and decides which local *days* match
-(day-of-month, month, day-of-week, `L`, `#`). The mapping from local wall times to
+croniter decides, from those plain values, which local *days* match (day-of-month,
+month, day-of-week, `L`, `#`). The mapping from local wall times to
 real instants is done here, not by croniter: croniter 7 fires a daily `30 2 * * *`
 twice on a fall-back day (02:30+02:00 and 02:30+01:00, also when started inside the
 repeated hour), so its own time zone handling is not used at all. The rules:
@@ -57,7 +66,7 @@ from enum import StrEnum
 from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+from croniter import CroniterBadDateError, croniter
 
 from jobwarden.api.constants import MAX_RUN_NAME
 from jobwarden.api.enums import MissedRunPolicy
@@ -141,14 +150,17 @@ class _Field:
     high: int
     names: Mapping[str, int]
     allowed: str  # how the message states the range
+    #: Where `*` and `N/step` end: the last value, except for day-of-week, where 7 is
+    #: another name for 0 (`*/2` is 0,2,4,6 and `1/2` is 1,3,5, as in robfig/cron).
+    star_high: int
 
 
 _FIELDS: Final = (
-    _Field("minute", 0, 59, {}, "0-59"),
-    _Field("hour", 0, 23, {}, "0-23"),
-    _Field("day-of-month", 1, 31, {}, "1-31 or L (the last day)"),
-    _Field("month", 1, 12, _MONTHS, "1-12 or JAN-DEC"),
-    _Field("day-of-week", 0, 7, _WEEKDAYS, "0-7 or SUN-SAT (0 and 7 are Sunday)"),
+    _Field("minute", 0, 59, {}, "0-59", 59),
+    _Field("hour", 0, 23, {}, "0-23", 23),
+    _Field("day-of-month", 1, 31, {}, "1-31 or L (the last day)", 31),
+    _Field("month", 1, 12, _MONTHS, "1-12 or JAN-DEC", 12),
+    _Field("day-of-week", 0, 7, _WEEKDAYS, "0-7 or SUN-SAT (0 and 7 are Sunday)", 6),
 )
 _DAY_OF_MONTH, _DAY_OF_WEEK = _FIELDS[2], _FIELDS[4]
 
@@ -202,28 +214,32 @@ def _item_problem(spec: _Field, item: str, whole: str) -> str | None:
     return None
 
 
-def _five_fields(expression: str) -> str:
-    """The five cron fields an expression stands for (macros expanded), or an error."""
-    text = expression.strip()
-    if not text:
+#: The blanks that separate fields: what Go's strings.Fields splits on (unicode.IsSpace),
+#: so a schedule CronJob accepts splits into the same fields here (tabs, several blanks,
+#: a line break from a YAML block scalar). Python's str.split() would also split on the
+#: control characters U+001C-U+001F, which CronJob does not.
+_BLANKS: Final = re.compile(
+    r"[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+)
+
+
+@dataclass(frozen=True)
+class _Fields:
+    """An expression's five fields, as written and as values."""
+
+    written: str  #: the fields as written, one blank apart (macros expanded)
+    values: str  #: each field as `*` or a list of plain numbers (see _field_values)
+    minutes: tuple[int, ...]  #: matching minutes, ascending
+    hours: tuple[int, ...]  #: matching hours, ascending
+
+
+def _fields(expression: str) -> _Fields:
+    """The five cron fields an expression stands for, or an error."""
+    fields = [field for field in _BLANKS.split(expression) if field]
+    if not fields:
         raise _bad(expression, "it is empty")
-    if text.startswith("@"):
-        if text in MACROS:
-            return MACROS[text]
-        if text == "@reboot":
-            raise _bad(
-                expression,
-                "@reboot is not supported (a ScheduledJob fires at times of day; "
-                "for a job that runs once, leave schedule unset)",
-            )
-        if text.lower() in MACROS:
-            raise _bad(expression, f"macros are written in lower case: {text.lower()}")
-        raise _bad(
-            expression,
-            "unknown macro; use @hourly, @daily (or @midnight), @weekly, @monthly, "
-            "@yearly (or @annually), or five cron fields",
-        )
-    fields = text.split()
+    if fields[0].startswith("@"):
+        fields = _macro(expression, fields).split()
     if len(fields) != len(_FIELDS):
         extra = " (a seconds or year field is not supported)" if len(fields) > 5 else ""
         raise _bad(
@@ -239,7 +255,116 @@ def _five_fields(expression: str) -> str:
             problem = _item_problem(spec, item, value)
             if problem:
                 raise _bad(expression, problem)
-    return " ".join(fields)
+    values = [_field_values(spec, value) for spec, value in zip(_FIELDS, fields, strict=True)]
+    minutes, hours = (
+        tuple(range(spec.low, spec.star_high + 1))
+        if value == "*"
+        else tuple(number for item in value.split(",") for number in _item_values(spec, item))
+        for spec, value in zip(_FIELDS[:2], values[:2], strict=True)
+    )
+    return _Fields(" ".join(fields), " ".join(values), minutes, hours)
+
+
+def _macro(expression: str, fields: list[str]) -> str:
+    """The five fields a macro stands for, or an error. As in CronJob (robfig/cron), a
+    macro is the whole expression, with no blanks around it."""
+    macro = fields[0]
+    if macro.lower().startswith("@every"):
+        raise _bad(
+            expression,
+            "@every is not supported: a ScheduledJob fires at times of day; write the "
+            'interval as cron fields, e.g. "*/5 * * * *" (every 5 minutes) or '
+            '"0 */2 * * *" (every 2 hours)',
+        )
+    if macro == "@reboot":
+        raise _bad(
+            expression,
+            "@reboot is not supported (a ScheduledJob fires at times of day; "
+            "for a job that runs once, leave schedule unset)",
+        )
+    if macro not in MACROS:
+        if macro.lower() in MACROS:
+            raise _bad(expression, f"macros are written in lower case: {macro.lower()}")
+        raise _bad(
+            expression,
+            "unknown macro; use @hourly, @daily (or @midnight), @weekly, @monthly, "
+            "@yearly (or @annually), or five cron fields",
+        )
+    if len(fields) > 1 or expression != macro:
+        raise _bad(expression, f'a macro stands alone, without blanks around it: "{macro}"')
+    return MACROS[macro]
+
+
+def _field_values(spec: _Field, value: str) -> str:
+    """A validated field as croniter should read it: `*`, or its values as a sorted list
+    of plain numbers (plus `L` and `n#k` items, which croniter resolves per month).
+
+    This is where the expression's meaning is fixed, as CronJob (robfig/cron) and
+    POSIX cron read it, so that croniter never interprets a range or a step itself:
+
+    * `N-N` and `N-N/step` are the single value N (croniter widens an equal range to
+      the whole field: `5-5 * * * *` would fire every minute);
+    * `N/step` runs from N to the field's last value (`5/15` is 5,20,35,50);
+    * `*`, `*/1` and `?` are the unrestricted field. Only these count as `*` when
+      day-of-month and day-of-week are both given (a day matching either fires): an
+      explicit range such as `1-31` or `0-6` is a restriction, as in robfig/cron and
+      Vixie cron (croniter reads `*/1` and `0-7` differently);
+    * names are numbers (JAN=1, SUN=0) and day-of-week 7 is 0 (Sunday).
+    """
+    items = value.split(",")
+    if any(_is_star(item) for item in items):
+        return "*"
+    numbers: set[int] = set()
+    specials: list[str] = []
+    for item in items:
+        if spec is _DAY_OF_MONTH and item.upper() == "L":
+            specials.append("L")
+        elif spec is _DAY_OF_WEEK and "#" in item:
+            day, _, nth = item.partition("#")
+            specials.append(f"{_checked_value(spec, day) % 7}#{nth}")
+        else:
+            numbers.update(_item_values(spec, item))
+    if spec is _DAY_OF_WEEK:
+        numbers = {number % 7 for number in numbers}
+    return ",".join([*_runs(sorted(numbers)), *specials])
+
+
+def _runs(numbers: list[int]) -> Iterator[str]:
+    """Ascending numbers as items: a run of consecutive ones as `first-last` (a range
+    of two or more values, which croniter reads right; it walks days faster through
+    `1-5` than through `1,2,3,4,5`), a lone one as itself."""
+    start = 0
+    for index, number in enumerate(numbers):
+        if index + 1 == len(numbers) or numbers[index + 1] != number + 1:
+            first = numbers[start]
+            yield str(first) if first == number else f"{first}-{number}"
+            start = index + 1
+
+
+def _is_star(item: str) -> bool:
+    base, slash, step = item.partition("/")
+    return base in ("*", "?") and (not slash or int(step) == 1)
+
+
+def _item_values(spec: _Field, item: str) -> range:
+    """The values of a validated range item: N, N-M, N-M/step, N/step or */step."""
+    base, slash, step = item.partition("/")
+    if base == "*":
+        return range(spec.low, spec.star_high + 1, int(step) if slash else 1)
+    first, dash, last = base.partition("-")
+    low = _checked_value(spec, first)
+    if dash:
+        return range(low, _checked_value(spec, last) + 1, int(step) if slash else 1)
+    if slash:  # N/step: from N to the end of the field
+        return range(low, max(low, spec.star_high) + 1, int(step))
+    return range(low, low + 1)
+
+
+def _checked_value(spec: _Field, token: str) -> int:
+    value = _value(spec, token)
+    if value is None:  # pragma: no cover - _item_problem has refused it
+        raise ValueError(f"{spec.name}: {token!r} is not a value")
+    return value
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -269,29 +394,27 @@ def parse_schedule(expression: str, time_zone: str = "UTC") -> Schedule:
     """Validate a schedule and its time zone; raises ScheduleError with a user message.
 
     Accepts five cron fields (numbers, `*`, `?`, ranges, steps, lists, JAN-DEC and
-    SUN-SAT, `L` in day-of-month, `n#k` in day-of-week) and the macros in MACROS.
-    Rejects what would be ambiguous or non-deterministic elsewhere: seconds and year
-    fields, @reboot, wrap-around ranges, croniter's H and R (hashed and random)
-    fields, and schedules that never fire (e.g. "0 0 30 2 *"). Cached: a
-    ScheduledJob's schedule is parsed on every reconcile.
+    SUN-SAT, `L` in day-of-month, `n#k` in day-of-week), separated by any blanks
+    CronJob accepts (spaces, tabs, line breaks), and the macros in MACROS, each
+    written alone. The fields mean what they mean in a CronJob (`N-N` is N; see
+    _field_values). Rejects what would be ambiguous or non-deterministic elsewhere:
+    seconds and year fields, @every, @reboot, wrap-around ranges, croniter's H and R
+    (hashed and random) fields, and schedules that never fire (e.g. "0 0 30 2 *").
+    `expression` is kept as written (it is the user's spec). Cached: a ScheduledJob's
+    schedule is parsed on every reconcile.
     """
-    cron = _five_fields(expression)
+    fields = _fields(expression)
     zone = _zone(time_zone)
-    try:
-        (minutes, hours, *_days), _nth = croniter.expand(cron)
-    except CroniterError as error:  # pragma: no cover - the checks above come first
-        raise _bad(expression, str(error)) from error
-    minute_set = range(60) if minutes == ["*"] else sorted(int(m) for m in minutes)
-    hour_set = range(24) if hours == ["*"] else sorted(int(h) for h in hours)
-    dom, month, dow = cron.split()[2:]
+    dom, month, dow = fields.values.split()[2:]
     schedule = Schedule(
         expression=expression,
         time_zone=time_zone,
-        cron=cron,
+        cron=fields.written,
+        values=fields.values,
         zone=zone,
         day_expression=f"0 0 {dom} {month} {dow}",
-        minutes_of_day=tuple(h * 60 + m for h in hour_set for m in minute_set),
-        every_hour=len(hour_set) == 24,
+        minutes_of_day=tuple(h * 60 + m for h in fields.hours for m in fields.minutes),
+        every_hour=len(fields.hours) == 24,
     )
     try:
         next(schedule._matching_days(date(2000, 1, 1)))
@@ -315,7 +438,10 @@ class Schedule:
 
     expression: str  #: as written in the spec
     time_zone: str  #: the IANA name
-    cron: str  #: the five fields (macros expanded)
+    cron: str  #: the five fields as written, one blank apart (macros expanded)
+    #: The five fields as plain values (`5-5` is `5`, names are numbers; see
+    #: _field_values): what the fire times are computed from.
+    values: str
     zone: ZoneInfo = field(repr=False)
     day_expression: str = field(repr=False)  #: cron's day fields at 00:00, for croniter
     minutes_of_day: tuple[int, ...] = field(repr=False)  #: matching h*60+m, ascending
@@ -614,7 +740,9 @@ def due_fires(
     * the on-time fire always runs;
     * the other late fires follow `policy`: Skip runs none of them; RunOnce runs only
       the newest, and only if no on-time fire runs (one run makes up for the whole
-      window, as a CronJob does); RunAll runs each, oldest first, but at most the
+      window; a CronJob means the same, but finds that fire by estimating from the
+      first interval, which can skip it on irregular schedules); RunAll runs each,
+      oldest first, but at most the
       newest `max_runs` of them (the on-time fire is not counted against max_runs).
 
     At most `scan_cap` fires are enumerated; a longer window (a job stopped for a

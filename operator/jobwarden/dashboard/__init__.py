@@ -6,6 +6,6 @@ See docs/dashboard.md. Heavy modules load only when the command runs.
 
 from __future__ import annotations
 
-from jobwarden.dashboard.command import cmd_dashboard, main, register
+from jobwarden.dashboard.command import cmd_dashboard, main
 
-__all__ = ["cmd_dashboard", "main", "register"]
+__all__ = ["cmd_dashboard", "main"]

@@ -1,8 +1,9 @@
 """`kubectl jobwarden dashboard`: start the web dashboard and open it.
 
-`register(command)` adds the sub-command to the plugin's parser; `cmd_dashboard`
-runs it with the plugin's context (kubeconfig identity and namespace). `main` is
-the same as a stand-alone program: `python -m jobwarden.dashboard`.
+The plugin's entry point (jobwarden.plugin) adds the sub-command from SUMMARY,
+EXAMPLES, DESCRIPTION and `add_arguments`, and runs `cmd_dashboard` with its context
+(kubeconfig identity and namespace); the dashboard knows nothing else of the plugin's
+commands. `main` is the same as a stand-alone program: `python -m jobwarden.dashboard`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import argparse
 import signal
 import sys
 import webbrowser
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Sequence
+from typing import Any, Protocol, TextIO
 
-from jobwarden.cli.kube import ConfigError, Kube, KubeError
-
-if TYPE_CHECKING:
-    from jobwarden.cli.commands import Context
+from jobwarden.client.kube import Kube, KubeError
+from jobwarden.client.kubeconfig import ConfigError
 
 SUMMARY = "open the web dashboard: live runs, schedules, quotas, cancel from the browser"
 EXAMPLES = """\
@@ -53,17 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def register(
-    command: Callable[[str, str, str, str], argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    """Add `dashboard` with the plugin's `command(name, summary, examples,
-    description)` helper."""
-    parser = command("dashboard", SUMMARY, EXAMPLES, DESCRIPTION)
-    add_arguments(parser)
-    return parser
+class Invocation(Protocol):
+    """What the plugin hands a command: who (kubeconfig identity), where, and where
+    to print."""
+
+    @property
+    def kube(self) -> Kube: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def all_namespaces(self) -> bool: ...
+
+    @property
+    def out(self) -> TextIO: ...
+
+    @property
+    def err(self) -> TextIO: ...
 
 
-def cmd_dashboard(ctx: Context, args: argparse.Namespace) -> int:
+def cmd_dashboard(ctx: Invocation, args: argparse.Namespace) -> int:
     """The plugin's command: serve until interrupted."""
     return serve(
         ctx.kube,

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.kube import JSON, Kube, KubeError, resource_path
-from jobwarden.cli.views import PLURALS, name_of, namespace_of
+from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.client.objects import PLURALS, name_of, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -35,39 +35,10 @@ Streamer = Callable[[str, dict[str, str]], Iterator[bytes]]
 
 def stream_lines(kube: Kube) -> Streamer:
     """A Streamer on `kube`'s connection (its kubeconfig identity and TLS)."""
-    import urllib3  # noqa: PLC0415
-
-    api = kube._api  # the plugin client's ApiClient: same identity, TLS and auth refresh
 
     def open_stream(path: str, query: dict[str, str]) -> Iterator[bytes]:
-        url_path = path + "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        try:
-            method, url, headers, _body, _post = api.param_serialize(
-                method="GET",
-                resource_path=url_path,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = api.call_api(
-                method, url, header_params=headers, _request_timeout=(10, WATCH_SECONDS + 30)
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError("GET", path, 0, f"watch failed: {error}") from None
-        raw = response.response
-        if not 200 <= response.status < 300:
-            raise KubeError("GET", path, response.status, (raw.read() or b"").decode())
-        buffer = b""
-        try:
-            for chunk in raw.stream(65536, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield line
-        except urllib3.exceptions.HTTPError as error:
-            raise KubeError("GET", path, 0, f"watch broke: {error}") from None
-        finally:
-            raw.release_conn()
+        lines = kube.stream(path, query, read_timeout=WATCH_SECONDS + 30, accept="application/json")
+        return (line for line in lines if line.strip())
 
     return open_stream
 

@@ -30,14 +30,28 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # built-in kin
 class KubeApiError(Exception):
     """A non-2xx answer from the API server."""
 
-    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+    def __init__(
+        self, method: str, path: str, status: int, body: str, retry_after: str | None = None
+    ) -> None:
         self.status = status
         try:
-            details: JSON = json.loads(body)
+            answer: JSON = json.loads(body)
         except ValueError:
-            details = {}
-        self.reason = str(details.get("reason", ""))
-        self.message = str(details.get("message", body[:500]))
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        self.reason = str(answer.get("reason", ""))
+        self.message = str(answer.get("message", body[:500]))
+        details = answer.get("details") or {}
+        #: The Status' causes, by type (StatusCause.type is sent as `reason`).
+        self.causes = tuple(
+            str(cause.get("reason") or "")
+            for cause in (details.get("causes") or [])
+            if isinstance(cause, dict)
+        )
+        self.retry_after_seconds = _seconds(details.get("retryAfterSeconds")) or _seconds(
+            retry_after
+        )
         super().__init__(f"{method} {path}: {status} {self.reason}: {self.message}")
 
     @property
@@ -49,6 +63,15 @@ class KubeApiError(Exception):
     def conflict(self) -> bool:
         """409: already exists, or a stale resourceVersion."""
         return self.status == 409
+
+
+def _seconds(value: object) -> float | None:
+    """A Retry-After in seconds (an HTTP date is not used by the API server)."""
+    try:
+        seconds = float(str(value)) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
@@ -162,7 +185,9 @@ class Kube:
                     method, path, body=body, params=params, content_type=content_type, _retried=True
                 )
             if not 200 <= response.status < 300:
-                raise KubeApiError(method, path, response.status, text)
+                raise KubeApiError(
+                    method, path, response.status, text, response.headers.get("Retry-After")
+                )
             result: JSON = json.loads(text) if text else {}
             return result
 

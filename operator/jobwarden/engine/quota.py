@@ -15,7 +15,7 @@ from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
 
-_HOLDING_PHASES = (RunPhase.RUNNING, RunPhase.CANCELLING)
+_HOLDING_PHASES = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 
 SortKey = tuple[int, datetime.datetime, str, str]  # WaitingRun.sort_key()
 
@@ -116,7 +116,7 @@ class Queue:
 class Slots:
     """Counts slots from the store plus the engine's in-flight reservations.
 
-    A run holds a slot when its status says Running or Cancelling, when one of its
+    A run holds a slot when its status says Starting, Running or Cancelling, when one of its
     pods may still be running, or when a decision just admitted it (`reserved`,
     before the API reflects it). Counting all three keeps the quota even across
     restarts and while writes are in flight.

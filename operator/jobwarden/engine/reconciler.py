@@ -8,6 +8,7 @@ requeue when the plan asks. A namespace key re-ranks its queue when a slot frees
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import math
@@ -16,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
@@ -23,7 +26,8 @@ from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide, position_update_due
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
-from jobwarden.core.podspec import TemplateMissingError, export_template, run_template, worker_pod
+from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
+from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
@@ -44,6 +48,7 @@ Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, nam
 
 _PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
+_HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 #: The whole queue of a namespace is walked for shown positions at most this often.
 _POSITION_SCAN_SECONDS = 1.0
 
@@ -88,6 +93,8 @@ class Engine:
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
         self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
+        #: Statuses decided but not written yet (`Plan.status_may_wait`), by run.
+        self._unwritten: dict[RunKey, _Unwritten] = {}
         self.identity = ""  # the operator's user name (see `run`)
 
     # ------------------------------------------------------------------ kicks
@@ -120,6 +127,7 @@ class Engine:
             self.identity = self.config.operator_username or await whoami(self.kube)
         await self.resync()
         self._quota_usage.clear()
+        self._unwritten.clear()  # a new term: the API (and adoption) are the truth
         # Finished runs without pods need nothing: with thousands of them, reconciling
         # each (a GET apiece) would hold up the runs that do need the engine.
         for key, view in list(self.store.runs.items()):
@@ -255,6 +263,7 @@ class Engine:
         """One reconcile of one run."""
         view = self.store.run(key)
         if view is None:
+            self._unwritten.pop(key, None)
             await self._release_orphans(key)
             self.slots.unreserve(key)
             self.kick_namespace(key[1])
@@ -264,6 +273,12 @@ class Engine:
             if view is None:
                 return
         stored_status = view.status  # as the API has it: status writes send the difference
+        unwritten = self._unwritten.get(key)
+        if unwritten is not None and view.attempt >= int(unwritten.status.get("attempt") or 0):
+            del self._unwritten[key]  # the API has caught up (or moved on)
+            unwritten = None
+        if unwritten is not None:
+            view = unwritten.applied_to(view)  # decide from what was decided last
         snapshot_added = False
         if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
             sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
@@ -286,21 +301,37 @@ class Engine:
         # never both take the last slot.
         self.slots.unreserve(key)
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
-        plan = decide(view, pods, slot, now, exit_margin_seconds=self.config.exit_margin_seconds)
+        margin = self.config.exit_margin_seconds
+        plan = decide(view, pods, slot, now, exit_margin_seconds=margin)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
+        if snapshot_added:
+            plan.status_may_wait = None  # the snapshot must be what the pod was built from
+        if plan.status is None and unwritten is not None and now >= unwritten.due:
+            plan.status = unwritten.status  # its time has come: write what was decided
         if plan.holds_slot:
             self.slots.reserve(key)
         try:
-            await self._apply(view, plan, stored_status)
+            try:
+                await self._apply(view, plan, stored_status)
+            except PodCreateRefused as refused:
+                # The same decision again, now knowing what the API server said: it
+                # records the refusal (and a backoff) instead of the create.
+                logger.info("run %s/%s: %s", view.namespace, view.name, refused)
+                plan = decide(
+                    view, pods, slot, now, exit_margin_seconds=margin, refusal=refused.refusal
+                )
+                if plan.pre_actions and any(isinstance(a, CreatePod) for a in plan.pre_actions):
+                    raise RuntimeError("a refused create was planned again") from refused
+                await self._apply(view, plan, stored_status)
         except BaseException:
-            if view.phase not in (RunPhase.RUNNING, RunPhase.CANCELLING):
+            if view.phase not in _HOLDING:
                 self.slots.unreserve(key)
             raise
         if not plan.holds_slot:
             self.slots.unreserve(key)
-        if held_before and not plan.holds_slot:
-            self.kick_namespace(view.namespace)
+        if (held_before or plan.refusal is not None) and not plan.holds_slot:
+            self.kick_namespace(view.namespace)  # a slot freed: the next run may start
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
@@ -343,7 +374,12 @@ class Engine:
                 await self._create_pod(view, view.manifest(), action)
             elif isinstance(action, DeletePod):
                 await self._delete_pod(view.namespace, action)
-        if plan.status is not None:
+        if plan.status is not None and plan.status_may_wait is not None:
+            due = self.clock() + datetime.timedelta(seconds=plan.status_may_wait)
+            self._unwritten[view.key] = _Unwritten(plan.status, due)
+            metrics.observe_plan(view, plan, self.clock())
+            plan.wake_in(plan.status_may_wait)
+        elif plan.status is not None:
             # Only the fields that changed (a merge patch leaves the others as they are):
             # the API server decodes, validates and stores less, the watchers get the same.
             status = {
@@ -355,6 +391,7 @@ class Engine:
                 written = await self.kube.merge_patch(
                     run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
                 )
+                self._unwritten.pop(view.key, None)
                 self.store.remember_written(written)
                 metrics.observe_plan(view, plan, self.clock())  # transitions, latencies
                 await self._label_finished(RunView.from_body(written))
@@ -379,23 +416,33 @@ class Engine:
 
     # ------------------------------------------------------------------ pods
     async def _create_pod(self, view: RunView, body: JSON, action: CreatePod) -> None:
+        """Create the attempt's pod; a refusal is reported as what the API said
+        (`PodCreateRefused`), for the decision to classify."""
         try:
-            if view.kind == c.KIND_EXPORT:
-                template = export_template(body, self.config.worker_image)
-            else:
-                template = run_template(body)
+            manifest = build_worker_pod(body, action.attempt, self.config.worker_image)
         except TemplateMissingError as error:
             raise RuntimeError(str(error)) from error
-        manifest = worker_pod(body, template, action.attempt)
         if uses_worker_identity(manifest):
             await ensure_worker_identity(self.kube, view.namespace)
         try:
             await self.kube.create(resource_path("v1", "pods", view.namespace), manifest)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            # No answer: the pod may or may not exist; a retry meets 409 if it does.
+            raise PodCreateRefused(action.attempt, ApiRefusal(0, message=str(error))) from error
         except KubeApiError as error:
-            if not error.conflict:
+            if not error.conflict or error.reason != "AlreadyExists":
                 if "serviceaccount" in error.message.lower():
                     forget_worker_identity(self.kube, view.namespace)  # recreate next time
-                raise
+                raise PodCreateRefused(
+                    action.attempt,
+                    ApiRefusal(
+                        error.status,
+                        error.reason,
+                        error.message,
+                        error.causes,
+                        error.retry_after_seconds,
+                    ),
+                ) from error
             existing = await self.kube.get(resource_path("v1", "pods", view.namespace, action.name))
             owners = existing.get("metadata", {}).get("ownerReferences") or []
             if not any(o.get("uid") == view.uid for o in owners):
@@ -442,3 +489,27 @@ class Engine:
 
 
 _NO_SLOT = Slot(admit=False, position=0, running=0, limit=0)
+
+
+@dataclass(frozen=True)
+class _Unwritten:
+    """A status decided and not written yet, and when it is written at the latest."""
+
+    status: dict[str, Any]
+    due: datetime.datetime
+
+    def applied_to(self, view: RunView) -> RunView:
+        """The run as the next decision must see it: with this status (and the
+        settings of the snapshot in it)."""
+        snapshot = self.status.get("snapshot")
+        if snapshot and not view.status.get("snapshot"):
+            view = view.with_snapshot(snapshot)
+        return dataclasses.replace(view, status=self.status)
+
+
+class PodCreateRefused(Exception):  # noqa: N818 - a report, handed back to the decision
+    """The API server refused (or did not answer) the create of an attempt's pod."""
+
+    def __init__(self, attempt: int, api: ApiRefusal) -> None:
+        super().__init__(f"pod of attempt {attempt} refused: {api.status} {api.message}")
+        self.refusal = Refusal(attempt, api)

@@ -33,6 +33,7 @@ SNAPSHOT_SETTINGS = (
     "timeoutSeconds",
     "retries",
     "retryBackoff",
+    "startTimeoutSeconds",
     "cancelGracePeriodSeconds",
     "stuckAfterSeconds",
 )

@@ -9,6 +9,7 @@ the API and calls again with the answer (see `handlers.validate_request`).
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -16,6 +17,7 @@ from typing import Any, Final
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
+from jobwarden.core.refusals import ApiRefusal, classify
 from jobwarden.core.scheduling import ScheduleError, parse_schedule
 
 #: Annotations only jobwarden writes: stamped from the request's user by the mutating
@@ -246,7 +248,21 @@ class ScheduledJobLookup:
     name: str
 
 
-Question = AccessReview | ScheduledJobLookup
+@dataclass(frozen=True)
+class WorkerPodCheck:
+    """Would the API server create the worker pod of this run? (a server-side dry run
+    of the pod the engine would create, built from `run`: a JobRun or Export body as
+    JSON, hashable so the answer can be kept with the question)."""
+
+    run: str
+
+    def body(self) -> dict[str, Any]:
+        """The run to build the worker pod from."""
+        body: dict[str, Any] = json.loads(self.run)
+        return body
+
+
+Question = AccessReview | ScheduledJobLookup | WorkerPodCheck
 
 
 @dataclass(frozen=True)
@@ -256,16 +272,22 @@ class ScheduledJobFacts:
     exists: bool
     sensitive: bool = False
     created_by: str | None = None
+    #: What a manual run of the job executes (its dry run is checked): the template and
+    #: the grace period its pods get. As JSON, to keep the facts hashable and frozen.
+    run_spec: str | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
         """From the object as read (None: not found)."""
         if body is None:
             return cls(exists=False)
+        spec = _spec(body)
+        run_spec = {k: spec[k] for k in ("template", "cancelGracePeriodSeconds") if k in spec}
         return cls(
             exists=True,
-            sensitive=bool(_spec(body).get("sensitive")),
+            sensitive=bool(spec.get("sensitive")),
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
+            run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
         )
 
 
@@ -275,14 +297,25 @@ class Facts:
 
     scheduled_jobs: Mapping[str, ScheduledJobFacts] = field(default_factory=dict)
     access: Mapping[AccessReview, bool] = field(default_factory=dict)
+    #: Dry runs of worker pods: None = the API server would create it.
+    pods: Mapping[WorkerPodCheck, ApiRefusal | None] = field(default_factory=dict)
 
-    def answered(self, question: Question, answer: ScheduledJobFacts | bool) -> Facts:
+    def answered(self, question: Question, answer: Answer) -> Facts:
         """A copy with one more answer."""
         if isinstance(question, ScheduledJobLookup):
             assert isinstance(answer, ScheduledJobFacts)
             return replace(self, scheduled_jobs={**self.scheduled_jobs, question.name: answer})
+        if isinstance(question, WorkerPodCheck):
+            assert answer is None or isinstance(answer, ApiRefusal)
+            return replace(self, pods={**self.pods, question: answer})
         assert isinstance(answer, bool)
         return replace(self, access={**self.access, question: answer})
+
+    def pod_refusal(self, check: WorkerPodCheck) -> ApiRefusal | None:
+        """The dry run's refusal (None: accepted), or raise Unanswered to have it run."""
+        if check not in self.pods:
+            raise Unanswered(check)
+        return self.pods[check]
 
     def scheduled_job(self, name: str) -> ScheduledJobFacts:
         """The answer, or raise Unanswered to have it looked up."""
@@ -295,6 +328,9 @@ class Facts:
         if review not in self.access:
             raise Unanswered(review)
         return self.access[review]
+
+
+Answer = ScheduledJobFacts | bool | ApiRefusal | None
 
 
 class Unanswered(Exception):  # noqa: N818 - a request for input, not an error
@@ -314,6 +350,8 @@ class Verdict:
     code: int = 200
     #: For denials worth an audit line: what was attempted ("cancel", "run", …).
     action: str | None = None
+    #: Shown by kubectl when allowed (e.g. a worker pod refused for now: exceeded quota).
+    warnings: tuple[str, ...] = ()
 
 
 ALLOW: Final = Verdict(True)
@@ -340,7 +378,76 @@ def decide(request: Request, facts: Facts) -> Verdict:
             return verdict
     if request.operation == "UPDATE" and cancel_requested(request):
         return _decide_cancel(request, facts)
-    return ALLOW
+    return _check_worker_pod(request, facts)
+
+
+# ------------------------------------------------------------ the worker pod
+def worker_run(request: Request, facts: Facts) -> dict[str, Any] | None:
+    """The run whose worker pod this request decides, or None when nothing changes it.
+
+    A JobRun or Export: its own spec, at creation (the spec is immutable after). A
+    manual run of a ScheduledJob: the job's template. A ScheduledJob: its template,
+    when created or changed (an edit such as suspend or cancel is not refused because
+    the namespace's policy changed since).
+    """
+    new = request.new
+    metadata = new.get("metadata") or {}
+    name = str(metadata.get("name") or metadata.get("generateName") or "run").rstrip("-")
+    run_meta = {"name": name, "namespace": request.namespace}
+    if metadata.get("labels"):
+        run_meta["labels"] = metadata["labels"]
+    spec = _spec(new)
+    if request.kind == c.KIND_SCHEDULED_JOB:
+        if request.operation != "CREATE" and spec.get("template") == _spec(request.old).get(
+            "template"
+        ):
+            return None
+        run_spec = {k: spec[k] for k in ("template", "cancelGracePeriodSeconds") if k in spec}
+        return {"kind": c.KIND_JOB_RUN, "metadata": run_meta, "spec": run_spec}
+    if request.operation != "CREATE":
+        return None
+    if request.kind == c.KIND_EXPORT or spec.get("template"):
+        return {"kind": request.kind, "metadata": run_meta, "spec": dict(spec)}
+    ref = scheduled_job_ref(new)
+    if ref is None:
+        return None
+    job = facts.scheduled_job(ref)
+    if not job.exists or job.run_spec is None:
+        return None  # nothing to run (yet): the run fails visibly if it stays so
+    return {
+        "kind": c.KIND_JOB_RUN,
+        "metadata": run_meta,
+        "spec": {**json.loads(job.run_spec), **{k: v for k, v in spec.items() if k != "template"}},
+    }
+
+
+def _check_worker_pod(request: Request, facts: Facts) -> Verdict:
+    """Refuse a run whose worker pod the API server would refuse for good (an invalid
+    template, a PodSecurity violation, …), with its own message; allow, with a warning,
+    one it refuses only for now (exceeded quota, a missing ServiceAccount)."""
+    run = worker_run(request, facts)
+    if run is None:
+        return ALLOW
+    refusal = facts.pod_refusal(WorkerPodCheck(json.dumps(run, sort_keys=True)))
+    if refusal is None:
+        return ALLOW
+    where = "spec.template" if request.kind != c.KIND_EXPORT else "spec (the export worker)"
+    verdict = classify(refusal)
+    if verdict.permanent:
+        code = refusal.status if 400 <= refusal.status < 500 else 422
+        return _deny(
+            code,
+            f"{where}: the API server would refuse the worker pod of this {request.kind}: "
+            f"{refusal.message or refusal.reason}",
+        )
+    return Verdict(
+        True,
+        warnings=(
+            f"the worker pod of this {request.kind} cannot be created right now "
+            f"({verdict.cause}): {refusal.message or refusal.reason}; jobwarden will keep "
+            "trying until startTimeoutSeconds",
+        ),
+    )
 
 
 def schedule_problem(request: Request) -> str | None:

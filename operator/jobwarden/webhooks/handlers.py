@@ -6,7 +6,8 @@
   schedules, and re-checks the stamps in case another webhook changed them.
 
 Both see CREATE and UPDATE only: a DELETE or a status write never waits for the
-operator. They have no side effects (reads and SubjectAccessReviews only), so the
+operator. They have no side effects (reads, SubjectAccessReviews and server-side dry
+runs of the worker pod a run would create), so the
 API server also sends them server-side dry-run requests (`sideEffects: None`), which
 are answered exactly as the real request would be, without an audit line.
 
@@ -74,6 +75,7 @@ async def check_policy(
     body: kopf.Body,
     userinfo: kopf.UserInfo,
     dryrun: bool,
+    warnings: list[str],
     operation: str = "",
     old: kopf.Body | None = None,
     **_: Any,
@@ -95,6 +97,7 @@ async def check_policy(
             f"jobwarden could not check this request ({error}); try again", code=503
         ) from error
     if verdict.allowed:
+        warnings.extend(verdict.warnings)
         return
     if not dryrun:
         uid = str(old.metadata.uid or "") if old is not None else ""

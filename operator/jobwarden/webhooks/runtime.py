@@ -28,11 +28,14 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.core.conditions import format_micro_time
+from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
+from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
 from jobwarden.settings import OperatorConfig
 from jobwarden.webhooks import certs, selfskip
 from jobwarden.webhooks.decisions import (
     AccessReview,
+    Answer,
     Facts,
     Question,
     Request,
@@ -41,6 +44,7 @@ from jobwarden.webhooks.decisions import (
     Unanswered,
     User,
     Verdict,
+    WorkerPodCheck,
     decide,
 )
 
@@ -267,8 +271,13 @@ class AdmissionRuntime:
                 facts = facts.answered(need.question, answer)
         raise RuntimeError(f"no decision for {request.what}")
 
-    async def answer(self, request: Request, question: Question) -> ScheduledJobFacts | bool:
-        """One API call: a SubjectAccessReview or a read of a ScheduledJob."""
+    async def answer(self, request: Request, question: Question) -> Answer:
+        """One API call: a SubjectAccessReview, a read of a ScheduledJob, or a dry run
+        of a worker pod."""
+        if isinstance(question, WorkerPodCheck):
+            if not self.config.webhook_pod_dry_run:
+                return None  # turned off: taken as accepted (the engine still classifies)
+            return await self.dry_run_worker_pod(request.namespace, question.body())
         if isinstance(question, ScheduledJobLookup):
             path = resource_path(
                 c.API_VERSION, c.PLURAL_SCHEDULED_JOBS, request.namespace, question.name
@@ -281,6 +290,48 @@ class AdmissionRuntime:
                 return ScheduledJobFacts(exists=False)
             return ScheduledJobFacts.from_body(body)
         return await self.access_review(request.user, request.namespace, question)
+
+    async def dry_run_worker_pod(self, namespace: str, run: JSON) -> ApiRefusal | None:
+        """Server-side dry run of the pod the engine would create for `run` (the same
+        builder), as the operator (the identity that creates it): None if the API
+        server would create it, else what it answered.
+
+        The dry-run pod has no owner (the run has no uid before it is stored) and a
+        generated name (no clash with a pod of an earlier run of the same name). A pod
+        of the worker ServiceAccount, which the engine creates with the namespace's
+        first run, is tried with `default` when that one does not exist yet, so that
+        the rest of the pod is still checked.
+        """
+        manifest = build_worker_pod(run, 1, self.config.worker_image)
+        metadata = manifest["metadata"]
+        metadata.pop("ownerReferences", None)
+        metadata["generateName"] = f"{metadata.pop('name')}-"
+        refusal = await self._dry_run_pod(namespace, manifest)
+        spec = manifest["spec"]
+        if (
+            refusal is not None
+            and classify(refusal).cause == RefusalCause.SERVICE_ACCOUNT
+            and spec.get("serviceAccountName") == WORKER_SERVICE_ACCOUNT
+        ):
+            spec["serviceAccountName"] = "default"
+            spec.pop("serviceAccount", None)
+            refusal = await self._dry_run_pod(namespace, manifest)
+        return refusal
+
+    async def _dry_run_pod(self, namespace: str, manifest: JSON) -> ApiRefusal | None:
+        path = resource_path("v1", "pods", namespace)
+        try:
+            await asyncio.wait_for(
+                self.kube.request("POST", path, body=manifest, params={"dryRun": "All"}),
+                API_TIMEOUT,
+            )
+        except KubeApiError as error:
+            return ApiRefusal(
+                error.status, error.reason, error.message, error.causes, error.retry_after_seconds
+            )
+        except (TimeoutError, OSError) as error:
+            return ApiRefusal(0, message=f"no answer to the dry run: {error!r}")
+        return None
 
     async def access_review(self, user: User, namespace: str, review: AccessReview) -> bool:
         """Does `user` hold the verb? (the API server's authorizer answers)."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.cli.kube import JSON, Kube, KubeError
-from jobwarden.cli.views import (
+from jobwarden.client.kube import JSON, Kube, KubeError
+from jobwarden.client.objects import (
     PLURALS,
-    CancelRight,
     cancel_requested,
     is_terminal,
     name_of,
@@ -23,6 +23,27 @@ from jobwarden.cli.views import (
 
 VERB_CANCEL = "cancel"
 VERB_PATCH = "patch"
+VERB_CREATE = "create"
+#: The verb a hand-made run of a sensitive ScheduledJob needs (the webhook's rule).
+VERB_EXECUTE_SENSITIVE = "execute-sensitive"
+
+
+@dataclass(frozen=True)
+class Right:
+    """Whether the caller may do something to an object (cancel it, run it…), and why."""
+
+    allowed: bool
+    why: str
+
+    def cell(self) -> str:
+        """`yes`, `no`, or `requested` once a cancel was asked for."""
+        if self.why == "requested":
+            return "requested"
+        return "yes" if self.allowed else "no"
+
+
+#: The name the plugin's views use for the answer about cancelling.
+CancelRight = Right
 
 
 def whoami(kube: Kube) -> str | None:
@@ -132,3 +153,39 @@ def cancel_rights(
         access.allowed(VERB_CANCEL, plural, namespace)
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         return dict(pool.map(one, listed))
+
+
+def run_right(
+    access: Access,
+    namespace: str,
+    job: Mapping[str, Any] | None,
+    kind: str = c.KIND_JOB_RUN,
+) -> Right:
+    """May the caller create a run by hand (run now, re-run) in `namespace`? As RBAC
+    and the admission webhook decide: `create` on the run's kind, and for a run of a
+    sensitive ScheduledJob (`job`) the verb execute-sensitive on that job."""
+    plural = PLURALS[kind]
+    if not access.allowed(VERB_CREATE, plural, namespace):
+        return Right(False, f"no RBAC create on {plural}")
+    if job is not None and bool((job.get("spec") or {}).get("sensitive")):
+        name = name_of(job)
+        if not access.allowed(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, namespace, name):
+            return Right(False, f"{name} is sensitive: no RBAC verb {VERB_EXECUTE_SENSITIVE}")
+        return Right(True, f"RBAC create and {VERB_EXECUTE_SENSITIVE}")
+    return Right(True, "RBAC create")
+
+
+def patch_right(access: Access, obj: Mapping[str, Any]) -> Right:
+    """May the caller patch `obj` (pause and resume a ScheduledJob)? RBAC `patch`."""
+    plural = PLURALS[str(obj.get("kind") or "")]
+    if access.allowed(VERB_PATCH, plural, namespace_of(obj), name_of(obj)):
+        return Right(True, "RBAC patch")
+    return Right(False, f"no RBAC patch on {plural}")
+
+
+def create_right(access: Access, kind: str, namespace: str) -> Right:
+    """May the caller create objects of `kind` in `namespace`? RBAC `create`."""
+    plural = PLURALS[kind]
+    if access.allowed(VERB_CREATE, plural, namespace):
+        return Right(True, "RBAC create")
+    return Right(False, f"no RBAC create on {plural} in {namespace}")
