@@ -344,10 +344,13 @@ def sdk_jobrun(node: RealNodeHandle, namespace: str, name: str, script: str, **s
 
 PLAIN_JOB = textwrap.dedent(
     """
-    import os, socket
+    import importlib.util, os, shutil
     print("hello from a real container", os.getuid(), flush=True)
     # The kubelet's environment: the API server where the local cluster has it.
     print("api", os.environ["KUBERNETES_SERVICE_HOST"], flush=True)
+    # What the image carries: no test launcher, no build tools.
+    print("devcluster", importlib.util.find_spec("devcluster") is not None, flush=True)
+    print("tools", [t for t in ("gcc", "cc", "make", "go", "git") if shutil.which(t)], flush=True)
     """
 )
 
@@ -374,6 +377,7 @@ def test_jobrun_worker_runs_to_succeeded_in_a_real_container_and_kubectl_logs_sh
     assert "hello from a real container 65532" in logs, logs
     if real_node.name is not None:
         assert "api 127.0.0.1" in logs, logs
+    assert "devcluster False" in logs and "tools []" in logs, logs
 
 
 SDK_QUICK_JOB = textwrap.dedent(
