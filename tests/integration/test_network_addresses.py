@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,21 +19,11 @@ from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.kube import JSON, KubeError, resource_path
-from tests.support.realnode import RealNodeHandle
+from tests.support.realnode import RealNodeHandle, machine_addresses
 from tests.support.runs import jobrun, sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
-
-
-def machine_addresses() -> set[str]:
-    """Addresses of this machine's interfaces (`ip -json address`)."""
-    listed = json.loads(
-        subprocess.run(
-            ["ip", "-json", "address"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout
-    )
-    return {info["local"] for link in listed for info in link.get("addr_info", [])}
 
 
 def hosts_file_names() -> set[str]:
