@@ -33,9 +33,10 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
 

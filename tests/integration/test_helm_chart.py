@@ -16,9 +16,10 @@ import yaml
 from devcluster.binaries import REPO_ROOT, Binaries
 from devcluster.install import READY_LINE, WEBHOOK_READY_LINE, OperatorProcess
 from devcluster.process import free_port
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.processnode import ProcessNode
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until

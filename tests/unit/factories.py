@@ -207,7 +207,7 @@ CRDS = Path(__file__).resolve().parents[2] / "crds"
 @functools.cache
 def status_schema(kind: str) -> dict[str, Any]:
     """The openAPIV3Schema of `status` in the checked-in CRD of a run kind."""
-    plural = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}[kind]
+    plural = c.PLURALS[kind]
     with (CRDS / f"{plural}.{c.GROUP}.yaml").open() as file:
         crd = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == c.VERSION]

@@ -5,6 +5,8 @@ Kept in one place so a label or annotation key is never spelled two ways.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 GROUP: Final = "jobwarden.dev"
@@ -21,6 +23,17 @@ PLURAL_SCHEDULED_JOBS: Final = "scheduledjobs"
 PLURAL_JOB_RUNS: Final = "jobruns"
 PLURAL_EXPORTS: Final = "exports"
 PLURAL_WORKER_QUOTAS: Final = "workerquotas"
+#: The one map from a kind to its plural (the REST paths' resource name).
+PLURALS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        KIND_SCHEDULED_JOB: PLURAL_SCHEDULED_JOBS,
+        KIND_JOB_RUN: PLURAL_JOB_RUNS,
+        KIND_EXPORT: PLURAL_EXPORTS,
+        KIND_WORKER_QUOTA: PLURAL_WORKER_QUOTAS,
+    }
+)
+#: The kinds one engine runs (same lifecycle, same status).
+RUN_KINDS: Final = (KIND_JOB_RUN, KIND_EXPORT)
 
 # Annotations stamped by the admission webhook from the request's user; users cannot
 # forge them (the webhook overwrites whatever a request carries).

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.kube import JSON, Kube, KubeApiError
 
 logger = logging.getLogger("jobwarden.leader")
 

@@ -22,6 +22,7 @@ import aiohttp
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
+from jobwarden.api.paths import object_path, resource_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide, position_update_due
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
@@ -30,7 +31,7 @@ from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, whoami
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.scheduler import Scheduler, snapshot_of
 from jobwarden.engine.store import RunKey, Store
@@ -46,7 +47,6 @@ logger = logging.getLogger("jobwarden.engine")
 NamespaceKey = tuple[str, str]  # ("namespace", name)
 Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, name)
 
-_PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
 _HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 #: The whole queue of a namespace is walked for shown positions at most this often.
@@ -62,11 +62,6 @@ class EngineConfig:
     exit_margin_seconds: float = 10.0
     workers: int = 16
     operator_username: str = ""  # who the API knows us as; asked at start when empty
-
-
-def run_path(kind: str, namespace: str, name: str, subresource: str | None = None) -> str:
-    """REST path of a JobRun or Export."""
-    return resource_path(c.API_VERSION, _PLURALS[kind], namespace, name, subresource)
 
 
 class Engine:
@@ -153,19 +148,17 @@ class Engine:
         The watch streams keep the store current afterwards; this closes the gap of a
         replica that just started or just became the leader.
         """
-        for kind, plural in _PLURALS.items():
-            async for item in self.kube.list_pages(resource_path(c.API_VERSION, plural)):
+        for kind in c.RUN_KINDS:
+            async for item in self.kube.list_pages(object_path(kind)):
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", c.API_VERSION)
                 self.store.put_run(item)
-        sj_path = resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS)
-        async for item in self.kube.list_pages(sj_path):
+        async for item in self.kube.list_pages(object_path(c.KIND_SCHEDULED_JOB)):
             self.store.put_scheduled_job(item)
         pods_path = resource_path("v1", "pods")
         async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
-        quota_path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS)
-        async for item in self.kube.list_pages(quota_path):
+        async for item in self.kube.list_pages(object_path(c.KIND_WORKER_QUOTA)):
             metadata = item.get("metadata") or {}
             limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
             self.store.put_quota(
@@ -248,7 +241,7 @@ class Engine:
                 "queued": sum(queued_by_priority.values()),
                 "queuedByPriority": queued_by_priority,
             }
-            path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS, namespace, name, "status")
+            path = object_path(c.KIND_WORKER_QUOTA, namespace, name, "status")
             try:
                 await self.kube.merge_patch(path, {"status": status})
             except KubeApiError as error:
@@ -352,14 +345,14 @@ class Engine:
             "log": [*(view.status.get("log") or []), {"time": now, "message": message}][-50:],
         }
         written = await self.kube.merge_patch(
-            run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+            object_path(view.kind, view.namespace, view.name, "status"), {"status": status}
         )
         self.store.remember_written(written)
         self.events.emit(view, Event("Warning", "Failed", message))
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:
-            body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
+            body = await self.kube.get(object_path(view.kind, view.namespace, view.name))
         except KubeApiError as error:
             if error.not_found:
                 return None
@@ -389,7 +382,7 @@ class Engine:
             }
             if status:
                 written = await self.kube.merge_patch(
-                    run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+                    object_path(view.kind, view.namespace, view.name, "status"), {"status": status}
                 )
                 self._unwritten.pop(view.key, None)
                 self.store.remember_written(written)
@@ -411,7 +404,7 @@ class Engine:
         missing = view.filter_labels()
         if missing:
             await self.kube.merge_patch(
-                run_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
+                object_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
             )
 
     # ------------------------------------------------------------------ pods

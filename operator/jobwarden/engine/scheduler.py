@@ -15,6 +15,7 @@ from typing import Any
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import Trigger
+from jobwarden.api.paths import object_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.scheduledjob import (
@@ -23,7 +24,7 @@ from jobwarden.core.scheduledjob import (
     ScheduledJobView,
     decide_scheduled_job,
 )
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.kube import JSON, Kube, KubeApiError
 
 logger = logging.getLogger("jobwarden.scheduler")
 
@@ -38,16 +39,6 @@ SNAPSHOT_SETTINGS = (
     "stuckAfterSeconds",
 )
 _WAKE_EPSILON = 0.002  # fire a hair after the instant, never before it
-
-
-def sj_path(namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    """REST path of ScheduledJobs."""
-    return resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS, namespace, name, subresource)
-
-
-def jobrun_path(namespace: str, name: str | None = None) -> str:
-    """REST path of JobRuns."""
-    return resource_path(c.API_VERSION, c.PLURAL_JOB_RUNS, namespace, name)
 
 
 def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> JSON:
@@ -123,14 +114,17 @@ class Scheduler:
             await self._cancel_run(namespace, cancel, now)
         if plan.status is not None:
             written = await self.kube.merge_patch(
-                sj_path(namespace, name, "status"), {"status": plan.status}
+                object_path(c.KIND_SCHEDULED_JOB, namespace, name, "status"),
+                {"status": plan.status},
             )
             store.put_scheduled_job(written)
             metrics.observe_scheduled_job(sj, plan)  # missed fires
         for prune in plan.prune:
             try:
                 await self.kube.delete(
-                    jobrun_path(namespace, prune.name), uid=prune.uid, propagation="Background"
+                    object_path(c.KIND_JOB_RUN, namespace, prune.name),
+                    uid=prune.uid,
+                    propagation="Background",
                 )
             except KubeApiError as error:
                 if not (error.not_found or error.conflict):
@@ -147,7 +141,7 @@ class Scheduler:
     async def _create_run(self, sj: ScheduledJobView, create: CreateRun) -> None:
         try:
             manifest = run_for_fire(sj, create, self.engine.identity)
-            await self.kube.create(jobrun_path(sj.namespace), manifest)
+            await self.kube.create(object_path(c.KIND_JOB_RUN, sj.namespace), manifest)
         except KubeApiError as error:
             if not error.conflict:  # the run of this fire already exists: created before
                 raise
@@ -162,7 +156,8 @@ class Scheduler:
         }
         try:
             await self.kube.merge_patch(
-                jobrun_path(namespace, cancel.name), {"metadata": {"annotations": annotations}}
+                object_path(c.KIND_JOB_RUN, namespace, cancel.name),
+                {"metadata": {"annotations": annotations}},
             )
         except KubeApiError as error:
             if not error.not_found:

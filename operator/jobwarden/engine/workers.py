@@ -23,7 +23,8 @@ import weakref
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.engine.kube import Kube, KubeApiError, resource_path
+from jobwarden.api.paths import resource_path
+from jobwarden.engine.kube import Kube, KubeApiError
 
 #: Also `core.podspec.WORKER_SERVICE_ACCOUNT` (the pure core cannot import the engine;
 #: a unit test keeps the two equal).

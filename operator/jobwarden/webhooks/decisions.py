@@ -30,11 +30,6 @@ STAMPED: Final = (
     c.ANNOTATION_OPERATOR_CANCEL,
 )
 MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
-PLURALS: Final = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-}
 TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
@@ -90,7 +85,7 @@ class Request:
     @property
     def plural(self) -> str:
         """The resource name RBAC uses for this kind."""
-        return PLURALS[self.kind]
+        return c.PLURALS[self.kind]
 
     @property
     def what(self) -> str:

@@ -27,10 +27,11 @@ from typing import Any, Final
 import kopf
 
 from jobwarden.api import constants as c
+from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
+from jobwarden.engine.kube import JSON, Kube, KubeApiError, whoami
 from jobwarden.settings import OperatorConfig
 from jobwarden.webhooks import certs, selfskip
 from jobwarden.webhooks.decisions import (
