@@ -47,12 +47,21 @@ from prometheus_client.registry import Collector
 
 from jobwarden import __version__
 from jobwarden.api import constants as c
-from jobwarden.api.enums import CancelOutcome, Priority, RunPhase
+from jobwarden.api.enums import (
+    AuditAction,
+    AuditOutcome,
+    CancelOutcome,
+    ConditionStatus,
+    ConditionType,
+    Priority,
+    Reason,
+    RunPhase,
+    ScheduledJobPhase,
+)
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Plan
-from jobwarden.core.reasons import AuditAction, Reason
-from jobwarden.core.refusals import RefusalCause
+from jobwarden.core.refusals import RefusalCause, RefusalOutcome
 
 if TYPE_CHECKING:
     from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
@@ -108,7 +117,7 @@ COMMON_ENDINGS = (
     (RunPhase.FAILED.value, Reason.START_TIMEOUT.value),
     (RunPhase.CANCELLED.value, Reason.CANCELLED.value),
 )
-REFUSAL_OUTCOMES = ("retried", "rejected")
+REFUSAL_OUTCOMES = tuple(o.value for o in RefusalOutcome)
 RECONCILE_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT, c.KIND_SCHEDULED_JOB, "Namespace")
 _KNOWN_REASONS = frozenset(r.value for r in Reason)
 
@@ -242,7 +251,9 @@ def ensure_namespace(namespace: str) -> None:
         RUN_DISRUPTIONS.labels(namespace, kind)
         for outcome in REFUSAL_OUTCOMES:
             POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.POLICY.value, outcome)
-        POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.QUOTA.value, "retried")
+        POD_CREATE_REFUSALS.labels(
+            namespace, kind, RefusalCause.QUOTA.value, RefusalOutcome.RETRIED.value
+        )
 
 
 # ------------------------------------------------------------ engine callbacks
@@ -289,7 +300,7 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
     cancellation = status.get("cancellation") or {}
     requested_at = cancellation.get("requestedAt") if isinstance(cancellation, dict) else None
     if plan.refusal is not None:
-        outcome = "rejected" if plan.refusal.permanent else "retried"
+        outcome = plan.refusal.outcome.value
         POD_CREATE_REFUSALS.labels(namespace, kind, plan.refusal.cause.value, outcome).inc()
     for record in plan.audit:
         if record.action == AuditAction.DISRUPTED:
@@ -299,7 +310,7 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
                 max(0.0, (now - view.created).total_seconds())
             )
         elif record.action == AuditAction.CANCEL_REQUESTED:
-            if record.outcome == "ignored":
+            if record.outcome == AuditOutcome.IGNORED:
                 CANCELLATIONS.labels(namespace, kind, CancelOutcome.IGNORED.value).inc()
                 continue
             latency = _seconds_between(requested_at, now)
@@ -362,7 +373,8 @@ def is_stuck(view: RunView) -> bool:
     if view.phase != RunPhase.RUNNING:
         return False
     return any(
-        condition.get("type") == "Stuck" and condition.get("status") == "True"
+        condition.get("type") == ConditionType.STUCK
+        and condition.get("status") == ConditionStatus.TRUE
         for condition in view.status.get("conditions") or []
     )
 
@@ -479,7 +491,7 @@ def _fill_state(engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
             continue
         labels = [sj.namespace, sj.name]
         status = sj.status
-        phase = str(status.get("phase") or "Active")
+        phase = str(status.get("phase") or ScheduledJobPhase.ACTIVE)
         phases[sj.namespace, phase] = phases.get((sj.namespace, phase), 0) + 1
         for field, name in (
             ("nextScheduleTime", "jobwarden_scheduledjob_next_schedule_timestamp_seconds"),

@@ -9,6 +9,7 @@ import datetime
 from typing import Any, cast
 
 from jobwarden import metrics
+from jobwarden.api.enums import EventReason, EventType
 from jobwarden.core.plan import Event
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import Kube, KubeApiError
@@ -51,7 +52,9 @@ def recorder(kube: GatedKube, **kwargs: Any) -> EventRecorder:
 
 
 def emit(events: EventRecorder, name: str, reason: str = "Started") -> None:
-    events.emit_for("JobRun", "team-a", name, f"uid-{name}", Event("Normal", reason, "m"))
+    events.emit_for(
+        "JobRun", "team-a", name, f"uid-{name}", Event(EventType.NORMAL, EventReason(reason), "m")
+    )
 
 
 def test_at_most_senders_in_flight_and_in_emission_order() -> None:

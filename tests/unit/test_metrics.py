@@ -21,10 +21,10 @@ from prometheus_client import Metric
 from devcluster.process import free_port
 from jobwarden import __version__, metrics
 from jobwarden.api import constants as c
+from jobwarden.api.enums import AuditAction, AuditOutcome
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import Audit, Plan
-from jobwarden.core.reasons import AuditAction
 from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
 from jobwarden.engine.kube import Kube
@@ -607,6 +607,6 @@ def test_refused_creates_and_disruptions_are_counted() -> None:
                  outcome="rejected") == 1  # fmt: skip
     assert value("jobwarden_runs_finished_total", **labels, result="Failed",
                  reason="PodRejected") == 1  # fmt: skip
-    disrupted = Plan(audit=[Audit(AuditAction.DISRUPTED, "retried")])
+    disrupted = Plan(audit=[Audit(AuditAction.DISRUPTED, AuditOutcome.RETRIED)])
     metrics.observe_plan(run, disrupted, T0)
     assert value("jobwarden_run_disruptions_total", **labels) == 1

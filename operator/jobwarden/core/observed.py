@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import Priority, RunPhase
+from jobwarden.api.enums import ConditionStatus, Priority, QueueReason, RunPhase, Trigger
 from jobwarden.core.backoff import Backoff
 from jobwarden.core.conditions import parse_time
-from jobwarden.core.reasons import PodConditionType, PodReason
+from jobwarden.core.reasons import PodConditionType, PodPhase, PodReason
 
 #: Finalizer on worker pods until the operator has recorded their outcome.
 TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_ENDED = (PodPhase.SUCCEEDED, PodPhase.FAILED)
 _SETTING_KEYS = frozenset(
     {
         "priority",
@@ -99,7 +100,7 @@ class RunView:
     status: Mapping[str, Any]
     complete: bool = True  # False for a slimmed finished run: re-read before writing
     scheduled_job: str | None = None  # spec.scheduledJobRef.name
-    trigger: str = "Manual"
+    trigger: str = Trigger.MANUAL.value
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -173,7 +174,7 @@ class RunView:
             annotations=annotations,
             status=dict(status),
             scheduled_job=str(ref["name"]) if ref.get("name") else None,
-            trigger=str(spec.get("trigger") or "Manual"),
+            trigger=str(spec.get("trigger") or Trigger.MANUAL.value),
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
@@ -256,7 +257,7 @@ class PodView:
     @property
     def alive(self) -> bool:
         """Whether the worker may still be running (holds a slot)."""
-        return self.termination is None and self.phase not in ("Succeeded", "Failed")
+        return self.termination is None and self.phase not in _ENDED
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> PodView:
@@ -294,9 +295,9 @@ class PodView:
             if status.get("reason")
             else None
         )
-        if termination is None and status.get("phase") in ("Succeeded", "Failed"):
+        if termination is None and status.get("phase") in _ENDED:
             termination = Termination(
-                exit_code=0 if status["phase"] == "Succeeded" else 1,
+                exit_code=0 if status["phase"] == PodPhase.SUCCEEDED else 1,
                 reason=str(status.get("reason") or status["phase"]),
                 message=str(status.get("message") or ""),
                 finished_at=None,
@@ -310,7 +311,7 @@ class PodView:
             uid=str(metadata.get("uid", "")),
             attempt=attempt,
             resource_version=str(metadata.get("resourceVersion", "")),
-            phase=str(status.get("phase") or "Pending"),
+            phase=str(status.get("phase") or PodPhase.PENDING.value),
             created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
             deletion_requested=requested,
             deletion_deadline=deadline,
@@ -328,7 +329,9 @@ class PodView:
             ),
             waiting=None if running_since is not None or termination is not None else waiting,
             node_name=str(pod_spec.get("nodeName") or ""),
-            disruption=_condition_note(status, PodConditionType.DISRUPTION_TARGET, "True"),
+            disruption=_condition_note(
+                status, PodConditionType.DISRUPTION_TARGET, ConditionStatus.TRUE
+            ),
             failure=failure,
             memory_limit=_memory_limit(pod_spec),
         )
@@ -350,7 +353,7 @@ def _waiting(status: Mapping[str, Any]) -> Waiting | None:
             reason = str(waiting.get("reason") or "")
             if reason and not (init and reason == PodReason.POD_INITIALIZING):
                 return Waiting(reason, str(waiting.get("message") or ""), init)
-    unscheduled = _condition_note(status, PodConditionType.POD_SCHEDULED, "False")
+    unscheduled = _condition_note(status, PodConditionType.POD_SCHEDULED, ConditionStatus.FALSE)
     if unscheduled is not None and unscheduled.reason:
         return Waiting(unscheduled.reason, unscheduled.message)
     return None
@@ -373,5 +376,5 @@ class Slot:
     position: int  # queue position if not admitted (1-based), else 0
     running: int  # workers running in the namespace
     limit: int  # the namespace's quota
-    reason: str = "QuotaExhausted"  # why it waits: QuotaExhausted | ConcurrencyPolicy
+    reason: QueueReason = QueueReason.QUOTA_EXHAUSTED  # why it waits
     message: str = ""  # details when the reason is not the quota

@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConcurrencyPolicy, MissedRunPolicy, RunPhase, ScheduledJobPhase
+from jobwarden.api.enums import (
+    ConcurrencyPolicy,
+    ConditionStatus,
+    ConditionType,
+    EventReason,
+    EventType,
+    MissedRunPolicy,
+    Reason,
+    RunPhase,
+    ScheduledJobPhase,
+)
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -174,10 +184,11 @@ class _Draft:
         entries.append({"time": format_micro_time(self.now), "message": message[:1024]})
         self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
 
-    def event(self, warning: bool, reason: str, message: str) -> None:
-        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
+    def event(self, warning: bool, reason: EventReason, message: str) -> None:
+        type_ = EventType.WARNING if warning else EventType.NORMAL
+        self.plan.events.append(Event(type_, reason, message))
 
-    def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
+    def condition(self, type_: ConditionType, status: bool, reason: Reason, message: str) -> None:
         set_condition(
             self.conditions,
             type_,
@@ -209,7 +220,7 @@ def decide_scheduled_job(
         draft.status["nextScheduleTime"] = None
         if previous_phase != phase:
             draft.log("suspended: no new runs until resumed (running ones continue)")
-            draft.event(False, "Suspended", "schedule paused")
+            draft.event(False, EventReason.SUSPENDED, "schedule paused")
     else:
         phase = _decide_schedule(draft, runs, previous_phase)
 
@@ -228,7 +239,9 @@ def _decide_cancelled(
             f"cancelled by {user}: the schedule has ended; {len(active)} active run(s) cancelled"
         )
         draft.event(
-            False, "Cancelled", f"cancelled by {user}; {len(active)} active run(s) cancelled"
+            False,
+            EventReason.CANCELLED,
+            f"cancelled by {user}; {len(active)} active run(s) cancelled",
         )
     draft.status["nextScheduleTime"] = None
     for run in active:
@@ -257,9 +270,10 @@ def _decide_one_time(draft: _Draft, runs: Sequence[RunView]) -> ScheduledJobPhas
         not mine and (recorded or draft.status.get("lastScheduleTime"))
     ):
         if draft.sj.status.get("phase") != ScheduledJobPhase.COMPLETED:
-            outcome = mine[0].phase.value if mine else "finished"
-            draft.log(f"one-time job completed: run {name} {outcome.lower()}")
-            draft.event(False, "Completed", f"one-time job completed: run {name} {outcome.lower()}")
+            ended = mine[0].phase.value.lower() if mine else None
+            message = f"one-time job completed: run {name} {ended or 'finished'}"
+            draft.log(message)
+            draft.event(False, EventReason.COMPLETED, message)
         return ScheduledJobPhase.COMPLETED
     return ScheduledJobPhase.ACTIVE
 
@@ -274,11 +288,11 @@ def _decide_schedule(
         schedule = parse_schedule(str(spec["schedule"]), str(spec.get("timeZone") or "UTC"))
     except ScheduleError as error:
         draft.status["nextScheduleTime"] = None
-        draft.condition("Stalled", True, "InvalidSchedule", str(error))
+        draft.condition(ConditionType.STALLED, True, Reason.INVALID_SCHEDULE, str(error))
         return ScheduledJobPhase.ACTIVE
     if previous_phase == ScheduledJobPhase.SUSPENDED:
         draft.log("resumed: the next fire is computed from now")
-        draft.event(False, "Resumed", "schedule resumed")
+        draft.event(False, EventReason.RESUMED, "schedule resumed")
     missed_policy = spec.get("missedRunPolicy") or {}
     last = parse_time(draft.status.get("lastScheduleTime"))
     deadline = spec.get("startingDeadlineSeconds")
@@ -348,7 +362,7 @@ def _decide_schedule(
         draft.status["lastScheduleTime"] = format_micro_time(due.latest_fire)
     draft.status["nextScheduleTime"] = format_micro_time(due.next_fire)
     draft.plan.requeue_after = due.wake_after_seconds
-    draft.condition("Stalled", False, "ScheduleValid", "")
+    draft.condition(ConditionType.STALLED, False, Reason.SCHEDULE_VALID, "")
     return ScheduledJobPhase.ACTIVE
 
 
@@ -367,11 +381,11 @@ def _record_missed(
     for fire, reason in list(missed)[-MAX_MISSED_ITEMISED:]:
         message = f"missed the fire of {format_micro_time(fire)}: {reason}"
         draft.log(message)
-        draft.event(True, "MissedSchedule", message)
+        draft.event(True, EventReason.MISSED_SCHEDULE, message)
     hidden = total - min(len(missed), MAX_MISSED_ITEMISED)
     if hidden > 0:
         draft.log(f"... and {hidden} earlier missed fire(s)")
-        draft.event(True, "MissedSchedule", f"{hidden} earlier fire(s) missed as well")
+        draft.event(True, EventReason.MISSED_SCHEDULE, f"{hidden} earlier fire(s) missed as well")
 
 
 # ------------------------------------------------------------ history
@@ -440,25 +454,34 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     draft.status["consecutiveFailures"] = streak
 
     suspended = phase == ScheduledJobPhase.SUSPENDED
-    draft.condition("Suspended", suspended, "Suspended" if suspended else "Active", "")
+    draft.condition(
+        ConditionType.SUSPENDED,
+        suspended,
+        Reason.SUSPENDED if suspended else Reason.ACTIVE,
+        "",
+    )
     stalled = phase == ScheduledJobPhase.CANCELLED or any(
-        c_["type"] == "Stalled" and c_["status"] == "True" and c_["reason"] == "InvalidSchedule"
+        c_["type"] == ConditionType.STALLED
+        and c_["status"] == ConditionStatus.TRUE
+        and c_["reason"] == Reason.INVALID_SCHEDULE
         for c_ in draft.conditions
     )
     if phase == ScheduledJobPhase.CANCELLED:
-        draft.condition("Stalled", True, "Cancelled", "the ScheduledJob was cancelled")
+        draft.condition(
+            ConditionType.STALLED, True, Reason.CANCELLED, "the ScheduledJob was cancelled"
+        )
     ready = not stalled
     draft.condition(
-        "Ready",
+        ConditionType.READY,
         ready,
-        phase.value
+        Reason(phase.value)
         if ready
-        else "Cancelled"
+        else Reason.CANCELLED
         if phase == ScheduledJobPhase.CANCELLED
-        else "InvalidSchedule",
+        else Reason.INVALID_SCHEDULE,
         f"phase {phase.value}",
     )
-    draft.condition("Reconciling", False, phase.value, "")
+    draft.condition(ConditionType.RECONCILING, False, Reason(phase.value), "")
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.sj.generation

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase
+from jobwarden.api.enums import ConcurrencyPolicy, Priority, QueueReason, RunPhase
 from jobwarden.core.admission import Ticket, WaitingRun, free_slots, ticket_at
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
@@ -237,7 +237,7 @@ class Slots:
                 position=1,
                 running=holders,
                 limit=limit,
-                reason="ConcurrencyPolicy",
+                reason=QueueReason.CONCURRENCY_POLICY,
                 message=f"waiting for run {blocker.name} of the same ScheduledJob to finish",
             )
         ticket = queue.ticket(view.kind, view.name)

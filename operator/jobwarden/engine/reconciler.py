@@ -21,7 +21,7 @@ import aiohttp
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
-from jobwarden.api.enums import RunPhase
+from jobwarden.api.enums import EventReason, EventType, Reason, RunPhase
 from jobwarden.api.paths import object_path, resource_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide, position_update_due
@@ -337,8 +337,8 @@ class Engine:
             return
         now = format_micro_time(self.clock())
         status = {
-            "phase": "Failed",
-            "reason": "ScheduledJobNotFound",
+            "phase": RunPhase.FAILED.value,
+            "reason": Reason.SCHEDULED_JOB_NOT_FOUND.value,
             "message": message,
             "completionTime": now,
             "observedGeneration": view.generation,
@@ -348,7 +348,7 @@ class Engine:
             object_path(view.kind, view.namespace, view.name, "status"), {"status": status}
         )
         self.store.remember_written(written)
-        self.events.emit(view, Event("Warning", "Failed", message))
+        self.events.emit(view, Event(EventType.WARNING, EventReason.FAILED, message))
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:

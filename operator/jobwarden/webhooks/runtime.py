@@ -27,6 +27,7 @@ from typing import Any, Final
 import kopf
 
 from jobwarden.api import constants as c
+from jobwarden.api.enums import AuditOutcome
 from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
@@ -369,13 +370,13 @@ class AdmissionRuntime:
         line = {
             "time": format_micro_time(datetime.datetime.now(datetime.UTC)),
             "audit": True,
-            "action": f"{verdict.action}-denied",
+            "action": verdict.action.denied if verdict.action else None,
             "namespace": request.namespace,
             "kind": request.kind,
             "name": request.name,
             "uid": uid,
             "user": request.user.username,
-            "outcome": "Denied",
+            "outcome": AuditOutcome.DENIED,
             "detail": verdict.message,
         }
         sys.stdout.write(json.dumps(line) + "\n")
