@@ -227,6 +227,24 @@ def decide(
     return _close(draft)
 
 
+def needs_snapshot(run: RunView) -> bool:
+    """A run of a ScheduledJob takes the job's template and settings (`status.snapshot`)
+    at its first reconcile, before anything else is decided."""
+    return bool(run.scheduled_job) and not run.status.get("snapshot") and not run.phase.terminal
+
+
+def decide_without_scheduled_job(run: RunView, now: datetime.datetime) -> Plan:
+    """A run of a ScheduledJob that does not exist has nothing to run: it fails (once:
+    a failed run is not decided on again)."""
+    draft = _Draft(run, now)
+    message = f"ScheduledJob {run.scheduled_job} not found in {run.namespace}"
+    draft.finish(RunPhase.FAILED, Reason.SCHEDULED_JOB_NOT_FOUND, message)
+    draft.log(message)
+    draft.event(True, EventReason.FAILED, message)
+    draft.audit(AuditAction.FINISHED, RunPhase.FAILED, detail=Reason.SCHEDULED_JOB_NOT_FOUND)
+    return _close(draft)
+
+
 # ---------------------------------------------------------------------- terminal
 def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
     """A final run changes no more: a late cancel is recorded as ignored."""

@@ -27,6 +27,7 @@ from jobwarden.api.enums import (
     Reason,
     RunPhase,
     ScheduledJobPhase,
+    Trigger,
 )
 from jobwarden.core.conditions import (
     Condition,
@@ -35,6 +36,7 @@ from jobwarden.core.conditions import (
     parse_time,
     set_condition,
 )
+from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
 from jobwarden.core.scheduling import ScheduleError, due_fires, parse_schedule, run_name
@@ -144,6 +146,76 @@ class ScheduledJobPlan:
     prune: list[PruneRun] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
+
+
+#: Run settings a snapshot copies from the ScheduledJob.
+SNAPSHOT_SETTINGS = (
+    "priority",
+    "timeoutSeconds",
+    "retries",
+    "retryBackoff",
+    "startTimeoutSeconds",
+    "cancelGracePeriodSeconds",
+    "stuckAfterSeconds",
+)
+
+
+# ------------------------------------------------------------- manifests
+def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> dict[str, Any]:
+    """What a run of `sj` executes, fixed at its first reconcile."""
+    spec = sj.spec
+    settings = {k: spec[k] for k in SNAPSHOT_SETTINGS if spec.get(k) is not None}
+    return {
+        "time": format_micro_time(now),
+        "scheduledJobGeneration": sj.generation,
+        "settings": settings,
+        "template": spec.get("template"),
+    }
+
+
+def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") -> dict[str, Any]:
+    """The JobRun of one fire: owned by the job, labelled for filtering, stamped as
+    created by the operator (`created_by`: the webhooks do not see our own writes)."""
+    annotations = {c.ANNOTATION_TRIGGERED_BY: "schedule"}
+    if created_by:
+        annotations[c.ANNOTATION_CREATED_BY] = created_by
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_JOB_RUN,
+        "metadata": {
+            "name": create.name,
+            "namespace": sj.namespace,
+            "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": c.API_VERSION,
+                    "kind": c.KIND_SCHEDULED_JOB,
+                    "name": sj.name,
+                    "uid": sj.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "scheduledJobRef": {"name": sj.name},
+            "trigger": Trigger.SCHEDULE.value,
+            "scheduledTime": format_micro_time(create.fire),
+        },
+    }
+
+
+def cancel_patch(cancel: CancelRun, now: datetime.datetime) -> dict[str, Any]:
+    """The metadata patch that cancels a run through the lifecycle's normal path
+    (operator annotations: the operator never writes a user's spec)."""
+    annotations = {
+        c.ANNOTATION_OPERATOR_CANCEL: "true",
+        c.ANNOTATION_CANCEL_REQUESTED_BY: cancel.user,
+        c.ANNOTATION_CANCEL_REQUESTED_AT: format_micro_time(now),
+        c.ANNOTATION_CANCEL_REASON: cancel.reason[:MAX_REASON_CHARS],
+    }
+    return {"metadata": {"annotations": annotations}}
 
 
 def _run_time(run: RunView, key: str) -> datetime.datetime | None:

@@ -21,19 +21,24 @@ import aiohttp
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
-from jobwarden.api.enums import EventReason, EventType, Reason, RunPhase
 from jobwarden.api.paths import object_path, resource_path
-from jobwarden.core.conditions import format_micro_time
-from jobwarden.core.lifecycle import decide, position_update_due
+from jobwarden.core.admission import HOLDING_PHASES
+from jobwarden.core.lifecycle import (
+    decide,
+    decide_without_scheduled_job,
+    needs_snapshot,
+    position_update_due,
+)
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
+from jobwarden.core.scheduledjob import snapshot_of
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, whoami
 from jobwarden.engine.quota import Slots
-from jobwarden.engine.scheduler import Scheduler, snapshot_of
+from jobwarden.engine.scheduler import Scheduler
 from jobwarden.engine.store import RunKey, Store
 from jobwarden.engine.workers import (
     ensure_worker_identity,
@@ -48,7 +53,6 @@ NamespaceKey = tuple[str, str]  # ("namespace", name)
 Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, name)
 
 _RETRY_AFTER_ERROR = 2.0
-_HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 #: The whole queue of a namespace is walked for shown positions at most this often.
 _POSITION_SCAN_SECONDS = 1.0
 
@@ -273,10 +277,11 @@ class Engine:
         if unwritten is not None:
             view = unwritten.applied_to(view)  # decide from what was decided last
         snapshot_added = False
-        if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
-            sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
+        if needs_snapshot(view):
+            sj = self.store.scheduled_jobs.get((view.namespace, str(view.scheduled_job)))
             if sj is None:
-                await self._fail_without_scheduled_job(view)
+                plan = decide_without_scheduled_job(view, self.clock())
+                await self._apply(view, plan, stored_status)
                 return
             view = view.with_snapshot(snapshot_of(sj, self.clock()))
             snapshot_added = True
@@ -318,7 +323,7 @@ class Engine:
                     raise RuntimeError("a refused create was planned again") from refused
                 await self._apply(view, plan, stored_status)
         except BaseException:
-            if view.phase not in _HOLDING:
+            if view.phase not in HOLDING_PHASES:
                 self.slots.unreserve(key)
             raise
         if not plan.holds_slot:
@@ -329,26 +334,6 @@ class Engine:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
             self.kick_scheduled_job(view.namespace, view.scheduled_job)
-
-    async def _fail_without_scheduled_job(self, view: RunView) -> None:
-        """A run of a ScheduledJob that does not exist cannot run: say so, once."""
-        message = f"ScheduledJob {view.scheduled_job} not found in {view.namespace}"
-        if view.status.get("message") == message:
-            return
-        now = format_micro_time(self.clock())
-        status = {
-            "phase": RunPhase.FAILED.value,
-            "reason": Reason.SCHEDULED_JOB_NOT_FOUND.value,
-            "message": message,
-            "completionTime": now,
-            "observedGeneration": view.generation,
-            "log": [*(view.status.get("log") or []), {"time": now, "message": message}][-50:],
-        }
-        written = await self.kube.merge_patch(
-            object_path(view.kind, view.namespace, view.name, "status"), {"status": status}
-        )
-        self.store.remember_written(written)
-        self.events.emit(view, Event(EventType.WARNING, EventReason.FAILED, message))
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:

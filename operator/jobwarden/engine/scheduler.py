@@ -14,76 +14,21 @@ from typing import Any
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
-from jobwarden.api.enums import Trigger
 from jobwarden.api.paths import object_path
-from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.scheduledjob import (
     CancelRun,
     CreateRun,
     ScheduledJobView,
+    cancel_patch,
     decide_scheduled_job,
+    run_for_fire,
 )
-from jobwarden.engine.kube import JSON, Kube, KubeApiError
+from jobwarden.engine.kube import Kube, KubeApiError
 
 logger = logging.getLogger("jobwarden.scheduler")
 
-#: Run settings a snapshot copies from the ScheduledJob.
-SNAPSHOT_SETTINGS = (
-    "priority",
-    "timeoutSeconds",
-    "retries",
-    "retryBackoff",
-    "startTimeoutSeconds",
-    "cancelGracePeriodSeconds",
-    "stuckAfterSeconds",
-)
 _WAKE_EPSILON = 0.002  # fire a hair after the instant, never before it
-
-
-def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> JSON:
-    """What a run of `sj` executes, fixed at its first reconcile."""
-    spec = sj.spec
-    settings = {k: spec[k] for k in SNAPSHOT_SETTINGS if spec.get(k) is not None}
-    return {
-        "time": format_micro_time(now),
-        "scheduledJobGeneration": sj.generation,
-        "settings": settings,
-        "template": spec.get("template"),
-    }
-
-
-def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") -> JSON:
-    """The JobRun of one fire: owned by the job, labelled for filtering, stamped as
-    created by the operator (`created_by`: the webhooks do not see our own writes)."""
-    annotations = {c.ANNOTATION_TRIGGERED_BY: "schedule"}
-    if created_by:
-        annotations[c.ANNOTATION_CREATED_BY] = created_by
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND_JOB_RUN,
-        "metadata": {
-            "name": create.name,
-            "namespace": sj.namespace,
-            "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
-            "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": c.API_VERSION,
-                    "kind": c.KIND_SCHEDULED_JOB,
-                    "name": sj.name,
-                    "uid": sj.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": {
-            "scheduledJobRef": {"name": sj.name},
-            "trigger": Trigger.SCHEDULE.value,
-            "scheduledTime": format_micro_time(create.fire),
-        },
-    }
 
 
 class Scheduler:
@@ -148,16 +93,9 @@ class Scheduler:
 
     async def _cancel_run(self, namespace: str, cancel: CancelRun, now: datetime.datetime) -> None:
         """Cancel through the lifecycle's normal path, without writing a user's spec."""
-        annotations = {
-            c.ANNOTATION_OPERATOR_CANCEL: "true",
-            c.ANNOTATION_CANCEL_REQUESTED_BY: cancel.user,
-            c.ANNOTATION_CANCEL_REQUESTED_AT: format_micro_time(now),
-            c.ANNOTATION_CANCEL_REASON: cancel.reason[:1024],
-        }
         try:
             await self.kube.merge_patch(
-                object_path(c.KIND_JOB_RUN, namespace, cancel.name),
-                {"metadata": {"annotations": annotations}},
+                object_path(c.KIND_JOB_RUN, namespace, cancel.name), cancel_patch(cancel, now)
             )
         except KubeApiError as error:
             if not error.not_found:
