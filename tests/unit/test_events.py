@@ -12,7 +12,7 @@ from jobwarden import metrics
 from jobwarden.api.enums import EventReason, EventType
 from jobwarden.core.plan import Event
 from jobwarden.engine.events import EventRecorder
-from jobwarden.engine.kube import Kube, KubeApiError
+from jobwarden.engine.port import KubeApi, KubeApiError
 
 JSON = dict[str, Any]
 T0 = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.UTC)
@@ -48,7 +48,7 @@ def dropped() -> float:
 
 
 def recorder(kube: GatedKube, **kwargs: Any) -> EventRecorder:
-    return EventRecorder(cast(Kube, kube), **kwargs)
+    return EventRecorder(cast(KubeApi, kube), **kwargs)
 
 
 def emit(events: EventRecorder, name: str, reason: str = "Started") -> None:

@@ -25,7 +25,7 @@ from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
-from jobwarden.engine.kube import JSON, Kube, KubeApiError
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError
 
 logger = logging.getLogger("jobwarden.events")
 
@@ -43,7 +43,7 @@ class EventRecorder:
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         *,
         senders: int = SENDERS,
         backlog: int = BACKLOG,

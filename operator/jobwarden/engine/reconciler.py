@@ -36,7 +36,7 @@ from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.scheduledjob import snapshot_of
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, whoami
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.scheduler import Scheduler
 from jobwarden.engine.store import RunKey, Store
@@ -73,7 +73,7 @@ class Engine:
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         config: EngineConfig,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
@@ -87,7 +87,14 @@ class Engine:
         # must never delay a fire (at 5,000 jobs a shared queue fell behind at once).
         self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube, clock=clock)
-        self.scheduler = Scheduler(self)
+        self.scheduler = Scheduler(
+            kube,
+            self.store,
+            self.events,
+            clock=clock,
+            requeue=self.requeue,
+            identity=lambda: self.identity,
+        )
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published

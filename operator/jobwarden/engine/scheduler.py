@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.paths import object_path
-from jobwarden.core.observed import RunView
 from jobwarden.core.scheduledjob import (
     CancelRun,
     CreateRun,
@@ -24,7 +23,9 @@ from jobwarden.core.scheduledjob import (
     decide_scheduled_job,
     run_for_fire,
 )
-from jobwarden.engine.kube import Kube, KubeApiError
+from jobwarden.engine.events import EventRecorder
+from jobwarden.engine.port import KubeApi, KubeApiError
+from jobwarden.engine.store import RunKey, Store
 
 logger = logging.getLogger("jobwarden.scheduler")
 
@@ -32,25 +33,33 @@ _WAKE_EPSILON = 0.002  # fire a hair after the instant, never before it
 
 
 class Scheduler:
-    """Reconciles ScheduledJobs for the engine (same store, queue and API layer)."""
+    """Reconciles ScheduledJobs for the engine (same store, API port and Events)."""
 
-    def __init__(self, engine: Any) -> None:
-        # `engine` is the reconciler.Engine (typed loosely to avoid an import cycle).
-        self.engine = engine
-
-    @property
-    def kube(self) -> Kube:
-        kube: Kube = self.engine.kube
-        return kube
+    def __init__(
+        self,
+        kube: KubeApi,
+        store: Store,
+        events: EventRecorder,
+        *,
+        clock: Callable[[], datetime.datetime],
+        requeue: Callable[[RunKey, float], None],
+        identity: Callable[[], str],
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.events = events
+        self.clock = clock
+        self.requeue = requeue  # reconcile a ScheduledJob again after some seconds
+        self.identity = identity  # the operator's user name, stamped on the runs it creates
 
     async def reconcile(self, namespace: str, name: str) -> None:
         """One reconcile of one ScheduledJob."""
-        store = self.engine.store
-        sj: ScheduledJobView | None = store.scheduled_jobs.get((namespace, name))
+        store = self.store
+        sj = store.scheduled_jobs.get((namespace, name))
         if sj is None:
             return
-        runs: list[RunView] = store.runs_of(namespace, name)
-        now: datetime.datetime = self.engine.clock()
+        runs = store.runs_of(namespace, name)
+        now = self.clock()
         plan = decide_scheduled_job(sj, runs, now)
 
         for create in plan.create:
@@ -75,17 +84,17 @@ class Scheduler:
                 if not (error.not_found or error.conflict):
                     raise
         for event in plan.events:
-            self.engine.events.emit_for(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, event)
+            self.events.emit_for(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, event)
         for create in plan.create:
-            lag = (self.engine.clock() - create.fire).total_seconds()
+            lag = (self.clock() - create.fire).total_seconds()
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)
             metrics.observe_fire(lag, namespace)
         if plan.requeue_after is not None:
-            self.engine.requeue(sj.key, plan.requeue_after + _WAKE_EPSILON)
+            self.requeue(sj.key, plan.requeue_after + _WAKE_EPSILON)
 
     async def _create_run(self, sj: ScheduledJobView, create: CreateRun) -> None:
         try:
-            manifest = run_for_fire(sj, create, self.engine.identity)
+            manifest = run_for_fire(sj, create, self.identity())
             await self.kube.create(object_path(c.KIND_JOB_RUN, sj.namespace), manifest)
         except KubeApiError as error:
             if not error.conflict:  # the run of this fire already exists: created before

@@ -32,7 +32,8 @@ from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, whoami
+from jobwarden.engine.kube import Kube
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
 from jobwarden.settings import OperatorConfig
 from jobwarden.webhooks import certs, selfskip
 from jobwarden.webhooks.decisions import (
@@ -118,9 +119,9 @@ def _write_atomic(path: Path, data: bytes) -> bool:
 class AdmissionRuntime:
     """State the handlers share: API client, own identity, certificates, tasks."""
 
-    def __init__(self, config: OperatorConfig, kube: Kube | None = None) -> None:
+    def __init__(self, config: OperatorConfig, kube: KubeApi | None = None) -> None:
         self.config = config
-        self.kube = kube or Kube()
+        self.kube: KubeApi = kube or Kube()
         self.operator: str | None = config.operator_username or None
         self._owns_dir = not config.webhook_cert_dir
         if config.webhook_cert_source == "files" and self._owns_dir:
@@ -214,9 +215,7 @@ class AdmissionRuntime:
             await self.kube.create(self._secret_path(), body)
         else:
             body["metadata"]["resourceVersion"] = secret["metadata"]["resourceVersion"]
-            await self.kube.request(
-                "PUT", self._secret_path(self.config.webhook_cert_secret), body=body
-            )
+            await self.kube.replace(self._secret_path(self.config.webhook_cert_secret), body)
 
     def _write_files(self, state: certs.CertState) -> None:
         # The bundle first: it only ever gains a CA before the certificate changes.
@@ -245,7 +244,7 @@ class AdmissionRuntime:
         last_report, problem = time.monotonic(), "no answer yet"
         while True:
             try:
-                answer = await self.kube.request("POST", path, body=body, params={"dryRun": "All"})
+                answer = await self.kube.create(path, body, dry_run=True)
                 stamped = (answer.get("metadata") or {}).get("annotations") or {}
                 if stamped.get(c.ANNOTATION_CREATED_BY) == self.operator:
                     self._ready = True
@@ -324,7 +323,7 @@ class AdmissionRuntime:
         path = resource_path("v1", "pods", namespace)
         try:
             await asyncio.wait_for(
-                self.kube.request("POST", path, body=manifest, params={"dryRun": "All"}),
+                self.kube.create(path, manifest, dry_run=True),
                 API_TIMEOUT,
             )
         except KubeApiError as error:
