@@ -19,10 +19,11 @@ relies on it:
 
 Every request is journaled in `calls` before it is answered, and yields to the event
 loop first, as real I/O does (background tasks, such as Event senders, then run in the
-order they would). Faults: `fail(...)` makes matching requests raise (or commit and
-then raise: a crash right after a write); `before_write` runs once before the next
-write (another writer racing us). Every change is appended to `changes`, as a watch
-would deliver it.
+order they would); `hold(...)` keeps matching requests unanswered until released, so a
+test sees what else is (or is not) sent meanwhile. Faults: `fail(...)` makes matching
+requests raise (or commit and then raise: a crash right after a write); `before_write`
+runs once before the next write (another writer racing us). Every change is appended
+to `changes`, as a watch would deliver it.
 """
 
 from __future__ import annotations
@@ -141,12 +142,14 @@ class FakeApi:
     in_flight: int = 0
     most_in_flight: int = 0
     _faults: list[_Fault] = field(default_factory=list)
+    _holds: list[tuple[str, str, asyncio.Event]] = field(default_factory=list)
     _version: int = 0
     _uids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # ------------------------------------------------------------- set-up
     def put(self, path: str, body: JSON) -> JSON:
-        """Store an object as if it had been created earlier (no request, no journal)."""
+        """Store an object as another client would (no request of ours, not journaled;
+        a watch sees it)."""
         stored = copy.deepcopy(body)
         metadata = stored.setdefault("metadata", {})
         metadata.setdefault("uid", f"uid-{next(self._uids)}")
@@ -154,8 +157,22 @@ class FakeApi:
             self._version = max(self._version, int(metadata["resourceVersion"]))
         else:
             metadata["resourceVersion"] = self._next_version()
+        change = "MODIFIED" if path in self.objects else "ADDED"
         self.objects[path] = stored
+        self.changes.append(Change(change, path, copy.deepcopy(stored)))
         return copy.deepcopy(stored)
+
+    def hold(self, method: str, path: str) -> asyncio.Event:
+        """Requests of `method` on `path` wait (journaled, unanswered) until the
+        returned Event is set: what else happens meanwhile shows the order of steps."""
+        gate = asyncio.Event()
+        self._holds.append((method, path, gate))
+        return gate
+
+    async def settle(self, rounds: int = 20) -> None:
+        """Let every task that can run, run (what waits on a held request stays)."""
+        for _ in range(rounds):
+            await asyncio.sleep(0)
 
     def fail(
         self,
@@ -371,6 +388,18 @@ class _Request:
         api.calls.append(Call(self.method, self.path, copy.deepcopy(self.body)))
         api.in_flight += 1
         api.most_in_flight = max(api.most_in_flight, api.in_flight)
+        try:
+            await self._arrive()
+        except BaseException:
+            api.in_flight -= 1
+            raise
+        return self._commit
+
+    async def _arrive(self) -> None:
+        api = self.api
+        for method, path, gate in api._holds:
+            if (method, path) == (self.method, self.path):
+                await gate.wait()
         await asyncio.sleep(0)  # as real I/O: let other tasks run first
         for fault in api._faults:
             if fault.matches(self.method, self.path, self.body):
@@ -382,7 +411,6 @@ class _Request:
         if self.method != "GET" and api.before_write is not None:
             hook, api.before_write = api.before_write, None
             hook()
-        return self._commit
 
     def _commit(self, path: str, obj: JSON, change: str) -> JSON:
         written = self.api._commit(path, obj, change)
