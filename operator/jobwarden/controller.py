@@ -103,7 +103,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["config"] = config
     memo["engine"] = engine
     memo["elector"] = elector
-    metrics.watch_engine(engine, lambda: elector.is_leader)  # state gauges from the leader
+    metrics.watch_state(engine.state, lambda: elector.is_leader)  # state gauges from the leader
     memo["campaign"] = asyncio.create_task(elector.run(engine.run))
     memo["trimmer"] = asyncio.create_task(memory.trim_periodically())
 

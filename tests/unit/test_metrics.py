@@ -100,9 +100,9 @@ def admitted(namespace: str, **spec: Any) -> RunView:
 def engine() -> Iterator[Engine]:
     """An engine (never started) whose store the state collector reads."""
     engine = Engine(Kube(), EngineConfig(default_max_running=3))
-    metrics.watch_engine(engine)
+    metrics.watch_state(engine.state)
     yield engine
-    metrics.STATE.engine = None
+    metrics.STATE.source = None
     metrics.STATE.is_leader = lambda: True
 
 

@@ -13,7 +13,7 @@ import datetime
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
-from jobwarden.core.scheduledjob import snapshot_of
+from jobwarden.core.scheduledjob import ScheduledJobView, snapshot_of
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
@@ -125,6 +125,29 @@ class Engine:
     def forget_pod_uid(self, uid: str) -> None:
         """A pod is gone: drop it from the released-finalizer memory."""
         self._released.discard(uid)
+
+    def state(self) -> metrics.EngineState:
+        """A snapshot for the state gauges (`metrics.watch_state`): queue depths now; the
+        namespaces and ScheduledJobs as the store has them when they are read."""
+        return metrics.EngineState(
+            workqueue_depth=len(self.queue) + len(self.schedule_queue),
+            events_waiting=self.events.waiting(),
+            namespaces=self._namespace_states(),
+            scheduled_jobs=self._scheduled_jobs(),
+        )
+
+    def _scheduled_jobs(self) -> Iterator[ScheduledJobView]:
+        yield from list(self.store.scheduled_jobs.values())
+
+    def _namespace_states(self) -> Iterator[metrics.NamespaceState]:
+        store, slots = self.store, self.slots
+        namespaces = {ns for ns, keys in list(store.by_namespace.items()) if keys}
+        namespaces |= {ns for ns, quotas in list(store.quotas.items()) if quotas}
+        namespaces |= {namespace for namespace, _ in list(store.scheduled_jobs)}
+        for namespace in sorted(namespaces):
+            runs = ((view, slots.holds(view)) for view in store.live_runs(namespace))
+            limit = store.quota(namespace, slots.default_limit)
+            yield metrics.NamespaceState(namespace, limit, runs)
 
     async def run(self) -> None:
         """Lead: resync the store from the API, then process the queue until cancelled."""
