@@ -86,7 +86,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # at kopf's 5 s, a start-up listing of 20,000 objects keeps ~all of them in memory;
     # 0.1 s against 0.5 s measured 5-9 MiB less RSS (docs/performance.md, item 17).
     settings.queueing.idle_timeout = 0.1
-    configure_admission(settings, config)  # webhooks: identity stamps, cancel and run checks
+    configure_admission(settings, config, memo)  # webhooks: identity stamps, cancel and run checks
     kube = Kube()
     engine = Engine(
         kube,

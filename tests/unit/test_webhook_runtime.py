@@ -7,6 +7,8 @@ import asyncio
 import base64
 import copy
 import datetime
+import io
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,16 @@ from typing import Any
 import pytest
 
 from devcluster.install import webhook_port
+from jobwarden.api.enums import AuditAction, Guard, RunPhase
+from jobwarden.core.plan import Audit
+from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.port import JSON
 from jobwarden.settings import OperatorConfig
 from jobwarden.webhooks import certs
-from jobwarden.webhooks.decisions import AccessReview, Request, User
+from jobwarden.webhooks.decisions import AccessReview, Request, User, Verdict
 from jobwarden.webhooks.runtime import AdmissionRuntime, AdmissionServer, request_from
 from tests.support.fakeapi import FakeApi
+from tests.unit.factories import make_run
 
 SECRET = "/api/v1/namespaces/jobwarden-system/secrets/jobwarden-webhook-tls"
 SECRETS = "/api/v1/namespaces/jobwarden-system/secrets"
@@ -179,3 +185,28 @@ def test_local_operators_of_one_cluster_share_a_webhook_port(tmp_path: Path) -> 
     kubeconfig.write_text("clusters: [{cluster: {server: 'https://127.0.0.1:40002'}}]\n")
     fresh = webhook_port(kubeconfig)  # a new cluster: a port chosen afresh
     assert (tmp_path / "jobwarden-webhook-port").read_text() == f"{fresh} https://127.0.0.1:40002\n"
+
+
+def test_a_denial_is_audited_in_the_engines_format(runtime: AdmissionRuntime) -> None:
+    lines = io.StringIO()
+    runtime.audit = AuditLog(lines)
+    old: JSON = {"kind": "JobRun", "metadata": {"name": "r", "namespace": "t", "annotations": {}},
+                 "spec": {"cancel": False}}  # fmt: skip
+    request = _run_request("bob", old)
+    runtime.audit_denial(request, Verdict(False, "no", 403, Guard.CANCEL), "uid-1")
+    runtime.audit_denial(request, Verdict(False, "invalid", 422), "uid-1")  # not audited
+    denial = json.loads(lines.getvalue())
+    assert {k: v for k, v in denial.items() if k != "time"} == {
+        "audit": True,
+        "action": "cancel-denied",
+        "namespace": "t",
+        "kind": "JobRun",
+        "name": "r",
+        "uid": "uid-1",
+        "user": "bob",
+        "outcome": "Denied",
+        "detail": "no",
+    }
+    engine_line = io.StringIO()
+    AuditLog(engine_line).write(make_run(), Audit(AuditAction.FINISHED, RunPhase.FAILED))
+    assert list(json.loads(engine_line.getvalue())) == [k for k in denial if k != "detail"]
