@@ -27,7 +27,7 @@ from jobwarden.core.scheduling import run_name
 from jobwarden.engine.port import JSON
 from jobwarden.engine.reconciler import Engine, EngineConfig
 from tests.support.fakeapi import Crash, FakeApi
-from tests.unit.factories import NAMESPACE, T0, run_body
+from tests.unit.factories import NAMESPACE, T0, run_body, scheduled_job_body
 
 NAME = "nightly"
 KEY = (c.KIND_JOB_RUN, NAMESPACE, NAME)
@@ -352,22 +352,16 @@ NEW = run_name(JOB, FIRE)
 
 
 def _job(**spec: Any) -> JSON:
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND_SCHEDULED_JOB,
-        "metadata": {
-            "name": JOB,
-            "namespace": NAMESPACE,
-            "uid": "sj-uid",
-            "generation": 1,
-            "creationTimestamp": format_time(T0 - datetime.timedelta(hours=1)),
-        },
-        "spec": {"schedule": "* * * * *", "template": TEMPLATE, **spec},
-        "status": {
-            "phase": "Suspended",  # resumed now: an Event
-            "lastScheduleTime": format_micro_time(FIRE - datetime.timedelta(minutes=1)),
-        },
+    status = {
+        "phase": "Suspended",  # resumed now: an Event
+        "lastScheduleTime": format_micro_time(FIRE - datetime.timedelta(minutes=1)),
     }
+    return scheduled_job_body(
+        JOB,
+        created=T0 - datetime.timedelta(hours=1),
+        spec={"schedule": "* * * * *", "template": TEMPLATE, **spec},
+        status=status,
+    )
 
 
 def _run_of_job(name: str, phase: str, age: float) -> JSON:

@@ -99,8 +99,7 @@ class Clock:
 
 
 def _started_pod() -> JSON:
-    return pod_body(1, run="r", created=T0, running_since=T0, labels={
-        c.LABEL_RUN: "r", c.LABEL_RUN_KIND: c.KIND_JOB_RUN, c.LABEL_ATTEMPT: "1"})  # fmt: skip
+    return pod_body(1, run="r", created=T0, running_since=T0, run_kind=c.KIND_JOB_RUN)
 
 
 def test_an_admission_is_written_with_the_start_of_its_worker(

@@ -8,9 +8,16 @@ import dataclasses
 from jobwarden.core.lifecycle import decide, decide_without_scheduled_job, needs_snapshot
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, ReleasePod
-from tests.unit.factories import T0, apply_status, at, make_pod, make_run, pod_body, request_cancel
-
-ADMIT = Slot(admit=True, position=0, running=0, limit=10)
+from tests.unit.factories import (
+    ADMIT,
+    T0,
+    apply_status,
+    at,
+    make_pod,
+    make_run,
+    pod_body,
+    request_cancel,
+)
 
 
 def _running(pod_node: str | None) -> tuple[RunView, PodView]:

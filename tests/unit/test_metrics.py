@@ -31,18 +31,19 @@ from jobwarden.engine.kube import Kube
 from jobwarden.engine.reconciler import Engine, EngineConfig
 from jobwarden.settings import OperatorConfig
 from tests.unit.factories import (
+    ADMIT,
     T0,
     apply_status,
     at,
     full,
     make_pod,
     make_run,
+    make_scheduled_job,
     request_cancel,
     run_body,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-ADMIT = Slot(admit=True, position=0, running=0, limit=10)
 #: Label names that would carry an object's name (unbounded: one series per run).
 FORBIDDEN_LABEL = re.compile(
     r"(?:^|_)(?:name|pod|run|jobrun|export|uid|attempt)(?:_|$)|podname|runname|jobname"
@@ -374,13 +375,7 @@ def test_an_unknown_reason_becomes_other() -> None:
 
 # ---------------------------------------------------------- schedules and errors
 def _scheduled_job(namespace: str, status: dict[str, Any]) -> ScheduledJobView:
-    return ScheduledJobView.from_body(
-        {
-            "metadata": {"namespace": namespace, "name": "nightly", "uid": "sj-uid"},
-            "spec": {"schedule": "0 3 * * *"},
-            "status": status,
-        }
-    )
+    return make_scheduled_job(namespace=namespace, spec={"schedule": "0 3 * * *"}, status=status)
 
 
 def test_fires_observe_the_schedule_lag() -> None:

@@ -12,7 +12,6 @@ after that, so a restarted operator always knows where every run stands.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,6 @@ from jobwarden.api.enums import (
     ConditionStatus,
     ConditionType,
     EventReason,
-    EventType,
     QueueReason,
     Reason,
     RunPhase,
@@ -38,8 +36,8 @@ from jobwarden.core.conditions import (
     format_micro_time,
     is_true,
     parse_time,
-    set_condition,
 )
+from jobwarden.core.draft import StatusDraft, clip
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import (
@@ -47,7 +45,6 @@ from jobwarden.core.plan import (
     AuditOutcomeValue,
     CreatePod,
     DeletePod,
-    Event,
     Plan,
     ReleasePod,
 )
@@ -67,8 +64,6 @@ UNKNOWN_USER = "unknown"
 #: (a service account's name can exceed 256) would make the API reject every status write.
 MAX_USER_CHARS = 256
 MAX_REASON_CHARS = 1024
-#: `status.message` and a log entry's message are bounded by the CRD.
-MAX_MESSAGE_CHARS = 1024
 MAX_ATTEMPT_MESSAGE_CHARS = 4096
 #: For this long after its pod was created, a start that is merely on its way (no
 #: problem named) is not written as each pod state it passes (PodPending,
@@ -84,11 +79,6 @@ _ON_ITS_WAY = frozenset(
         PodReason.POD_INITIALIZING.value,
     }
 )
-
-
-def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text` cut to `limit` characters (with an ellipsis), as the CRD bounds it."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pod_name(run_name: str, attempt: int) -> str:
@@ -109,44 +99,18 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class _Draft:
-    """The status being built, plus the plan; helpers keep `decide` readable."""
+class _Draft(StatusDraft):
+    """A run's status being built, plus the plan; helpers keep `decide` readable."""
 
     def __init__(
         self, run: RunView, now: datetime.datetime, refusal: Refusal | None = None
     ) -> None:
+        self.plan = Plan()
+        super().__init__(run.status, now, run.generation, self.plan.events)
         self.run = run
-        self.now = now
         self.refusal = refusal
         self.original = run.status
-        self.status: dict[str, Any] = copy.deepcopy(dict(run.status))
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
-        self.plan = Plan()
         self.current_pod: PodView | None = None
-
-    @property
-    def stamp(self) -> str:
-        return format_micro_time(self.now)
-
-    def log(self, message: str) -> None:
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": self.stamp, "message": clip(message)})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
-
-    def condition(self, type_: ConditionType, status: bool, reason: str, message: str) -> None:
-        set_condition(
-            self.conditions,
-            type_,
-            status,
-            reason,
-            message,
-            now=self.now,
-            generation=self.run.generation,
-        )
-
-    def event(self, warning: bool, reason: EventReason, message: str) -> None:
-        type_ = EventType.WARNING if warning else EventType.NORMAL
-        self.plan.events.append(Event(type_, reason, message))
 
     def audit(
         self, action: AuditAction, outcome: AuditOutcomeValue, user: str = "", detail: str = ""

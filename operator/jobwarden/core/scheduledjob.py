@@ -9,7 +9,6 @@ summaries, the new status, Events and when to wake up (the next fire).
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,6 @@ from jobwarden.api.enums import (
     ConditionStatus,
     ConditionType,
     EventReason,
-    EventType,
     MissedRunPolicy,
     Reason,
     RunPhase,
@@ -30,12 +28,10 @@ from jobwarden.api.enums import (
     Trigger,
 )
 from jobwarden.core.conditions import (
-    Condition,
-    copy_conditions,
     format_micro_time,
     parse_time,
-    set_condition,
 )
+from jobwarden.core.draft import StatusDraft
 from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
@@ -243,33 +239,13 @@ def _summary(run: RunView) -> dict[str, Any]:
     }
 
 
-class _Draft:
+class _Draft(StatusDraft):
+    """A ScheduledJob's status being built, plus the plan."""
+
     def __init__(self, sj: ScheduledJobView, now: datetime.datetime) -> None:
-        self.sj = sj
-        self.now = now
-        self.status: dict[str, Any] = copy.deepcopy(dict(sj.status))
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
         self.plan = ScheduledJobPlan()
-
-    def log(self, message: str) -> None:
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": format_micro_time(self.now), "message": message[:1024]})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
-
-    def event(self, warning: bool, reason: EventReason, message: str) -> None:
-        type_ = EventType.WARNING if warning else EventType.NORMAL
-        self.plan.events.append(Event(type_, reason, message))
-
-    def condition(self, type_: ConditionType, status: bool, reason: Reason, message: str) -> None:
-        set_condition(
-            self.conditions,
-            type_,
-            status,
-            reason,
-            message,
-            now=self.now,
-            generation=self.sj.generation,
-        )
+        super().__init__(sj.status, now, sj.generation, self.plan.events)
+        self.sj = sj
 
 
 def decide_scheduled_job(
