@@ -90,5 +90,12 @@ MAX_HISTORY_ENTRIES: Final = 100
 MAX_ACTIVE_LISTED: Final = 50
 MAX_CONDITIONS: Final = 16
 
+# Defaults of a ScheduledJob's spec, shared by the model and the decisions.
+DEFAULT_TIME_ZONE: Final = "UTC"
+DEFAULT_MISSED_RUNS_MAX: Final = 10  # missedRunPolicy.maxRuns (RunAll)
+DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT: Final = 10
+DEFAULT_FAILED_RUNS_HISTORY_LIMIT: Final = 10
+DEFAULT_RUN_RETENTION_DAYS: Final = 90
+
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

@@ -19,6 +19,7 @@ class Priority(StrEnum):
 
 
 _PRIORITY_RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
+DEFAULT_PRIORITY = Priority.MEDIUM
 
 
 class ConcurrencyPolicy(StrEnum):
@@ -29,12 +30,18 @@ class ConcurrencyPolicy(StrEnum):
     REPLACE = "Replace"
 
 
+DEFAULT_CONCURRENCY_POLICY = ConcurrencyPolicy.FORBID
+
+
 class MissedRunPolicy(StrEnum):
     """What a ScheduledJob does with fires it missed (operator down, suspended, Forbid)."""
 
     SKIP = "Skip"
     RUN_ONCE = "RunOnce"
     RUN_ALL = "RunAll"
+
+
+DEFAULT_MISSED_RUN_POLICY = MissedRunPolicy.RUN_ONCE
 
 
 class Trigger(StrEnum):

@@ -9,20 +9,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any
 
 from jobwarden.api.enums import ConditionStatus
+from jobwarden.api.shapes import ConditionDict
 
-
-class Condition(TypedDict):
-    """metav1.Condition, as stored in `status.conditions`."""
-
-    type: str
-    status: str  # a ConditionStatus
-    reason: str
-    message: str
-    lastTransitionTime: str
-    observedGeneration: int
+#: metav1.Condition, as stored in `status.conditions`.
+Condition = ConditionDict
 
 
 def format_time(moment: datetime.datetime) -> str:

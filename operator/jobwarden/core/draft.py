@@ -10,10 +10,11 @@ from __future__ import annotations
 import copy
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import ConditionType, EventReason, EventType, Reason
+from jobwarden.api.shapes import LogEntryDict, StatusDict
 from jobwarden.core.conditions import Condition, copy_conditions, format_micro_time, set_condition
 from jobwarden.core.plan import Event
 
@@ -26,22 +27,34 @@ def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class StatusDraft:
-    """A status being built at `now` for an object of `generation`, with the Events
-    it plans (`events`: the plan's list, appended to)."""
+S = TypeVar("S", bound=StatusDict)
+
+
+class StatusDraft(Generic[S]):
+    """A status (of shape `S`) being built at `now` for an object of `generation`, from
+    a copy of `stored`, with the Events it plans (`events`: the plan's list)."""
 
     def __init__(
         self,
-        status: Mapping[str, Any],
+        stored: Mapping[str, Any],
         now: datetime.datetime,
         generation: int,
         events: list[Event],
     ) -> None:
         self.now = now
         self.generation = generation
-        self.status: dict[str, Any] = copy.deepcopy(dict(status))
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
+        self.status = cast(S, copy.deepcopy(dict(stored)))
+        self.conditions: list[Condition] = copy_conditions(self.common.get("conditions"))
         self._events = events
+
+    def written(self) -> dict[str, Any]:
+        """The status as the JSON a plan writes."""
+        return cast(dict[str, Any], self.status)
+
+    @property
+    def common(self) -> StatusDict:
+        """The status, as every kind's has it."""
+        return self.status
 
     @property
     def stamp(self) -> str:
@@ -50,9 +63,9 @@ class StatusDraft:
 
     def log(self, message: str) -> None:
         """Append to `status.log` (bounded: the oldest entries drop out)."""
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": self.stamp, "message": clip(message)})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
+        entries = list(self.common.get("log") or [])
+        entries.append(LogEntryDict(time=self.stamp, message=clip(message)))
+        self.common["log"] = entries[-c.MAX_LOG_ENTRIES :]
 
     def condition(
         self, type_: ConditionType, status: bool, reason: Reason | str, message: str

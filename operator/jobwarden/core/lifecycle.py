@@ -29,6 +29,7 @@ from jobwarden.api.enums import (
     Reason,
     RunPhase,
 )
+from jobwarden.api.shapes import AttemptDict, CancellationDict, RunStatusDict
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -99,7 +100,7 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class _Draft(StatusDraft):
+class _Draft(StatusDraft[RunStatusDict]):
     """A run's status being built, plus the plan; helpers keep `decide` readable."""
 
     def __init__(
@@ -117,22 +118,19 @@ class _Draft(StatusDraft):
     ) -> None:
         self.plan.audit.append(Audit(action, outcome, user, detail))
 
-    def attempts(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = self.status.setdefault("attempts", [])
-        return records
+    def attempts(self) -> list[AttemptDict]:
+        return self.status.setdefault("attempts", [])
 
-    def open_attempt(self) -> dict[str, Any] | None:
+    def open_attempt(self) -> AttemptDict | None:
         """The record of the current attempt while its outcome is not yet known."""
         attempt = int(self.status.get("attempt") or 0)
-        records: list[dict[str, Any]] = self.attempts()
-        for record in reversed(records):
+        for record in reversed(self.attempts()):
             if int(record.get("attempt", 0)) == attempt and not record.get("finishTime"):
-                found: dict[str, Any] = record
-                return found
+                return record
         return None
 
-    def cancellation(self) -> dict[str, Any] | None:
-        record: dict[str, Any] | None = self.status.get("cancellation")
+    def cancellation(self) -> CancellationDict | None:
+        record = self.status.get("cancellation")
         return record if isinstance(record, dict) else None
 
     def finish(self, phase: RunPhase, reason: Reason | str, message: str) -> None:
@@ -392,7 +390,7 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     name = pod_name(draft.run.name, attempt)
     draft.plan.holds_slot = True
     draft.status["attempt"] = attempt
-    record: dict[str, Any] = {"attempt": attempt, "podName": name, "startTime": draft.stamp}
+    record = AttemptDict(attempt=attempt, podName=name, startTime=draft.stamp)
     draft.attempts().append(record)
     draft.status.setdefault("startTime", draft.stamp)
     draft.status["nextAttemptTime"] = None
@@ -412,7 +410,7 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
         draft.plan.status_may_wait = START_QUIET_SECONDS
 
 
-def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
+def _request_pod(draft: _Draft, record: AttemptDict) -> None:
     """Ask for the attempt's pod, or record that the API server just refused it."""
     attempt = int(record["attempt"])
     refusal = draft.refusal
@@ -430,7 +428,7 @@ def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
     draft.plan.wake_in(_seconds_to(draft, _start_deadline(draft, record)))
 
 
-def _record_refusal(draft: _Draft, record: dict[str, Any], api: ApiRefusal) -> None:
+def _record_refusal(draft: _Draft, record: AttemptDict, api: ApiRefusal) -> None:
     """A refused create: permanent ends the run; transient is retried with backoff."""
     verdict = classify(api)
     draft.plan.refusal = verdict
@@ -467,11 +465,11 @@ def _seconds_to(draft: _Draft, moment: datetime.datetime) -> float:
     return max(0.0, (moment - draft.now).total_seconds())
 
 
-def _attempt_start(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+def _attempt_start(draft: _Draft, record: AttemptDict) -> datetime.datetime:
     return parse_time(record.get("startTime")) or draft.now
 
 
-def _start_deadline(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+def _start_deadline(draft: _Draft, record: AttemptDict) -> datetime.datetime:
     """Until when the attempt may take to start: startTimeoutSeconds, within the
     attempt's own timeout (a refused create's waiting counts against both)."""
     settings = draft.run.settings
@@ -489,9 +487,7 @@ class _Ending:
     fail_run: bool = False  # retrying would only meet the same problem
 
 
-def _decide_attempt(
-    draft: _Draft, record: dict[str, Any], pod: PodView | None, margin: float
-) -> None:
+def _decide_attempt(draft: _Draft, record: AttemptDict, pod: PodView | None, margin: float) -> None:
     """A worker was started for the current attempt: watch it, signal it, or record it."""
     settings = draft.run.settings
     draft.plan.holds_slot = True
@@ -572,7 +568,7 @@ def _was_on_its_way(draft: _Draft) -> bool:
     )
 
 
-def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> None:
+def _decide_starting(draft: _Draft, record: AttemptDict, pod: PodView) -> None:
     """The pod exists, its worker has not started: show why, and bound the wait."""
     state = start_state(pod)
     attempt = int(record["attempt"])
@@ -621,7 +617,7 @@ def _start_timeout(draft: _Draft, problem: bool) -> _Ending:
     return _Ending(reason, f"did not start within {settings.start_timeout_seconds}s: {detail}")
 
 
-def _decide_without_pod(draft: _Draft, record: dict[str, Any]) -> None:
+def _decide_without_pod(draft: _Draft, record: AttemptDict) -> None:
     """No pod is seen: a refused create backing off, or our create not in the cache yet."""
     settings = draft.run.settings
     if record.get("nextCreateTime"):
@@ -650,7 +646,7 @@ def _decide_without_pod(draft: _Draft, record: dict[str, Any]) -> None:
 
 def _end_attempt(
     draft: _Draft,
-    record: dict[str, Any],
+    record: AttemptDict,
     pod: PodView | None,
     *,
     forced: bool,
@@ -724,7 +720,7 @@ def _end_attempt(
 
 def _end_cancelled_attempt(
     draft: _Draft,
-    record: dict[str, Any],
+    record: AttemptDict,
     termination: Termination | None,
     forced: bool,
     never_started: bool = False,
@@ -919,7 +915,7 @@ def _close(draft: _Draft) -> Plan:
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation
     if draft.status != dict(draft.original):
-        draft.plan.status = draft.status
+        draft.plan.status = draft.written()
     return draft.plan
 
 

@@ -11,10 +11,18 @@ import datetime
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionStatus, Priority, QueueReason, RunPhase, Trigger
+from jobwarden.api.enums import (
+    DEFAULT_PRIORITY,
+    ConditionStatus,
+    Priority,
+    QueueReason,
+    RunPhase,
+    Trigger,
+)
+from jobwarden.api.shapes import RUN_SETTING_KEYS, RetryBackoffSpec, RunSettingsSpec
 from jobwarden.core.backoff import Backoff
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.reasons import PodConditionType, PodPhase, PodReason
@@ -24,25 +32,15 @@ TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _ENDED = (PodPhase.SUCCEEDED, PodPhase.FAILED)
-_SETTING_KEYS = frozenset(
-    {
-        "priority",
-        "timeoutSeconds",
-        "retries",
-        "retryBackoff",
-        "startTimeoutSeconds",
-        "cancelGracePeriodSeconds",
-        "cancel",
-        "stuckAfterSeconds",
-    }
-)
+#: What a run's own spec may set of its settings (over its snapshot's).
+_SETTING_KEYS = frozenset((*RUN_SETTING_KEYS, "cancel"))
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """The run settings shared by JobRun and Export (defaults as in the CRDs)."""
 
-    priority: Priority = Priority.MEDIUM
+    priority: Priority = DEFAULT_PRIORITY
     timeout_seconds: int = c.DEFAULT_TIMEOUT_SECONDS
     retries: int = c.DEFAULT_RETRIES
     backoff: Backoff = field(default_factory=Backoff)
@@ -52,13 +50,14 @@ class RunSettings:
     stuck_after_seconds: int | None = None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> RunSettings:
+    def from_spec(cls, raw: Mapping[str, Any]) -> RunSettings:
         """Read the settings, falling back to defaults for absent fields."""
-        backoff = spec.get("retryBackoff") or {}
+        spec = cast(RunSettingsSpec, raw)
+        backoff: RetryBackoffSpec = spec.get("retryBackoff") or {}
         try:
-            priority = Priority(spec.get("priority", Priority.MEDIUM))
+            priority = Priority(spec.get("priority", DEFAULT_PRIORITY))
         except ValueError:
-            priority = Priority.MEDIUM
+            priority = DEFAULT_PRIORITY
         return cls(
             priority=priority,
             timeout_seconds=int(spec.get("timeoutSeconds", c.DEFAULT_TIMEOUT_SECONDS)),
@@ -76,10 +75,8 @@ class RunSettings:
             cancel_grace_period_seconds=int(
                 spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
             ),
-            cancel=bool(spec.get("cancel", False)),
-            stuck_after_seconds=(
-                int(spec["stuckAfterSeconds"]) if spec.get("stuckAfterSeconds") else None
-            ),
+            cancel=bool(raw.get("cancel", False)),
+            stuck_after_seconds=int(stuck) if (stuck := spec.get("stuckAfterSeconds")) else None,
         )
 
 

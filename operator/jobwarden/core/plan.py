@@ -78,7 +78,7 @@ class Plan:
     when nothing changed.
     """
 
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None  # JSON: a `RunStatusDict` (api.shapes)
     pre_actions: list[Action] = field(default_factory=list)
     post_actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

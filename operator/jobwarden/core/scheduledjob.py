@@ -13,10 +13,12 @@ import datetime
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import (
+    DEFAULT_CONCURRENCY_POLICY,
+    DEFAULT_MISSED_RUN_POLICY,
     ConcurrencyPolicy,
     ConditionStatus,
     ConditionType,
@@ -26,6 +28,15 @@ from jobwarden.api.enums import (
     RunPhase,
     ScheduledJobPhase,
     Trigger,
+)
+from jobwarden.api.shapes import (
+    RUN_SETTING_KEYS,
+    ActiveRunDict,
+    RunSettingsSpec,
+    RunSummaryDict,
+    ScheduledJobSpecDict,
+    ScheduledJobStatusDict,
+    SnapshotDict,
 )
 from jobwarden.core.conditions import (
     format_micro_time,
@@ -64,7 +75,7 @@ class ScheduledJobView:
     status_json: str
     deleting: bool = False
     resource_version: str = ""
-    concurrency_policy: str = ConcurrencyPolicy.FORBID.value
+    concurrency_policy: str = DEFAULT_CONCURRENCY_POLICY.value
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,15 +83,15 @@ class ScheduledJobView:
         return (c.KIND_SCHEDULED_JOB, self.namespace, self.name)
 
     @property
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> ScheduledJobSpecDict:
         """The spec (a fresh copy on each access)."""
-        spec: dict[str, Any] = json.loads(self.spec_json)
+        spec: ScheduledJobSpecDict = json.loads(self.spec_json)
         return spec
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ScheduledJobStatusDict:
         """The status (a fresh copy on each access)."""
-        status: dict[str, Any] = json.loads(self.status_json)
+        status: ScheduledJobStatusDict = json.loads(self.status_json)
         return status
 
     @classmethod
@@ -99,7 +110,9 @@ class ScheduledJobView:
             status_json=_compact(body.get("status") or {}),
             deleting=bool(metadata.get("deletionTimestamp")),
             resource_version=str(metadata.get("resourceVersion", "")),
-            concurrency_policy=str(spec.get("concurrencyPolicy") or ConcurrencyPolicy.FORBID.value),
+            concurrency_policy=str(
+                spec.get("concurrencyPolicy") or DEFAULT_CONCURRENCY_POLICY.value
+            ),
         )
 
 
@@ -136,7 +149,7 @@ class PruneRun:
 class ScheduledJobPlan:
     """The result of one decision about a ScheduledJob."""
 
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None  # JSON: a `ScheduledJobStatusDict`
     create: list[CreateRun] = field(default_factory=list)
     cancel: list[CancelRun] = field(default_factory=list)
     prune: list[PruneRun] = field(default_factory=list)
@@ -144,29 +157,17 @@ class ScheduledJobPlan:
     requeue_after: float | None = None
 
 
-#: Run settings a snapshot copies from the ScheduledJob.
-SNAPSHOT_SETTINGS = (
-    "priority",
-    "timeoutSeconds",
-    "retries",
-    "retryBackoff",
-    "startTimeoutSeconds",
-    "cancelGracePeriodSeconds",
-    "stuckAfterSeconds",
-)
-
-
 # ------------------------------------------------------------- manifests
-def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> dict[str, Any]:
+def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> SnapshotDict:
     """What a run of `sj` executes, fixed at its first reconcile."""
-    spec = sj.spec
-    settings = {k: spec[k] for k in SNAPSHOT_SETTINGS if spec.get(k) is not None}
-    return {
-        "time": format_micro_time(now),
-        "scheduledJobGeneration": sj.generation,
-        "settings": settings,
-        "template": spec.get("template"),
-    }
+    spec: Mapping[str, Any] = sj.spec
+    settings = {k: spec[k] for k in RUN_SETTING_KEYS if spec.get(k) is not None}
+    return SnapshotDict(
+        time=format_micro_time(now),
+        scheduledJobGeneration=sj.generation,
+        settings=cast(RunSettingsSpec, settings),
+        template=spec.get("template"),
+    )
 
 
 def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") -> dict[str, Any]:
@@ -222,7 +223,7 @@ def _finished_at(run: RunView) -> datetime.datetime:
     return _run_time(run, "completionTime") or run.created
 
 
-def _summary(run: RunView) -> dict[str, Any]:
+def _summary(run: RunView) -> RunSummaryDict:
     started, finished = _run_time(run, "startTime"), _run_time(run, "completionTime")
     duration = (finished - started).total_seconds() if started and finished else None
     spec_time = run.status.get("scheduledTime") or run.annotations.get(f"{c.GROUP}/scheduled-time")
@@ -239,7 +240,7 @@ def _summary(run: RunView) -> dict[str, Any]:
     }
 
 
-class _Draft(StatusDraft):
+class _Draft(StatusDraft[ScheduledJobStatusDict]):
     """A ScheduledJob's status being built, plus the plan."""
 
     def __init__(self, sj: ScheduledJobView, now: datetime.datetime) -> None:
@@ -333,7 +334,9 @@ def _decide_schedule(
     spec = draft.sj.spec
     active = [r for r in runs if not r.phase.terminal]
     try:
-        schedule = parse_schedule(str(spec["schedule"]), str(spec.get("timeZone") or "UTC"))
+        schedule = parse_schedule(
+            str(spec.get("schedule")), str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE)
+        )
     except ScheduleError as error:
         draft.status["nextScheduleTime"] = None
         draft.condition(ConditionType.STALLED, True, Reason.INVALID_SCHEDULE, str(error))
@@ -350,10 +353,10 @@ def _decide_schedule(
         draft.sj.created,
         draft.now,
         starting_deadline_seconds=int(deadline) if deadline is not None else None,
-        policy=MissedRunPolicy(missed_policy.get("policy", MissedRunPolicy.RUN_ONCE)),
-        max_runs=int(missed_policy.get("maxRuns", 10)),
+        policy=MissedRunPolicy(missed_policy.get("policy", DEFAULT_MISSED_RUN_POLICY)),
+        max_runs=int(missed_policy.get("maxRuns", c.DEFAULT_MISSED_RUNS_MAX)),
     )
-    policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", ConcurrencyPolicy.FORBID))
+    policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", DEFAULT_CONCURRENCY_POLICY))
     still_active = [r for r in active if not r.settings.cancel]
     newest_created = max((r.created for r in still_active), default=None)
     newest_runs = [r for r in still_active if r.created == newest_created]
@@ -441,9 +444,11 @@ def _prune_and_summarise(draft: _Draft, runs: Sequence[RunView]) -> None:
     """Keep the newest finished runs within the limits and the retention period;
     record each pruned run's summary in status.history before it is deleted."""
     spec = draft.sj.spec
-    keep_succeeded = int(spec.get("successfulRunsHistoryLimit", 10))
-    keep_failed = int(spec.get("failedRunsHistoryLimit", 10))
-    retention_days = float(spec.get("runRetentionDays", 90))
+    keep_succeeded = int(
+        spec.get("successfulRunsHistoryLimit", c.DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT)
+    )
+    keep_failed = int(spec.get("failedRunsHistoryLimit", c.DEFAULT_FAILED_RUNS_HISTORY_LIMIT))
+    retention_days = float(spec.get("runRetentionDays", c.DEFAULT_RUN_RETENTION_DAYS))
     cutoff = draft.now - datetime.timedelta(days=retention_days)
     finished = sorted((r for r in runs if r.phase.terminal), key=_finished_at, reverse=True)
     succeeded = [r for r in finished if r.phase == RunPhase.SUCCEEDED]
@@ -474,10 +479,10 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     pruned = {p.name for p in draft.plan.prune}
     active = [r for r in runs if not r.phase.terminal]
     draft.status["active"] = [
-        {
-            "name": r.name,
-            "scheduledTime": format_micro_time(r.scheduled_time) if r.scheduled_time else None,
-        }
+        ActiveRunDict(
+            name=r.name,
+            scheduledTime=format_micro_time(r.scheduled_time) if r.scheduled_time else None,
+        )
         for r in sorted(active, key=lambda r: r.created)
     ][: c.MAX_ACTIVE_LISTED]
     draft.status["activeCount"] = len(active)
@@ -536,7 +541,7 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     # The status is written as a JSON merge patch, in which null removes a field: compare
     # without nulls, or every reconcile writes again and its watch event starts the next.
     if _without_nulls(draft.status) != _without_nulls(dict(draft.sj.status)):
-        draft.plan.status = draft.status
+        draft.plan.status = draft.written()
 
 
 def _without_nulls(value: Any) -> Any:

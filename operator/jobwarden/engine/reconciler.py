@@ -15,13 +15,14 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.paths import object_path, resource_path
+from jobwarden.api.shapes import QueuedByPriorityDict, WorkerQuotaStatusDict
 from jobwarden.core.admission import HOLDING_PHASES
 from jobwarden.core.lifecycle import (
     decide,
@@ -269,12 +270,12 @@ class Engine:
             usage = (uid, running, tuple(sorted(queued_by_priority.items())), generation)
             if self._quota_usage.get((namespace, name)) == usage:
                 continue
-            status = {
-                "observedGeneration": generation,
-                "running": running,
-                "queued": sum(queued_by_priority.values()),
-                "queuedByPriority": queued_by_priority,
-            }
+            status = WorkerQuotaStatusDict(
+                observedGeneration=generation,
+                running=running,
+                queued=sum(queued_by_priority.values()),
+                queuedByPriority=cast(QueuedByPriorityDict, queued_by_priority),
+            )
             path = object_path(c.KIND_WORKER_QUOTA, namespace, name, "status")
             try:
                 await self.kube.merge_patch(path, {"status": status})
