@@ -90,8 +90,8 @@ def api_error(method: str, path: str, status: int, reason: str, message: str = "
     return KubeApiError(method, path, status, body)
 
 
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (what `kubectl patch --type=merge` does)."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
@@ -99,7 +99,7 @@ def _merge(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = _merge(result.get(key), value)
+            result[key] = merge(result.get(key), value)
     return result
 
 
@@ -283,9 +283,9 @@ class FakeApi:
         async with self._request("PATCH", path, body) as commit:
             target, stored = self._target("PATCH", path)
             if path.endswith("/status"):
-                patched = {**stored, "status": _merge(stored.get("status"), body.get("status"))}
+                patched = {**stored, "status": merge(stored.get("status"), body.get("status"))}
             else:
-                patched = _merge(stored, body)
+                patched = merge(stored, body)
             return commit(target, self._bump(stored, patched), "MODIFIED")
 
     async def strategic_merge_patch(self, path: str, body: JSON) -> JSON:
@@ -298,7 +298,7 @@ class FakeApi:
             if uid is not None and uid != stored["metadata"].get("uid"):
                 raise api_error("PATCH", path, 409, "Conflict", "Precondition failed: UID")
             removed = set(metadata.pop(DELETE_FINALIZERS, []))
-            patched = _merge(stored, patch)
+            patched = merge(stored, patch)
             if removed:
                 kept = [f for f in patched["metadata"].get("finalizers", []) if f not in removed]
                 patched["metadata"]["finalizers"] = kept

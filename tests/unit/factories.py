@@ -27,6 +27,7 @@ from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import TRACKING_FINALIZER, PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
 from jobwarden.core.scheduledjob import ScheduledJobView
+from tests.support.fakeapi import merge
 
 UTC = datetime.UTC
 #: The moment most stories start at; everything else is an offset from it.
@@ -256,19 +257,6 @@ def make_pod(attempt: int = 1, **kwargs: Any) -> PodView:
 
 
 # ------------------------------------------------------------- the API's part
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (what `kubectl patch --type=merge` does)."""
-    if not isinstance(patch, dict):
-        return patch
-    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 
@@ -322,7 +310,7 @@ def apply_status(run: RunView, plan: Plan, *, verbatim: bool = False) -> RunView
     written = json.loads(json.dumps(plan.status))  # what goes over the wire
     if verbatim:
         return dataclasses.replace(run, status=written)
-    stored = structural(merge_patch(dict(run.status), written), status_schema(run.kind))
+    stored = structural(merge(dict(run.status), written), status_schema(run.kind))
     return dataclasses.replace(run, status=stored)
 
 
