@@ -194,9 +194,5 @@ async def on_quota_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_
     if type == "DELETED":
         engine.store.remove_quota(namespace, name)
     else:
-        max_running = int(body.spec.get("maxRunning", engine.config.default_max_running))
-        generation = int(body.metadata.get("generation") or 1)
-        engine.store.put_quota(
-            namespace, name, max_running, uid=str(body.metadata.uid), generation=generation
-        )
+        engine.store.put_quota_object(body, engine.config.default_max_running)
     engine.kick_namespace(namespace)

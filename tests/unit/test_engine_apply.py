@@ -432,3 +432,18 @@ def test_a_run_created_before_the_watch_showed_it_is_taken_as_created() -> None:
     cluster = _scheduler_story(check, concurrencyPolicy="Allow")
     assert cluster.api.requests("POST").count(("POST", JOBRUNS)) == 1  # answered 409
     assert cluster.api.objects[SJ]["status"]["lastScheduleTime"] == format_micro_time(FIRE)
+
+
+def test_a_restart_reads_every_quota_with_its_default() -> None:
+    async def story(cluster: Cluster) -> None:
+        for namespace, spec in ((NAMESPACE, {"maxRunning": 4}), ("team-b", {})):
+            body = {"apiVersion": c.API_VERSION, "kind": c.KIND_WORKER_QUOTA, "spec": spec,
+                    "metadata": {"name": "q", "namespace": namespace, "generation": 3}}  # fmt: skip
+            cluster.api.put(object_path(c.KIND_WORKER_QUOTA, namespace, "q"), body)
+        await cluster.engine.resync()
+
+    cluster = run(story)
+    store = cluster.engine.store
+    assert store.quota(NAMESPACE, 99) == 4
+    assert store.quota("team-b", 99) == cluster.engine.config.default_max_running == 10
+    assert store.quota_meta[NAMESPACE, "q"][1] == 3

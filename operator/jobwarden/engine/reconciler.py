@@ -194,15 +194,7 @@ class Engine:
         async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
         async for item in self.kube.list_pages(object_path(c.KIND_WORKER_QUOTA)):
-            metadata = item.get("metadata") or {}
-            limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
-            self.store.put_quota(
-                str(metadata.get("namespace")),
-                str(metadata.get("name")),
-                limit,
-                uid=str(metadata.get("uid", "")),
-                generation=int(metadata.get("generation") or 1),
-            )
+            self.store.put_quota_object(item, self.config.default_max_running)
 
     async def _handle(self, key: Key) -> None:
         try:
