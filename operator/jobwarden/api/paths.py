@@ -6,6 +6,8 @@ SDK and the tests build their paths here, so a path is spelt one way only.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from jobwarden.api import constants as c
 
 
@@ -16,14 +18,16 @@ def resource_path(
     name: str | None = None,
     subresource: str | None = None,
 ) -> str:
-    """The REST path of a collection or object, e.g. ("v1", "pods", "ns", "p")."""
+    """The REST path of a collection or object, e.g. ("v1", "pods", "ns", "p").
+
+    Names are quoted: a name typed by a user ("a/b", "..") stays one path segment."""
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     parts = [base]
     if namespace:
-        parts.append(f"namespaces/{namespace}")
+        parts.append(f"namespaces/{quote(namespace, safe='')}")
     parts.append(plural)
     if name:
-        parts.append(name)
+        parts.append(quote(name, safe=""))
     if subresource:
         parts.append(subresource)
     return "/".join(parts)
