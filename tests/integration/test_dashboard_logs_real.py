@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.dashboard.server import log_removed
 from tests.support import runs
 from tests.support.cluster import TestCluster
@@ -37,7 +38,7 @@ from tests.support.dashboard import (
     stop_dashboard,
     wait_can,
 )
-from tests.support.kube import JSON, KubeError, resource_path
+from tests.support.kube import JSON, KubeError
 from tests.support.realnode import RealNodeHandle, RealNodeService
 from tests.support.runs import sim
 from tests.support.wait import wait_until

@@ -17,10 +17,11 @@ import pytest
 import yaml
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import KubeError, resource_path
+from tests.support.kube import KubeError
 from tests.support.postgres import PostgresServer
 from tests.support.realnode import RealNodeHandle
 

@@ -29,10 +29,11 @@ from typing import Any
 import pytest
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.core.podstate import CONFIG_ERROR_GRACE_SECONDS
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.realnode import RealNodeHandle
 from tests.support.runs import sim
 from tests.support.wait import wait_until

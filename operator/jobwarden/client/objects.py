@@ -18,12 +18,7 @@ JSON = dict[str, Any]
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
 
 RUN_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT)
-PLURALS = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-    c.KIND_WORKER_QUOTA: c.PLURAL_WORKER_QUOTAS,
-}
+PLURALS = c.PLURALS
 KINDS_BY_PLURAL = {plural: kind for kind, plural in PLURALS.items()}
 #: What users may type for a kind: singular, plural, short name, `<plural>.<group>`.
 KIND_ALIASES: dict[str, str] = {}

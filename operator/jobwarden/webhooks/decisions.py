@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import Guard, RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
 from jobwarden.core.refusals import ApiRefusal, classify
 from jobwarden.core.scheduling import ScheduleError, parse_schedule
@@ -30,11 +30,6 @@ STAMPED: Final = (
     c.ANNOTATION_OPERATOR_CANCEL,
 )
 MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
-PLURALS: Final = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-}
 TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
@@ -90,7 +85,7 @@ class Request:
     @property
     def plural(self) -> str:
         """The resource name RBAC uses for this kind."""
-        return PLURALS[self.kind]
+        return c.PLURALS[self.kind]
 
     @property
     def what(self) -> str:
@@ -349,7 +344,7 @@ class Verdict:
     message: str = ""
     code: int = 200
     #: For denials worth an audit line: what was attempted ("cancel", "run", …).
-    action: str | None = None
+    action: Guard | None = None  # what was refused, for the audit line
     #: Shown by kubectl when allowed (e.g. a worker pod refused for now: exceeded quota).
     warnings: tuple[str, ...] = ()
 
@@ -357,7 +352,7 @@ class Verdict:
 ALLOW: Final = Verdict(True)
 
 
-def _deny(code: int, message: str, action: str | None = None) -> Verdict:
+def _deny(code: int, message: str, action: Guard | None = None) -> Verdict:
     return Verdict(False, message, code, action)
 
 
@@ -367,7 +362,7 @@ def decide(request: Request, facts: Facts) -> Verdict:
         return ALLOW
     violation = stamp_violation(request)
     if violation:
-        return _deny(403, violation, "stamp")
+        return _deny(403, violation, Guard.STAMP)
     if request.kind == c.KIND_SCHEDULED_JOB:
         problem = schedule_problem(request)
         if problem:
@@ -477,7 +472,7 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
             403,
             f"trigger {trigger} is reserved for the runs jobwarden creates from a "
             "ScheduledJob's schedule; use trigger Manual to run a job now",
-            "run",
+            Guard.RUN,
         )
     ref = scheduled_job_ref(request.new)
     if ref is None:
@@ -493,7 +488,7 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
         f"marked sensitive (spec.sensitive: true), and a manual run needs the RBAC verb "
         f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
         f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
-        "run-sensitive",
+        Guard.RUN_SENSITIVE,
     )
 
 
@@ -515,7 +510,7 @@ def _decide_cancel(request: Request, facts: Facts) -> Verdict:
             409,
             f"{request.what} is not in a cancellable state: {phase} (it has already "
             "finished; there is nothing to cancel)",
-            "cancel",
+            Guard.CANCEL,
         )
     user = request.user.username
     creators = [_annotations(request.old).get(c.ANNOTATION_CREATED_BY)]
@@ -537,5 +532,5 @@ def _decide_cancel(request: Request, facts: Facts) -> Verdict:
         f"{user} may not cancel {request.what}: only its creator ({creator}) or a user "
         f'with the RBAC verb "{VERB_CANCEL}" on {request.plural}.{c.GROUP} in namespace '
         f'"{request.namespace}" may cancel it (granted by {CANCEL_ROLES})',
-        "cancel",
+        Guard.CANCEL,
     )
