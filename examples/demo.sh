@@ -129,7 +129,8 @@ k -n "$NS" get scheduledjob sync
 k -n "$NS" get scheduledjob sync -o jsonpath='{range .status.log[*]}{.time}  {.message}{"\n"}{end}'
 
 say "Exports, run for real by the built-in export worker in a container on the real node"
-HOSTPATH="$PWD/.devcluster/realnode-data/exports/demo"
+# On the real node, which is this machine (DEMO_DATA_DIR: elsewhere, e.g. in a test).
+HOSTPATH="${DEMO_DATA_DIR:-$PWD/.devcluster/realnode-data}/exports/demo"
 IMAGE=$(.venv/bin/python -c 'from devcluster.image import content_key, image_ref; print(image_ref(content_key()))')
 mkdir -p "$HOSTPATH/out" && chmod 0777 "$HOSTPATH" "$HOSTPATH/out"  # the image's user writes there
 .venv/bin/python - "$HOSTPATH/shop.db" <<'PY'

@@ -189,6 +189,11 @@ class LocalCluster:
                 # certificate at the kubelet (bound to system:kubelet-api-admin).
                 f"--kubelet-client-certificate={self.pki_dir / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={self.pki_dir / 'apiserver-kubelet-client.key'}",
+                # How it reaches a kubelet: the real node at its Hostname `localhost`
+                # (/etc/hosts; its kubelet listens on 127.0.0.1 only), kwok's nodes at
+                # their InternalIP 127.0.0.1 (they have no Hostname address). Never a
+                # *DNS address type: no node name is looked up in DNS.
+                "--kubelet-preferred-address-types=Hostname,InternalIP",
                 # The real node's host-network policy (devcluster.realnode) is a
                 # MutatingAdmissionPolicy, beta in this Kubernetes.
                 "--feature-gates=MutatingAdmissionPolicy=true",
@@ -275,6 +280,9 @@ class LocalCluster:
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-label-selector={NODE_LABEL}={NODE_LABEL_VALUE}",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
+                # Its nodes' kubelet port: the API server asks kwok's own server (at the
+                # nodes' address 127.0.0.1) for a simulated pod's logs, not port 10250.
+                f"--node-port={ports['kwok']}",
                 "--node-ip=127.0.0.1",
                 # No node leases: a restarted kwok has a new identity and could not take
                 # them over for their whole duration; the heartbeat Stage keeps nodes Ready.

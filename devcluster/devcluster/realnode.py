@@ -5,12 +5,17 @@ control plane, running real containers from images imported without a registry.
   through /etc/hosts, never a DNS server), labelled and tainted
   `jobwarden.dev/node-kind=real`: only pods that select it and tolerate the taint land
   here; kwok's simulated nodes stay the default.
-- No pod network: containerd's CNI config has only the `loopback` plugin. A
-  MutatingAdmissionPolicy of the local cluster (`admission_policy()`, never part of the
-  chart) turns every pod that selects this node into a host-network pod that reaches
-  the API server at 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT) and drops its
-  containerPorts (host ports would keep two replicas of one Deployment off the one node;
-  processes that share a port listen with SO_REUSEPORT).
+- No pod network: every container shares this machine's network, as a host-network
+  pod does, while pod specs stay as their authors wrote them (`hostNetwork` unset, so
+  the Pod Security Standards judge them as on any cluster: baseline and restricted
+  forbid host namespaces). The runtime does it: runc runs through a wrapper
+  (`RUNC_WRAPPER`) that drops the network namespace from each container's OCI config,
+  and the only CNI plugin (`CNI_PLUGIN`) gives each pod the node's own address as its
+  IP without touching any network. A MutatingAdmissionPolicy of the local cluster
+  (`policy_documents()`, never part of the chart) points the containers of every pod
+  that selects this node at the API server at 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT:
+  the Service's ClusterIP routes nowhere here). Processes of two pods that share a port
+  listen with SO_REUSEPORT.
 - Everything it writes lives in its work directory, except what the kubelet insists on:
   `/var/lib/kubelet/device-plugins`, `/var/log/containers`, cgroups under
   `/sys/fs/cgroup/*/kubepods` and three sysctls (`vm.overcommit_memory`, `kernel.panic`,
@@ -40,6 +45,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.error
@@ -69,6 +75,12 @@ PLACEMENT: Final[dict[str, Any]] = {
 }
 PAUSE_IMAGE: Final = "localhost/devcluster-pause"
 POLICY_NAME: Final = "devcluster-real-node-host-network"
+#: The real node's runc (a wrapper: containers get no network namespace of their own)
+#: and its one CNI plugin (each pod's IP is the node's), written into its work dir.
+RUNC_WRAPPER: Final = "runc-host-network"
+CNI_PLUGIN: Final = "devcluster-host-network"
+#: The node's own address, read by the CNI plugin (written once the Node is Ready).
+NODE_IP_FILE: Final = "node-ip"
 #: The machine-wide lock and record of the one real node (cgroups, sysctls and the
 #: kubelet's device-plugin directory are machine-wide).
 LOCK_FILE: Final = Path("/run/lock/jobwarden-real-node.lock")
@@ -135,11 +147,6 @@ class NodeBinaries:
             )
         if not os.access(found.runc, os.X_OK):
             raise ClusterError("runc is missing: install it with `make system-deps`")
-        if not Path("/usr/lib/cni/loopback").exists():
-            raise ClusterError(
-                "the CNI loopback plugin is missing (/usr/lib/cni/loopback): install "
-                "containernetworking-plugins with `make system-deps`"
-            )
         return found
 
 
@@ -234,13 +241,64 @@ def write_single_binary_image(binary: Path, ref: str, archive: Path) -> None:
             out.addfile(info, io.BytesIO(payload))
 
 
+# ------------------------------------------------------------------ host network
+def runc_wrapper(python: str, runc: Path) -> str:
+    """The real node's runc: `create` (the only command given a `--bundle`) first drops
+    the network namespace from the container's OCI config, so the container joins the
+    network of the shim that starts it, this machine's. Everything else is runc's."""
+    return f"""#!{python} -IS
+# devcluster: the real node's runc (no pod network: containers use the host's).
+import json, os, sys
+
+args = sys.argv[1:]
+if "--bundle" in args:
+    path = os.path.join(args[args.index("--bundle") + 1], "config.json")
+    with open(path) as handle:
+        spec = json.load(handle)
+    linux = spec.get("linux") or {{}}
+    linux["namespaces"] = [n for n in linux.get("namespaces") or [] if n.get("type") != "network"]
+    with open(path + ".devcluster", "w") as handle:
+        json.dump(spec, handle)
+    os.replace(path + ".devcluster", path)
+os.execv({str(runc)!r}, [{str(runc)!r}, *args])
+"""
+
+
+def cni_plugin(python: str, node_ip_file: Path) -> str:
+    """The real node's only CNI plugin: ADD answers with the node's own address as the
+    pod's IP (on `eth0`, where containerd looks for it) and configures nothing; the
+    other commands have nothing to do."""
+    return f"""#!{python} -IS
+# devcluster: the real node's CNI plugin (each pod's IP is the node's; no network).
+import json, os, sys
+
+config = json.load(sys.stdin)
+version = config.get("cniVersion", "1.0.0")
+command = os.environ.get("CNI_COMMAND", "")
+if command == "VERSION":
+    print(json.dumps({{"cniVersion": version, "supportedVersions": ["0.4.0", "1.0.0", "1.1.0"]}}))
+elif command == "ADD":
+    try:
+        with open({str(node_ip_file)!r}) as handle:
+            address = handle.read().strip()
+    except OSError as error:
+        message = f"the node's IP is not known yet: {{error}}"
+        print(json.dumps({{"cniVersion": version, "code": 11, "msg": message}}))
+        sys.exit(1)
+    prefix = 128 if ":" in address else 32
+    interface = {{"name": os.environ.get("CNI_IFNAME", "eth0"),
+                  "sandbox": os.environ.get("CNI_NETNS", "")}}
+    print(json.dumps({{"cniVersion": version, "interfaces": [interface],
+                      "ips": [{{"address": f"{{address}}/{{prefix}}", "interface": 0}}]}}))
+"""
+
+
 # ------------------------------------------------------------------ admission policy
 def policy_documents(api_port: int) -> list[dict[str, Any]]:
-    """The local cluster's MutatingAdmissionPolicy (and its binding): a pod that selects
-    the real node becomes a host-network pod (there is no pod network), its containers
-    reach the API server at 127.0.0.1:`api_port` (the Service's ClusterIP routes nowhere
-    here: no kube-proxy), and lose their containerPorts (as host ports they would keep
-    two replicas of a Deployment off the one node)."""
+    """The local cluster's MutatingAdmissionPolicy (and its binding): the containers
+    (and init containers) of a pod that selects the real node reach the API server at
+    127.0.0.1:`api_port` (pods share the host's network there, where the Service's
+    ClusterIP routes nowhere: no kube-proxy). Nothing else of the pod changes."""
     selects_real = (
         f"has(object.spec.nodeSelector) && '{NODE_LABEL}' in object.spec.nodeSelector"
         f" && object.spec.nodeSelector['{NODE_LABEL}'] == '{NODE_KIND}'"
@@ -249,9 +307,9 @@ def policy_documents(api_port: int) -> list[dict[str, Any]]:
         "[{'name': 'KUBERNETES_SERVICE_HOST', 'value': '127.0.0.1'},"
         f" {{'name': 'KUBERNETES_SERVICE_PORT', 'value': '{api_port}'}}]"
     )
-    # One JSONPatch list: host network, then per container (and init container) the
-    # API server's address in env and no containerPorts. CEL has no index-aware map, so
-    # indexes come from a fixed range cut to the list's size.
+    # One JSONPatch list: per container (and init container) the API server's address
+    # in env. CEL has no index-aware map, so indexes come from a fixed range cut to the
+    # list's size.
     indexes = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]"
 
     def per_container(field: str) -> str:
@@ -265,16 +323,9 @@ def policy_documents(api_port: int) -> list[dict[str, Any]]:
             f"+ '/env/-', value: {env}[1]}}] : "
             f"[JSONPatch{{op: 'add', path: '/spec/{field}/' + string(i) + '/env', "
             f"value: {env}}}]).flatten()"
-            f" + {indexes}.filter(i, i < size({present}) && has({items}[i].ports))"
-            f".map(i, JSONPatch{{op: 'remove', path: '/spec/{field}/' + string(i) + '/ports'}})"
         )
 
-    patch = (
-        "[JSONPatch{op: 'add', path: '/spec/hostNetwork', value: true}] + "
-        + per_container("containers")
-        + " + "
-        + per_container("initContainers")
-    )
+    patch = per_container("containers") + " + " + per_container("initContainers")
     api = "admissionregistration.k8s.io/v1beta1"
     return [
         {
@@ -294,13 +345,7 @@ def policy_documents(api_port: int) -> list[dict[str, Any]]:
                         }
                     ]
                 },
-                "matchConditions": [
-                    {"name": "selects-the-real-node", "expression": selects_real},
-                    {
-                        "name": "not-host-network-yet",
-                        "expression": "!has(object.spec.hostNetwork) || !object.spec.hostNetwork",
-                    },
-                ],
+                "matchConditions": [{"name": "selects-the-real-node", "expression": selects_real}],
                 "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": patch}}],
             },
         },
@@ -439,6 +484,7 @@ class RealNode:
             timeout,
             blame=kubelet,
         )
+        self._write_node_ip()
         self.install_policy()
 
     @property
@@ -585,6 +631,11 @@ class RealNode:
             "serializeImagePulls": False,
             "maxPods": 60,
             "resolvConf": "/etc/resolv.conf",
+            # Pods' DNS (dnsPolicy ClusterFirst, the default): no cluster DNS runs here,
+            # and a lookup must not leave this machine, so it is asked at 127.0.0.1
+            # (nothing answers; /etc/hosts in the pod still resolves localhost).
+            "clusterDNS": ["127.0.0.1"],
+            "clusterDomain": "cluster.local",
             "rotateCertificates": False,
             "serverTLSBootstrap": False,
             "shutdownGracePeriod": "0s",
@@ -598,15 +649,41 @@ class RealNode:
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         return kubeconfig, config_path
 
+    def _write_node_ip(self) -> None:
+        """The Node's InternalIP (the kubelet picks this machine's interface address; it
+        refuses loopback), for the CNI plugin: each pod's IP, as a host-network pod's."""
+        node = self._api("GET", f"/api/v1/nodes/{NODE_NAME}")
+        addresses = node.get("status", {}).get("addresses") or []
+        internal = [a["address"] for a in addresses if a.get("type") == "InternalIP"]
+        if not internal:
+            raise ClusterError(f"Node {NODE_NAME} reports no InternalIP: {addresses}")
+        (self.workdir / NODE_IP_FILE).write_text(internal[0] + "\n")
+
+    def _write_network_programs(self) -> tuple[Path, Path]:
+        """The runc wrapper and the CNI plugin directory (see the module docstring)."""
+        programs = self.workdir / "bin"
+        cni_bin = self.workdir / "cni-bin"
+        for directory in (programs, cni_bin):
+            directory.mkdir(exist_ok=True)
+        python = sys.executable
+        wrapper = programs / RUNC_WRAPPER
+        wrapper.write_text(runc_wrapper(python, self.binaries.runc))
+        plugin = cni_bin / CNI_PLUGIN
+        plugin.write_text(cni_plugin(python, self.workdir / NODE_IP_FILE))
+        for program in (wrapper, plugin):
+            program.chmod(0o755)
+        return wrapper, cni_bin
+
     def _write_containerd_config(self) -> Path:
+        runc, cni_bin = self._write_network_programs()
         cni_conf = self.workdir / "cni"
         cni_conf.mkdir(exist_ok=True)
-        (cni_conf / "10-loopback.conflist").write_text(
+        (cni_conf / "10-host-network.conflist").write_text(
             json.dumps(
                 {
                     "cniVersion": "1.0.0",
-                    "name": "devcluster-loopback",
-                    "plugins": [{"type": "loopback"}],
+                    "name": "devcluster-host-network",
+                    "plugins": [{"type": CNI_PLUGIN}],
                 }
             )
         )
@@ -628,16 +705,23 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.snapshotter.v1.bl
   disable_apparmor = true
   # Root here lacks CAP_SYS_RESOURCE: runc cannot set a negative oom_score_adj.
   restrict_oom_score_adj = true
+  # A pod's network namespace (made, then unused: see runc) is mounted in the work dir.
+  netns_mounts_under_state_dir = true
+  # Network sysctls would apply to this machine's network (runc refuses them there).
+  enable_unprivileged_ports = false
+  enable_unprivileged_icmp = false
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = 'runc'
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
       runtime_type = 'io.containerd.runc.v2'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-        BinaryName = '{self.binaries.runc}'
+        BinaryName = '{runc}'
         Root = '{self.runc_root}'
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ['/usr/lib/cni']
+    bin_dirs = ['{cni_bin}']
+    # lo is brought up by containerd itself: no CNI loopback plugin is needed.
+    use_internal_loopback = true
     conf_dir = '{cni_conf}'
     max_conf_num = 1
 

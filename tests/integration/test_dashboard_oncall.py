@@ -10,9 +10,9 @@ Namespaces: `oc-*` (alice and bob edit, carol also holds execute-sensitive; one
 worker), `bulk-*` for the cancels of many, `view-*` where bob may only read, `logs-*`
 where alice may read pods/log, `pages-*` with more runs than a page.
 
-The log tests here cover what needs no kubelet: the local cluster's kwok nodes serve
-no logs (the API server would look the kwok node's name up in DNS to ask its kubelet,
-which the tests must not cause), so no test reads the log of a pod on a kwok node.
+The log tests here cover what needs no kubelet (kwok serves no logs); the log of real
+containers on the real node (followed, its tail, the export worker's, attempts, cannot
+be read) is in test_dashboard_logs_real.py.
 """
 
 from __future__ import annotations

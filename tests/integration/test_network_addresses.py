@@ -1,15 +1,16 @@
 """Traffic stays on this machine: every Node, pod and endpoint address of the local
 cluster is 127.0.0.1, one of this machine's own interface addresses, or an address
-inside a network namespace devcluster made (it makes none today). docs/network.md says
-which component talks to which address."""
+inside a network namespace devcluster made (it makes none today); no Node has an
+address the API server would look up in DNS to reach its kubelet, and asking for the
+logs of a simulated pod is answered on this machine. docs/network.md says which
+component talks to which address."""
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import json
-import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,22 +19,40 @@ from devcluster.install import OperatorProcess
 from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON
-from tests.support.realnode import RealNodeHandle
+from tests.support.kube import JSON, KubeError
+from tests.support.realnode import RealNodeHandle, machine_addresses
 from tests.support.runs import jobrun, sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
 
-def machine_addresses() -> set[str]:
-    """Addresses of this machine's interfaces (`ip -json address`)."""
-    listed = json.loads(
-        subprocess.run(
-            ["ip", "-json", "address"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout
-    )
-    return {info["local"] for link in listed for info in link.get("addr_info", [])}
+def hosts_file_names() -> set[str]:
+    """Names /etc/hosts resolves: looking them up asks no DNS server."""
+    names: set[str] = set()
+    for line in Path("/etc/hosts").read_text().splitlines():
+        names.update(line.split("#", 1)[0].split()[1:])
+    return names
+
+
+#: Node address types the API server may use to reach a kubelet by name.
+NAME_TYPES = ("Hostname", "InternalDNS", "ExternalDNS")
+
+
+def names_to_look_up(node: JSON) -> list[str]:
+    """The Node's addresses that are names a DNS server would be asked for (neither an
+    IP address nor a name in /etc/hosts)."""
+    local = hosts_file_names()
+    found = []
+    for entry in node.get("status", {}).get("addresses") or []:
+        if entry["type"] not in NAME_TYPES:
+            continue
+        try:
+            ipaddress.ip_address(entry["address"])
+        except ValueError:
+            if entry["address"] not in local:
+                found.append(f"{entry['type']} {entry['address']}")
+    return found
 
 
 def devcluster_netns_addresses() -> set[str]:
@@ -158,3 +177,53 @@ def test_every_node_pod_and_endpoint_address_is_on_this_machine(
     assert {"Node", "Pod", "EndpointSlice"} <= kinds, kinds
     assert any(where.startswith("Node localhost") for where, _ in seen)
     assert any(f"Pod {namespace}/on-kwok" in where for where, _ in seen), seen
+
+
+def test_no_node_has_an_address_to_look_up_in_dns(
+    cluster: TestCluster, real_node: RealNodeHandle
+) -> None:
+    """The API server reaches a kubelet (logs, exec, port-forward) at the Node's first
+    address of its --kubelet-preferred-address-types: a name there that /etc/hosts does
+    not know would be looked up at a DNS server outside this machine."""
+    if cluster.local is None:
+        pytest.skip("a rule of the local cluster: a KUBECONFIG cluster has its own DNS")
+    nodes = cluster.kube().get("/api/v1/nodes")["items"]
+    assert {n["metadata"]["name"] for n in nodes} >= {"kwok-node-0", "localhost"}
+    lookups = {n["metadata"]["name"]: names_to_look_up(n) for n in nodes}
+    assert not any(lookups.values()), f"Node addresses a DNS server would be asked for: {lookups}"
+    real = next(n for n in nodes if n["metadata"]["name"] == "localhost")
+    assert {"type": "Hostname", "address": "localhost"} in real["status"]["addresses"]
+
+
+def test_logs_of_a_simulated_pod_are_answered_on_this_machine(
+    cluster: TestCluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """`kubectl logs` of a pod on a kwok node: kwok serves no logs, so it is an error,
+    but kwok's own answer from 127.0.0.1, never a failed DNS lookup of the node's name."""
+    if cluster.local is None:
+        pytest.skip("a rule of the local cluster: a KUBECONFIG cluster has its own DNS")
+    admin = cluster.kube()
+    runs.create(admin, namespace, jobrun("talk", sim(run_seconds=120)))
+    pod_path = resource_path("v1", "pods", namespace, "talk-1")
+
+    def running() -> JSON | None:
+        pod = admin.get(pod_path) if admin.exists(pod_path) else {}
+        return pod if pod.get("status", {}).get("phase") == "Running" else None
+
+    pod = wait_until(running, timeout=60, message="the simulated worker talk-1 running")
+    node = admin.get(f"/api/v1/nodes/{pod['spec']['nodeName']}")
+    assert node["metadata"]["labels"].get("type") == "kwok", node["metadata"]
+    # Asking would make the API server look these up in DNS: refuse to ask.
+    assert not names_to_look_up(node), (
+        f"not asking for the logs: the API server would look {names_to_look_up(node)} up in DNS"
+    )
+    with pytest.raises(KubeError) as refused:
+        admin.get_text(pod_path + "/log")
+    message = refused.value.message
+    assert "lookup" not in message and "no such host" not in message, message
+    # kwok's own answer (its server at the node's 127.0.0.1 and kwok's node port).
+    assert 'no logs found for container "main"' in message, message
+    shown = cluster.kubectl("logs", "-n", namespace, "talk-1", check=False)
+    assert shown.returncode != 0
+    assert 'no logs found for container "main"' in shown.stderr, shown.stderr
+    runs.cancel(admin, namespace, "talk")

@@ -13,9 +13,9 @@ real kube-scheduler:
 - disruptions: a worker pod deleted by someone else, a node deleted under a worker;
 - the operator SIGKILLed while a run is Starting and while a refusal backs off.
 
-Tests that need real containers (an image missing with pull policy Never, a Secret
-missing from env, OOMKilled) run on the real node (issue 16's node; see the unit table
-tests in tests/unit/test_podstate.py and test_lifecycle_start.py meanwhile).
+Tests that need real containers (an image missing with pull policy Never, an invalid
+image name, an image that cannot be pulled, a Secret missing from env, OOMKilled, an
+Export where `restricted` is enforced) run on the real node: test_start_failures_real.py.
 """
 
 from __future__ import annotations

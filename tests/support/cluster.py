@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 
 from devcluster.binaries import Binaries, ClusterError
@@ -180,4 +181,27 @@ class TestCluster:
 @cache
 def _api_client(kubeconfig: str) -> client.ApiClient:
     api: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    for name, value in _impersonation_headers(Path(kubeconfig)).items():
+        api.set_default_header(name, value)  # type: ignore[no-untyped-call]
     return api
+
+
+def _impersonation_headers(kubeconfig: Path) -> dict[str, str]:
+    """Impersonate-* headers for a kubeconfig whose user has `as` / `as-groups` (the
+    test identities on a KUBECONFIG cluster): the Python client ignores those fields,
+    and would act as the admin. The API server adds system:authenticated itself; more
+    than one other group cannot be sent (the client keeps one value per header)."""
+    document = yaml.safe_load(kubeconfig.read_text()) or {}
+    contexts = {c["name"]: c["context"] for c in document.get("contexts") or []}
+    context = contexts.get(document.get("current-context"), {})
+    users = {u["name"]: u.get("user") or {} for u in document.get("users") or []}
+    user = users.get(context.get("user"), {})
+    if not user.get("as"):
+        return {}
+    headers = {"Impersonate-User": str(user["as"])}
+    groups = [g for g in user.get("as-groups") or [] if g != "system:authenticated"]
+    if len(groups) > 1:
+        raise AssertionError(f"{kubeconfig}: cannot impersonate several groups {groups}")
+    if groups:
+        headers["Impersonate-Group"] = str(groups[0])
+    return headers

@@ -13,7 +13,7 @@ from jobwarden.client.access import CancelRight
 from jobwarden.client.kube import KubeError
 from jobwarden.dashboard import render
 from jobwarden.dashboard.render import CONFIRM_TEXT, Page, RunFilter
-from jobwarden.dashboard.server import plain_message
+from jobwarden.dashboard.server import log_removed, plain_message
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 3, 10, 12, 0, 0, tzinfo=UTC)
@@ -223,6 +223,26 @@ def test_a_webhook_denial_reads_in_plain_words() -> None:
     error = KubeError("PATCH", "/x", 403, body)
     assert plain_message(error) == "bob may not cancel JobRun x"
     assert plain_message(KubeError("PATCH", "/x", 403, "")) == "HTTP 403"
+
+
+@pytest.mark.parametrize(
+    ("text", "removed"),
+    [
+        ("unable to retrieve container logs for containerd://3204a1\n", True),
+        (
+            'failed to try resolving symlinks in path "/var/log/pods/ns_p_u/job/0.log": '
+            'lstat "/var/log/pods/ns_p_u/job/0.log": no such file or directory',
+            True,
+        ),
+        ("tick 1\nunable to retrieve container logs for containerd://3204a1\n", False),
+        ("unable to retrieve container logs for my report\n", False),
+        ("", False),
+    ],
+)
+def test_the_kubelets_words_for_a_removed_container_are_not_a_log(text: str, removed: bool) -> None:
+    """The kubelet answers 200 with these words once it removed a deleted pod's
+    container: the page says the log is gone instead of showing them as its text."""
+    assert log_removed(text) is removed
 
 
 def test_a_starting_run_shows_what_it_waits_for() -> None:

@@ -1,9 +1,12 @@
-"""Pure pieces of the real node and the image build: placement, the host-network
-admission policy's shape, the sandbox image archive, and the image's content key."""
+"""Pure pieces of the real node and the image build: placement, the admission
+policy's shape, the runc wrapper and CNI plugin (the host's network without
+`hostNetwork`), the sandbox image archive, and the image's content key."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -14,7 +17,9 @@ from devcluster.realnode import (
     NODE_NAME,
     PLACEMENT,
     TAINT,
+    cni_plugin,
     policy_documents,
+    runc_wrapper,
     write_single_binary_image,
 )
 
@@ -30,7 +35,7 @@ def test_only_pods_that_select_and_tolerate_run_there() -> None:
     )
 
 
-def test_policy_matches_pods_selecting_the_real_node_and_patches_host_network() -> None:
+def test_policy_matches_pods_selecting_the_real_node_and_points_them_at_the_api() -> None:
     policy, binding = policy_documents(6443)
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     rules = policy["spec"]["matchConstraints"]["resourceRules"]
@@ -41,10 +46,62 @@ def test_policy_matches_pods_selecting_the_real_node_and_patches_host_network() 
     assert "'jobwarden.dev/node-kind'" in conditions and "'real'" in conditions
     (mutation,) = policy["spec"]["mutations"]
     patch = mutation["jsonPatch"]["expression"]
-    assert "'/spec/hostNetwork', value: true" in patch
+    # The pod spec keeps hostNetwork unset (Pod Security judges it as written) and its
+    # containerPorts (not host ports without hostNetwork).
+    assert "hostNetwork" not in patch and "'/ports'" not in patch
     assert "'KUBERNETES_SERVICE_HOST', 'value': '127.0.0.1'" in patch
     assert "'KUBERNETES_SERVICE_PORT', 'value': '6443'" in patch
-    assert "'/ports'" in patch and "initContainers" in patch
+    assert "initContainers" in patch
+
+
+def _run(program: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> str:
+    result = subprocess.run(
+        [str(program), *args], input=stdin, capture_output=True, text=True, env=env,
+        check=False, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
+
+
+def test_runc_wrapper_drops_only_the_network_namespace_then_runs_runc(tmp_path: Path) -> None:
+    fake_runc = tmp_path / "runc"
+    fake_runc.write_text('#!/bin/sh\necho runc "$@"\n')
+    fake_runc.chmod(0o755)
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(runc_wrapper(sys.executable, fake_runc))
+    wrapper.chmod(0o755)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    spec = {"linux": {"namespaces": [*namespaces, {"type": "network", "path": "/x/netns"}],
+                      "sysctl": {"net.ipv4.ip_forward": "1"}}}  # fmt: skip
+    (bundle / "config.json").write_text(json.dumps(spec))
+    shown = _run(wrapper, "--root", "r", "create", "--bundle", str(bundle), "id1")
+    assert shown.strip() == f"runc --root r create --bundle {bundle} id1"
+    written = json.loads((bundle / "config.json").read_text())
+    assert written["linux"]["namespaces"] == namespaces
+    assert written["linux"]["sysctl"] == spec["linux"]["sysctl"]  # runc judges those
+    assert _run(wrapper, "--root", "r", "kill", "id1", "9").strip() == "runc --root r kill id1 9"
+
+
+def test_cni_plugin_gives_each_pod_the_node_address_on_eth0(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugin"
+    node_ip = tmp_path / "node-ip"
+    plugin.write_text(cni_plugin(sys.executable, node_ip))
+    plugin.chmod(0o755)
+    config = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "devcluster-host-network"})
+    env = {"CNI_COMMAND": "ADD", "CNI_IFNAME": "eth0", "CNI_NETNS": "/x/netns"}
+    refused = subprocess.run(
+        [str(plugin)], input=config, capture_output=True, text=True, env=env, check=False
+    )
+    assert refused.returncode != 0 and "not known yet" in refused.stdout
+    node_ip.write_text("192.0.2.7\n")
+    result = json.loads(_run(plugin, env=env, stdin=config))
+    assert result["interfaces"] == [{"name": "eth0", "sandbox": "/x/netns"}]
+    assert result["ips"] == [{"address": "192.0.2.7/32", "interface": 0}]
+    assert _run(plugin, env={**env, "CNI_COMMAND": "DEL"}, stdin=config) == ""
+    version = json.loads(_run(plugin, env={"CNI_COMMAND": "VERSION"}, stdin=config))
+    assert "1.0.0" in version["supportedVersions"]
 
 
 def test_sandbox_image_is_a_one_layer_docker_archive(tmp_path: Path) -> None:

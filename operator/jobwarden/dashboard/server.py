@@ -87,6 +87,13 @@ LOG_QUIET_SECONDS = 3600.0
 _WEBHOOK_PREFIX = re.compile(r'^admission webhook "[^"]*" denied the request:\s*')
 _SERVER_PREFIX = re.compile(r"^Error from server \([^)]*\):\s*")
 _CHOOSE_CONTAINER = re.compile(r"choose one of: \[(?P<names>[^\]]*)\]")
+#: What the kubelet answers (HTTP 200, as the log's text) when the container is gone:
+#: it removes the containers of a deleted pod (a cancel deletes the worker pod to send
+#: SIGTERM) once they have stopped, while the Pod object may still exist.
+_KUBELET_LOG_GONE = re.compile(
+    r"(unable to retrieve container logs for \S+"
+    r"|failed to try resolving symlinks in path \S+: lstat \S+: no such file or directory)"
+)
 _OBJECT_PATH = re.compile(
     r"^/ns/(?P<ns>[^/]+)/(?P<plural>[a-z]+)/(?P<name>[^/]+)"
     r"(?P<rest>/history\.csv|/log|/log/stream)?$"
@@ -97,6 +104,11 @@ BULK_SAID = {
     Result.UNCHANGED: "cancelled (already requested)",
     Result.NOT_CANCELLABLE: "already finished",
 }
+
+
+def log_removed(text: str) -> bool:
+    """Whether a log's text is the kubelet saying the container (and log) is gone."""
+    return _KUBELET_LOG_GONE.fullmatch(text.strip()) is not None
 
 
 def plain_message(error: KubeError) -> str:
@@ -573,6 +585,17 @@ class Handler(BaseHTTPRequestHandler):
             "message": f"The log of {pod} cannot be read: {message}",
         }
 
+    def _log_removed(self, pod: str) -> JSON:
+        """The answer when the kubelet has removed the worker's container (and its log)."""
+        return {
+            "state": "gone",
+            "pod": pod,
+            "message": f"The worker of pod {pod} has ended and its node removed its "
+            "container, and its log with it (a pod deleted by a cancel or a timeout goes "
+            "once its worker stopped). The execution log above keeps what the operator "
+            "recorded.",
+        }
+
     def _log(self, kind: str, namespace: str, name: str, query: Mapping[str, str]) -> None:
         """The tail of a worker's log (JSON: state, pod, text or message)."""
         target = self._log_target(kind, namespace, name, query)
@@ -585,6 +608,9 @@ class Handler(BaseHTTPRequestHandler):
             text = self._read_log(path, params)
         except KubeError as error:
             self._json(200, self._log_answer(error, namespace, pod))
+            return
+        if log_removed(text):
+            self._json(200, self._log_removed(pod))
             return
         self._json(200, {"state": "ok", "pod": pod, "text": text})
 
@@ -613,8 +639,14 @@ class Handler(BaseHTTPRequestHandler):
 
         def read() -> None:
             try:
+                first = True
                 for line in self.app.kube.stream(path, params, read_timeout=LOG_QUIET_SECONDS):
-                    lines.put(("line", line.decode(errors="replace")))
+                    text = line.decode(errors="replace")
+                    if first and log_removed(text):
+                        lines.put(("problem", self._log_removed(pod)))
+                        return
+                    first = False
+                    lines.put(("line", text))
                 lines.put(("end", {"state": "ended", "pod": pod}))
             except KubeError as error:
                 lines.put(("problem", self._log_answer(error, namespace, pod)))

@@ -484,7 +484,9 @@
       if (atEnd) text.scrollTop = text.scrollHeight;
     }
 
-    async function tail(attempt, note) {
+    // `followed`: the stream of a worker that just ended; if its log cannot be read
+    // any more (its container removed), the lines followed so far stay shown.
+    async function tail(attempt, note, followed) {
       stop();
       try {
         const response = await fetch(`${section.dataset.logUrl}?attempt=${encodeURIComponent(attempt)}`, {
@@ -496,6 +498,8 @@
           text.textContent = body.text;
           const lines = body.text ? body.text.replace(/\n$/, "").split("\n").length : 0;
           setState("tail", note || `The worker of attempt ${attempt} (pod ${body.pod}) has ended: its last ${lines} lines.`);
+        } else if (followed && text.textContent) {
+          setState(body.state || "unavailable", `${body.message || "The log cannot be read."} The lines above were followed while it ran.`);
         } else {
           text.textContent = "";
           setState(body.state || "unavailable", body.message || "The log cannot be read.");
@@ -518,7 +522,7 @@
       stream.addEventListener("line", (event) => append(JSON.parse(event.data)));
       stream.addEventListener("end", () => {
         stop();
-        tail(attempt);
+        tail(attempt, undefined, true);
       });
       stream.addEventListener("problem", (event) => {
         stop();
