@@ -249,6 +249,10 @@ class LocalCluster:
                 f"--cert-dir={self.pki_dir / 'kcm'}",
                 f"--service-account-private-key-file={service_account.key}",
                 f"--root-ca-file={ca.pair.cert}",
+                # Signs kube-apiserver-client CSRs as kind's and kubeadm's clusters do (the
+                # tests' operator identity on a KUBECONFIG cluster, tests/support/csr.py).
+                f"--cluster-signing-cert-file={ca.pair.cert}",
+                f"--cluster-signing-key-file={ca.pair.key}",
                 "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",

@@ -18,6 +18,7 @@ from kubernetes import client, config
 from devcluster.binaries import Binaries, ClusterError
 from devcluster.cluster import IDENTITIES, LocalCluster
 from devcluster.kubeconfig import write_impersonating_kubeconfig
+from tests.support.csr import issue_client_certificate, write_certificate_kubeconfig
 from tests.support.kube import Kube
 
 OPERATOR_USER = IDENTITIES["operator"].user
@@ -82,12 +83,20 @@ class TestCluster:
 
     @classmethod
     def from_kubeconfig(cls, admin_kubeconfig: Path, workdir: Path) -> TestCluster:
-        """Use an existing cluster; other identities act through impersonation."""
+        """Use an existing cluster; the operator signs in with a certificate the cluster
+        issues (tests/support/csr.py), other identities act through impersonation."""
         if not admin_kubeconfig.exists():
             raise ClusterError(f"KUBECONFIG names {admin_kubeconfig}, which does not exist")
         kubeconfigs = {"admin": admin_kubeconfig}
+        admin = Kube(_api_client(str(admin_kubeconfig)))
         for name, identity in IDENTITIES.items():
-            if name != "admin":
+            if name == "operator":
+                # kopf ignores `as`: the operator gets a certificate of its own.
+                cert, key = issue_client_certificate(admin, identity.user, identity.groups)
+                path = workdir / f"{name}.kubeconfig"
+                write_certificate_kubeconfig(admin_kubeconfig, path, cert, key)
+                kubeconfigs[name] = path
+            elif name != "admin":
                 path = workdir / f"{name}.kubeconfig"
                 write_impersonating_kubeconfig(
                     admin_kubeconfig, path, identity.user, identity.groups

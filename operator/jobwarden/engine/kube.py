@@ -8,6 +8,7 @@ tokens rotate).
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import tempfile
@@ -45,25 +46,26 @@ def _ssl_context(info: kopf.ConnectionInfo, scratch: Path) -> ssl.SSLContext | b
         return False
     context = ssl.create_default_context(
         cafile=str(info.ca_path) if info.ca_path else None,
-        cadata=(info.ca_data.decode() if isinstance(info.ca_data, bytes) else info.ca_data)
-        if info.ca_data
-        else None,
+        cadata=_pem(info.ca_data).decode() if info.ca_data else None,
     )
     cert_path, key_path = info.certificate_path, info.private_key_path
     if info.certificate_data:
         cert_path = scratch / "client.crt"
-        Path(cert_path).write_bytes(_as_bytes(info.certificate_data))
+        Path(cert_path).write_bytes(_pem(info.certificate_data))
     if info.private_key_data:
         key_path = scratch / "client.key"
-        Path(key_path).write_bytes(_as_bytes(info.private_key_data))
+        Path(key_path).write_bytes(_pem(info.private_key_data))
         Path(key_path).chmod(0o600)
     if cert_path:
         context.load_cert_chain(str(cert_path), str(key_path) if key_path else None)
     return context
 
 
-def _as_bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
+def _pem(value: str | bytes) -> bytes:
+    """PEM text from a kubeconfig's `*-data` field, as kopf reads it: kubeconfig files
+    carry it base64-encoded (kind's do), kopf's other logins may pass PEM itself."""
+    data = value if isinstance(value, bytes) else value.encode()
+    return data if data.startswith(b"-----BEGIN ") else base64.b64decode(data)
 
 
 #: Names the operator in the API server's logs and metrics, and as the field manager of
