@@ -29,6 +29,7 @@ TRIGGERED_BY = "jobwarden.dev/triggered-by"
 CANCEL_BY = "jobwarden.dev/cancel-requested-by"
 CANCEL_AT = "jobwarden.dev/cancel-requested-at"
 OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
+CANCEL_REASON = "jobwarden.dev/cancel-reason"
 PLURALS = ("scheduledjobs", "jobruns", "exports")
 
 
@@ -181,6 +182,79 @@ def test_cancel_of_a_finished_run_is_denied_with_its_state(cluster: TestCluster,
     assert stored["spec"]["cancel"] is False
     assert "cancellation" not in stored["status"]
     assert "CancelIgnored" not in runs.event_reasons(admin, team, "done")
+
+
+def test_cancel_set_again_on_a_finished_run_is_refused_with_its_state(
+    cluster: TestCluster, team: str
+) -> None:
+    """A second `cancel: true` on a run that has ended is a 409 naming its state, as
+    any late cancel is (it used to be a silent 200: the patch changed nothing)."""
+    alice, admin = cluster.kube("alice"), cluster.kube()
+    runs.create(alice, team, jobrun("stopped", sim(run_seconds=600)))
+    runs.create(alice, team, runs.export("exported", sim(run_seconds=600)))
+    for name, kind in (("stopped", "JobRun"), ("exported", "Export")):
+        runs.wait_phase(alice, team, name, "Running", kind=kind)
+        runs.cancel(alice, team, name, kind)
+    for name, kind in (("stopped", "JobRun"), ("exported", "Export")):
+        runs.wait_phase(alice, team, name, "Cancelled", kind=kind, timeout=60)
+        for client in (alice, admin):
+            error = _denied(runs.cancel, client, team, name, kind)
+            assert error.status == 409
+            assert f'{kind} "{name}" is not in a cancellable state: Cancelled' in error.message
+    reason = {"spec": {"cancel": True}, "metadata": {"annotations": {CANCEL_REASON: "again"}}}
+    error = _denied(alice.merge_patch, runs.path(team, "stopped"), reason)
+    assert error.status == 409
+    stored = runs.get(alice, team, "stopped")
+    assert CANCEL_REASON not in _annotations(stored)
+    assert stored["status"]["cancellation"]["requestedBy"] == "alice"
+    # Other edits of a finished run stay possible (labels, notes).
+    labelled = alice.merge_patch(runs.path(team, "stopped"), {"metadata": {"labels": {"k": "v"}}})
+    assert labelled["metadata"]["labels"]["k"] == "v"
+
+
+# ------------------------------------------------------------ manual runs, closed
+def test_a_manual_run_of_a_paused_cancelled_or_completed_job_is_refused(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    alice = cluster.kube("alice")
+    runs.create(alice, team, scheduledjob("nightly"))
+    runs.create(alice, team, scheduledjob("ended"))
+    once = scheduledjob("once")
+    del once["spec"]["schedule"]
+    once["spec"]["template"] = pod_template(sim(run_seconds=0.2))
+    runs.create(alice, team, once)
+
+    sj_path = runs.path(team, "nightly", "ScheduledJob")
+    alice.merge_patch(sj_path, {"spec": {"suspend": True}})
+    error = _denied(runs.create, alice, team, manual_run("nightly-now", "nightly"))
+    assert error.status == 409
+    assert error.message.endswith(
+        "ScheduledJob nightly is paused: resume it first (kubectl jobwarden resume nightly, "
+        "or spec.suspend: false)"
+    )
+    rerun = manual_run("nightly-again", "nightly", trigger="Rerun", rerunOf="nightly-1")
+    assert _denied(runs.create, alice, team, rerun).status == 409
+    denied = wait_until(
+        lambda: [r for r in _audit_lines(operator, "nightly-now") if r["action"] == "run-denied"],
+        timeout=5,
+        message="an audit line for the refused run of a paused job",
+    )
+    assert denied[0]["user"] == "alice"
+    alice.merge_patch(sj_path, {"spec": {"suspend": False}})
+    runs.create(alice, team, manual_run("nightly-now", "nightly"))  # resumed: it runs
+
+    runs.cancel(alice, team, "ended", "ScheduledJob")
+    error = _denied(runs.create, alice, team, manual_run("ended-now", "ended"))
+    assert "ScheduledJob ended is cancelled: its schedule has ended" in error.message
+
+    wait_until(
+        lambda: runs.phase(alice, team, "once", "ScheduledJob") == "Completed",
+        timeout=30,
+        message="the one-time job completed",
+    )
+    error = _denied(runs.create, alice, team, manual_run("once-again", "once"))
+    assert error.status == 409
+    assert "ScheduledJob once is completed: a one-time job runs once" in error.message
 
 
 # -------------------------------------------------------------- stamps, forged

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.enums import ScheduledJobPhase
 from jobwarden.core.refusals import ApiRefusal
 from jobwarden.webhooks.decisions import (
     AccessReview,
@@ -331,6 +332,36 @@ def test_other_updates_are_not_checked() -> None:
     assert verdict.allowed and asked == []
 
 
+@pytest.mark.parametrize("phase", ["Cancelled", "Succeeded", "Failed"])
+@pytest.mark.parametrize("kind", ["JobRun", "Export"])
+def test_cancel_set_again_on_a_finished_run_is_refused_with_its_state(
+    kind: str, phase: str
+) -> None:
+    """`cancel: true` again (a no-op patch, or one that only brings a new reason) on a
+    run that has ended: refused like any other late cancel, not a silent 200."""
+    done = obj(
+        kind, annotations={CREATED_BY: "alice", CANCEL_BY: "alice"}, phase=phase, cancel=True
+    )
+    for request in (
+        update(done, "alice", spec={"cancel": True}),
+        update(done, "carol", annotations={"jobwarden.dev/cancel-reason": "again"}),
+    ):
+        verdict, asked = ask(stamped(request))
+        assert not verdict.allowed and asked == []
+        assert verdict.code == 409 and verdict.action == "cancel"
+        assert f'{kind} "thing" is not in a cancellable state: {phase}' in verdict.message
+
+
+def test_cancel_set_again_on_an_unfinished_run_is_idempotent() -> None:
+    cancelling = obj(annotations={CREATED_BY: "alice", CANCEL_BY: "alice"}, phase="Cancelling")
+    cancelling["spec"]["cancel"] = True
+    verdict, _ = ask(stamped(update(cancelling, "alice", spec={"cancel": True})))
+    assert verdict.allowed
+    job = obj("ScheduledJob", annotations={CREATED_BY: "alice"}, phase="Cancelled", cancel=True)
+    verdict, _ = ask(stamped(update(job, "alice", spec={"cancel": True})))
+    assert verdict.allowed, "a ScheduledJob kept in git with cancel: true re-applies cleanly"
+
+
 # -------------------------------------------------------------------- new runs
 JOB = ScheduledJobLookup("payroll")
 EXECUTE = AccessReview("execute-sensitive", "scheduledjobs", "payroll")
@@ -355,6 +386,43 @@ def test_a_manual_run_of_a_sensitive_job_needs_execute_sensitive(may: bool) -> N
             'on scheduledjobs.jobwarden.dev "payroll" in namespace "team-a" (granted by the '
             "ClusterRole jobwarden-admin)"
         )
+
+
+@pytest.mark.parametrize(
+    ("closed", "words"),
+    [
+        ("Suspended", "ScheduledJob payroll is paused: resume it first"),
+        ("Cancelled", "ScheduledJob payroll is cancelled: its schedule has ended"),
+        ("Completed", "ScheduledJob payroll is completed: a one-time job runs once"),
+    ],
+)
+def test_a_manual_run_of_a_job_that_cannot_run_is_refused(closed: str, words: str) -> None:
+    job = ScheduledJobFacts(exists=True, sensitive=True, closed=ScheduledJobPhase(closed))
+    for trigger in ("Manual", "Rerun"):
+        verdict, asked = ask(stamped(create(manual(trigger, rerunOf="payroll-1"))), {JOB: job})
+        assert not verdict.allowed and asked == [JOB], "refused before any access review"
+        assert verdict.code == 409 and verdict.action == "run"
+        assert verdict.message.startswith(words)
+
+
+@pytest.mark.parametrize(
+    ("spec", "phase", "closed"),
+    [
+        ({"suspend": True}, "Active", "Suspended"),  # paused, not yet seen by the operator
+        ({}, "Suspended", "Suspended"),
+        ({"cancel": True}, "Active", "Cancelled"),
+        ({}, "Cancelled", "Cancelled"),
+        ({}, "Completed", "Completed"),
+        ({"suspend": True, "cancel": True}, "Suspended", "Cancelled"),
+        ({}, "Active", None),
+        ({}, None, None),
+    ],
+)
+def test_the_state_of_a_job_that_takes_no_manual_run(
+    spec: JSON, phase: str | None, closed: str | None
+) -> None:
+    facts = ScheduledJobFacts.from_body(obj("ScheduledJob", phase=phase, **spec))
+    assert facts.closed == (ScheduledJobPhase(closed) if closed else None)
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,6 @@ class QueueReason(StrEnum):
 
     QUOTA_EXHAUSTED = "QuotaExhausted"
     CONCURRENCY_POLICY = "ConcurrencyPolicy"
-    SUSPENDED = "Suspended"  # documented in the CRD; no decision sets it yet
 
 
 class Reason(StrEnum):

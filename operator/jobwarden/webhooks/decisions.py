@@ -270,6 +270,8 @@ class ScheduledJobFacts:
     #: What a manual run of the job executes (its dry run is checked): the template and
     #: the grace period its pods get. As JSON, to keep the facts hashable and frozen.
     run_spec: str | None = None
+    #: Why the job takes no manual run now (paused, cancelled, completed), else None.
+    closed: ScheduledJobPhase | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -283,7 +285,39 @@ class ScheduledJobFacts:
             sensitive=bool(spec.get("sensitive")),
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
+            closed=closed_state(body),
         )
+
+
+def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
+    """Why a ScheduledJob runs nothing by hand now: cancelled (spec.cancel, or phase
+    Cancelled), completed (a one-time job whose run ended) or paused (spec.suspend, or
+    phase Suspended); None when it may run."""
+    spec = _spec(body)
+    phase = str(((body.get("status") or {}).get("phase")) or "")
+    if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED:
+        return ScheduledJobPhase.CANCELLED
+    if phase == ScheduledJobPhase.COMPLETED:
+        return ScheduledJobPhase.COMPLETED
+    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED:
+        return ScheduledJobPhase.SUSPENDED
+    return None
+
+
+#: What a denied manual run of a closed ScheduledJob is told, by the job's state.
+_CLOSED_HINTS: Final = {
+    ScheduledJobPhase.SUSPENDED: (
+        "is paused: resume it first (kubectl jobwarden resume {name}, or spec.suspend: false)"
+    ),
+    ScheduledJobPhase.CANCELLED: (
+        "is cancelled: its schedule has ended and it runs no more (create a standalone "
+        "JobRun with its template, or a new ScheduledJob)"
+    ),
+    ScheduledJobPhase.COMPLETED: (
+        "is completed: a one-time job runs once (create a new ScheduledJob, or a "
+        "standalone JobRun, to run it again)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -373,6 +407,10 @@ def decide(request: Request, facts: Facts) -> Verdict:
             return verdict
     if request.operation == "UPDATE" and cancel_requested(request):
         return _decide_cancel(request, facts)
+    if cancel_repeated(request):
+        phase = terminal_phase(request.kind, request.old)
+        if phase is not None:
+            return _not_cancellable(request, phase)
     return _check_worker_pod(request, facts)
 
 
@@ -478,6 +516,9 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
     if ref is None:
         return ALLOW
     job = facts.scheduled_job(ref)
+    if job.closed is not None:
+        hint = _CLOSED_HINTS[job.closed].format(name=ref)
+        return _deny(409, f"ScheduledJob {ref} {hint}", Guard.RUN)
     if not job.sensitive:
         return ALLOW  # includes a job that does not exist (yet): nothing to protect
     if facts.allowed(AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)):
@@ -503,15 +544,50 @@ def terminal_phase(kind: str, body: Mapping[str, Any] | None) -> str | None:
         return None
 
 
+def _not_cancellable(request: Request, phase: str) -> Verdict:
+    return _deny(
+        409,
+        f"{request.what} is not in a cancellable state: {phase} (it has already "
+        "finished; there is nothing to cancel)",
+        Guard.CANCEL,
+    )
+
+
+#: What a repeated cancel may change besides nothing: its free-text reason.
+_REPEAT_MAY_CHANGE: Final = frozenset({c.ANNOTATION_CANCEL_REASON})
+
+
+def cancel_repeated(request: Request) -> bool:
+    """An UPDATE of a JobRun or Export whose cancel was asked for before, that sets
+    `cancel: true` again and changes nothing else (perhaps the cancel reason): e.g.
+    `kubectl patch … '{"spec":{"cancel":true}}'` on a run already cancelled."""
+    if request.operation != "UPDATE" or request.kind not in c.RUN_KINDS:
+        return False
+    if not (_spec(request.old).get("cancel") and _spec(request.new).get("cancel")):
+        return False
+    return _essence(request.old) == _essence(request.new)
+
+
+def _essence(body: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """What a user's update can change of an object, as comparable JSON."""
+    metadata = (body or {}).get("metadata") or {}
+    annotations = {k: v for k, v in _annotations(body).items() if k not in _REPEAT_MAY_CHANGE}
+    return tuple(
+        json.dumps(part, sort_keys=True)
+        for part in (
+            _spec(body),
+            metadata.get("labels") or {},
+            annotations,
+            metadata.get("finalizers") or [],
+            metadata.get("ownerReferences") or [],
+        )
+    )
+
+
 def _decide_cancel(request: Request, facts: Facts) -> Verdict:
     phase = terminal_phase(request.kind, request.old)
     if phase is not None:
-        return _deny(
-            409,
-            f"{request.what} is not in a cancellable state: {phase} (it has already "
-            "finished; there is nothing to cancel)",
-            Guard.CANCEL,
-        )
+        return _not_cancellable(request, phase)
     user = request.user.username
     creators = [_annotations(request.old).get(c.ANNOTATION_CREATED_BY)]
     if creators[0] == user:
