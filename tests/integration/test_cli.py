@@ -288,10 +288,17 @@ def test_active_and_status_show_runs_as_each_user_sees_them(
     runs.cancel(bob, team, "bobs")
 
 
-def test_active_flags_a_stuck_run(cluster: TestCluster, team: str) -> None:
-    alice = cluster.kube("alice")
+def test_active_flags_a_run_silent_since_its_last_report_as_stuck(
+    cluster: TestCluster, team: str
+) -> None:
+    """Stuck means: the worker reported progress, then went quiet for stuckAfterSeconds.
+    A worker that never reports is never flagged for its silence."""
+    alice, admin = cluster.kube("alice"), cluster.kube()
     runs.create(alice, team, _long("silent", stuckAfterSeconds=2))
+    runs.create(alice, team, _long("mute", stuckAfterSeconds=2))
     runs.wait_phase(alice, team, "silent", "Running")
+    runs.wait_phase(alice, team, "mute", "Running")
+    runs.report_progress(admin, team, "silent")  # what the worker SDK writes
 
     def flagged() -> bool:
         table = by_name(parse_table(ok(jw(cluster, "alice", "active", namespace=team))))
@@ -301,8 +308,28 @@ def test_active_flags_a_stuck_run(cluster: TestCluster, team: str) -> None:
         wait_until(flagged, timeout=20, message="the silent run flagged as stuck")
         page = ok(jw(cluster, "alice", "status", "silent", namespace=team))
         assert re.search(r"Stuck:\s+yes, for", page)
+        assert "Stuck" in runs.event_reasons(alice, team, "silent")
+        table = by_name(parse_table(ok(jw(cluster, "alice", "active", namespace=team))))
+        assert table["mute"]["STUCK"] == "no", "never reported: never flagged"
+        conditions = runs.get(alice, team, "mute")["status"].get("conditions", [])
+        assert not [c for c in conditions if c["type"] == "Stuck"]
+        runs.report_progress(admin, team, "silent")  # heard from again: cleared
+        wait_until(lambda: not flagged(), timeout=10, message="the stuck flag cleared")
     finally:
         runs.cancel(alice, team, "silent")
+        runs.cancel(alice, team, "mute")
+
+
+def test_the_stuck_rule_and_its_default_are_in_kubectl_explain(cluster: TestCluster) -> None:
+    for kind in ("jobrun", "export", "scheduledjob"):
+        text = cluster.kubectl("explain", f"{kind}.spec.stuckAfterSeconds").stdout
+        flat = " ".join(text.split())
+        assert "has reported progress at least once" in flat
+        assert "0 turns it off" in flat
+        assert "never reports progress is never flagged" in flat
+    assert "default 300" in " ".join(
+        cluster.kubectl("explain", "jobrun.spec.stuckAfterSeconds").stdout.split()
+    )
 
 
 # ------------------------------------------------------------------------- cancel

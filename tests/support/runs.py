@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections import defaultdict
@@ -101,6 +102,17 @@ def phase(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -> str:
 def cancel(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -> JSON:
     """Request a cancel, as `kubectl patch --type merge -p '{"spec":{"cancel":true}}'`."""
     return kube.merge_patch(path(namespace, name, kind), {"spec": {"cancel": True}})
+
+
+def report_progress(
+    kube: Kube, namespace: str, name: str, kind: str = "JobRun", fraction: float = 0.1
+) -> JSON:
+    """Write `status.progress` as a worker does (the SDK's report): its heartbeat."""
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+    progress = {"fraction": fraction, "updateTime": now.replace("+00:00", "Z")}
+    return kube.merge_patch(
+        path(namespace, name, kind) + "/status", {"status": {"progress": progress}}
+    )
 
 
 def wait_phase(

@@ -33,7 +33,7 @@ class RunSettingsSpec(TypedDict, total=False):
     retryBackoff: RetryBackoffSpec
     startTimeoutSeconds: int
     cancelGracePeriodSeconds: int
-    stuckAfterSeconds: int | None
+    stuckAfterSeconds: int
 
 
 #: The run settings' keys: what a run sets for itself and a snapshot copies from its job.

@@ -920,13 +920,15 @@ def _close(draft: _Draft) -> Plan:
 
 
 def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
-    """The `Stuck` condition for runs with `stuckAfterSeconds` (see core.heartbeat)."""
+    """The `Stuck` condition (see core.heartbeat): written once the worker has reported
+    progress (a run whose worker never reports carries none), kept once written."""
     existing = find_condition(draft.conditions, ConditionType.STUCK)
-    if draft.run.settings.stuck_after_seconds is None and existing is None:
+    if not draft.run.settings.stuck_after_seconds and existing is None:
         return
     view = dataclasses.replace(draft.run, status={**draft.status, "phase": phase.value})
-    running_since = draft.current_pod.running_since if draft.current_pod else None
-    check = stuck_condition(view, draft.now, running_since=running_since)
+    check = stuck_condition(view, draft.now)
+    if existing is None and not check.watched:
+        return
     was_stuck = existing is not None and existing["status"] == ConditionStatus.TRUE
     draft.condition(ConditionType.STUCK, check.stuck, check.reason, check.message)
     if check.stuck and not was_stuck:

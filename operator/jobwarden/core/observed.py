@@ -47,7 +47,8 @@ class RunSettings:
     start_timeout_seconds: int = c.DEFAULT_START_TIMEOUT_SECONDS
     cancel_grace_period_seconds: int = c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS
     cancel: bool = False
-    stuck_after_seconds: int | None = None
+    #: Seconds of silence after a progress report that flag Stuck; None: off (0 in spec).
+    stuck_after_seconds: int | None = c.DEFAULT_STUCK_AFTER_SECONDS
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any]) -> RunSettings:
@@ -76,8 +77,16 @@ class RunSettings:
                 spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
             ),
             cancel=bool(raw.get("cancel", False)),
-            stuck_after_seconds=int(stuck) if (stuck := spec.get("stuckAfterSeconds")) else None,
+            stuck_after_seconds=_stuck_after(spec.get("stuckAfterSeconds")),
         )
+
+
+def _stuck_after(value: object) -> int | None:
+    """`stuckAfterSeconds`: unset is the default, 0 turns stuck detection off."""
+    if value is None:
+        return c.DEFAULT_STUCK_AFTER_SECONDS
+    seconds = int(str(value))
+    return seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)
