@@ -27,6 +27,7 @@ def sim(
     sigterm_exit_seconds: float | None = None,
     sigterm_exit_code: int | None = None,
     ignore_sigterm: bool = False,
+    termination_message: str | None = None,
 ) -> dict[str, str]:
     """Pod annotations that tell kwok how the simulated worker behaves."""
     annotations = {"sim.jobwarden.dev/run-seconds": f"{run_seconds:g}"}
@@ -40,6 +41,8 @@ def sim(
         annotations["sim.jobwarden.dev/sigterm-exit-code"] = str(sigterm_exit_code)
     if ignore_sigterm:
         annotations["sim.jobwarden.dev/ignore-sigterm"] = "true"
+    if termination_message is not None:
+        annotations["sim.jobwarden.dev/termination-message"] = termination_message
     return annotations
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,3 +293,26 @@ def test_replace_never_guesses_between_runs_created_in_the_same_second() -> None
     spec = {"concurrencyPolicy": "Replace"}
     plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), both, NOW)
     assert plan.cancel == []
+
+
+@pytest.mark.parametrize(
+    ("phase", "said", "kept"),
+    [
+        ("Failed", "disk full", "disk full"),
+        ("Cancelled", "stopped at row 10", "stopped at row 10"),
+        ("Succeeded", "wrote 10 rows", None),  # not an error
+        ("Failed", None, None),
+        ("Failed", "x" * 600, "x" * 511 + "…"),  # clipped to the summary's bound
+    ],
+)
+def test_a_pruned_runs_summary_keeps_its_last_attempts_error(
+    phase: str, said: str | None, kept: str | None
+) -> None:
+    done = run("nightly-f0", phase, completed=NOW - datetime.timedelta(hours=1))
+    attempts: list[dict[str, Any]] = [{"attempt": 1, "podName": "p-1", "message": "first"}]
+    attempts.append({"attempt": 2, "podName": "p-2", **({"message": said} if said else {})})
+    done = dataclasses.replace(done, status={**done.status, "attempts": attempts})
+    spec = {"successfulRunsHistoryLimit": 0, "failedRunsHistoryLimit": 0}
+    plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), [done], NOW)
+    assert plan.status is not None
+    assert plan.status["history"][0].get("error") == kept

@@ -95,6 +95,8 @@ MAX_CONDITIONS: Final = 16
 #: The longest free text the CRDs keep (`Message` in common.py), e.g.
 #: `status.cancellation.reason`: a longer cancel reason is cut to it.
 MAX_MESSAGE_CHARS: Final = 1024
+#: A pruned run's error in `status.history` (100 summaries: kept short).
+MAX_SUMMARY_ERROR_CHARS: Final = 512
 
 # Defaults of a ScheduledJob's spec, shared by the model and the decisions.
 DEFAULT_TIME_ZONE: Final = "UTC"

@@ -24,6 +24,7 @@ from jobwarden.api.constants import (
     MAX_ACTIVE_LISTED,
     MAX_HISTORY_ENTRIES,
     MAX_RUN_NAME,
+    MAX_SUMMARY_ERROR_CHARS,
 )
 from jobwarden.api.enums import (
     DEFAULT_CONCURRENCY_POLICY,
@@ -103,6 +104,14 @@ class RunSummary(ApiModel):
         default=None, ge=0, description="Run time from start to completion, in seconds."
     )
     reason: Reason | None = Field(default=None, description="Why it ended that way.")
+    error: str | None = Field(
+        default=None,
+        max_length=MAX_SUMMARY_ERROR_CHARS,
+        description=(
+            "Unless it succeeded: the termination message of its last attempt (what the "
+            "worker said, or the tail of its log), clipped; the history's error column."
+        ),
+    )
 
 
 class ScheduledJobSpec(RunSettings):

@@ -174,6 +174,7 @@ class RunSummaryDict(TypedDict, total=False):
     phase: str
     durationSeconds: float | None
     reason: str | None
+    error: str | None
 
 
 class ScheduledJobStatusDict(StatusDict, total=False):

@@ -42,7 +42,7 @@ from jobwarden.core.conditions import (
     format_micro_time,
     parse_time,
 )
-from jobwarden.core.draft import StatusDraft
+from jobwarden.core.draft import StatusDraft, clip
 from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
@@ -237,7 +237,18 @@ def _summary(run: RunView) -> RunSummaryDict:
         "phase": run.phase.value,
         "durationSeconds": round(duration, 3) if duration is not None else None,
         "reason": run.status.get("reason"),
+        "error": _error(run),
     }
+
+
+def _error(run: RunView) -> str | None:
+    """What the history's error column keeps of a run that did not succeed: its last
+    attempt's termination message."""
+    attempts = run.status.get("attempts") or []
+    message = attempts[-1].get("message") if attempts else None
+    if run.phase == RunPhase.SUCCEEDED or not message:
+        return None
+    return clip(str(message), c.MAX_SUMMARY_ERROR_CHARS)
 
 
 class _Draft(StatusDraft[ScheduledJobStatusDict]):
