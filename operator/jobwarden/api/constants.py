@@ -104,6 +104,8 @@ DEFAULT_MISSED_RUNS_MAX: Final = 10  # missedRunPolicy.maxRuns (RunAll)
 DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT: Final = 10
 DEFAULT_FAILED_RUNS_HISTORY_LIMIT: Final = 10
 DEFAULT_RUN_RETENTION_DAYS: Final = 90
+#: The longest ttlSecondsAfterFinished (ten years).
+MAX_TTL_SECONDS_AFTER_FINISHED: Final = 315_360_000
 
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

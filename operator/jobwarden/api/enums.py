@@ -210,6 +210,7 @@ class AuditAction(StrEnum):
     FINISHED = "finished"
     POD_REJECTED = "pod-rejected"
     DISRUPTED = "disrupted"
+    EXPIRED = "expired"  # a finished standalone run deleted: its TTL has passed
     # Requests the admission webhooks refused (`Guard.denied`).
     STAMP_DENIED = "stamp-denied"
     RUN_DENIED = "run-denied"
@@ -225,6 +226,7 @@ class AuditOutcome(StrEnum):
     STARTED = "started"  # admitted: its first pod asked for
     RETRIED = "retried"  # a disrupted attempt, retried at once
     DENIED = "Denied"  # refused by the admission webhooks
+    DELETED = "deleted"  # a finished run deleted by the operator (retention)
 
 
 class Guard(StrEnum):

@@ -19,6 +19,7 @@ from jobwarden.api.constants import (
     DEFAULT_RETRY_FACTOR,
     DEFAULT_RETRY_INITIAL_SECONDS,
     DEFAULT_RETRY_MAX_SECONDS,
+    DEFAULT_RUN_RETENTION_DAYS,
     DEFAULT_START_TIMEOUT_SECONDS,
     DEFAULT_STUCK_AFTER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -28,6 +29,7 @@ from jobwarden.api.constants import (
     MAX_START_TIMEOUT_SECONDS,
     MAX_STUCK_AFTER_SECONDS,
     MAX_TIMEOUT_SECONDS,
+    MAX_TTL_SECONDS_AFTER_FINISHED,
     MIN_START_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
 )
@@ -97,6 +99,28 @@ def cancel_field() -> Any:
         description=CANCEL_DESCRIPTION,
         json_schema_extra=validations(
             cel("!oldSelf || self", "cancel is final: it cannot be set back to false")
+        ),
+    )
+
+
+def ttl_field(kind: str) -> Any:
+    """`spec.ttlSecondsAfterFinished` of a standalone run (as on a Kubernetes Job)."""
+    return Field(
+        default=None,
+        ge=0,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description=(
+            f"Delete this {kind} this many seconds after it finished (Succeeded, Failed or "
+            "Cancelled; counted from status.completionTime), as a Kubernetes Job's "
+            "ttlSecondsAfterFinished; 0: as soon as it has finished. Unset: the operator's "
+            f"runRetentionDays (default {DEFAULT_RUN_RETENTION_DAYS} days; 0 there keeps "
+            "finished runs for ever)."
+            + (
+                " Only for a standalone run (with template): the runs of a ScheduledJob "
+                "follow its history limits and runRetentionDays."
+                if kind == "JobRun"
+                else ""
+            )
         ),
     )
 

@@ -46,12 +46,14 @@ from jobwarden.core.plan import (
     AuditOutcomeValue,
     CreatePod,
     DeletePod,
+    DeleteRun,
     Plan,
     ReleasePod,
 )
 from jobwarden.core.podstate import disruption_of, oom_message, start_state
 from jobwarden.core.reasons import PodReason
 from jobwarden.core.refusals import ApiRefusal, Refusal, classify, create_retry_delay, describe
+from jobwarden.core.retention import DEFAULT_RETENTION_SECONDS, decide_retention
 
 #: How long past the grace period a worker may take to be seen exiting before the
 #: operator assumes its node is lost, force-deletes the pod and reports CancelTimeout.
@@ -157,11 +159,14 @@ def decide(
     *,
     exit_margin_seconds: float = DEFAULT_EXIT_MARGIN_SECONDS,
     refusal: Refusal | None = None,
+    retention_seconds: float | None = DEFAULT_RETENTION_SECONDS,
 ) -> Plan:
     """The next step of one run. See the module docstring.
 
     `refusal`: the API server refused the pod create this very decision asked for
     (the engine decides again with what the API said, and applies that plan instead).
+    `retention_seconds`: how long a finished standalone run without its own
+    ttlSecondsAfterFinished is kept (the operator's runRetentionDays; None: for ever).
     """
     draft = _Draft(run, now, refusal)
     if run.deleting:
@@ -170,6 +175,7 @@ def decide(
 
     if run.phase.terminal:
         _decide_terminal(draft, pods)
+        _decide_retention(draft, retention_seconds)
         return _close(draft)
 
     if run.settings.cancel:
@@ -229,6 +235,21 @@ def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
             draft.plan.pre_actions.append(
                 DeletePod(pod.name, pod.uid, draft.run.settings.cancel_grace_period_seconds)
             )
+
+
+def _decide_retention(draft: _Draft, retention_seconds: float | None) -> None:
+    """A finished standalone run goes once its TTL has passed (after its pods' outcomes
+    are released); until then the decision wakes when it is due."""
+    retention = decide_retention(draft.run, draft.now, retention_seconds)
+    if retention.delete:
+        draft.plan.post_actions.append(DeleteRun(draft.run.uid))
+        draft.audit(
+            AuditAction.EXPIRED,
+            AuditOutcome.DELETED,
+            detail=f"finished, kept {retention.ttl_seconds:g}s (ttlSecondsAfterFinished)",
+        )
+    elif retention.wake_after is not None:
+        draft.plan.wake_in(retention.wake_after)
 
 
 # ------------------------------------------------------------------------ cancel

@@ -110,6 +110,8 @@ class RunView:
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: spec.ttlSecondsAfterFinished (a standalone run's; kept in a slimmed finished run).
+    ttl_seconds_after_finished: int | None = None
     #: The spec as the API returned it (a worker pod is built from it without a GET);
     #: empty in a slimmed finished run.
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -184,6 +186,7 @@ class RunView:
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
+            ttl_seconds_after_finished=_optional_int(spec.get("ttlSecondsAfterFinished")),
             spec=spec,
         )
 
@@ -384,3 +387,13 @@ class Slot:
     limit: int  # the namespace's quota
     reason: QueueReason = QueueReason.QUOTA_EXHAUSTED  # why it waits
     message: str = ""  # details when the reason is not the quota
+
+
+def _optional_int(value: object) -> int | None:
+    """An integer field of a spec, None when unset or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

@@ -42,7 +42,14 @@ class ReleasePod:
     uid: str
 
 
-Action = CreatePod | DeletePod | ReleasePod
+@dataclass(frozen=True)
+class DeleteRun:
+    """Delete the finished run itself (its TTL has passed), only if `uid` still matches."""
+
+    uid: str
+
+
+Action = CreatePod | DeletePod | ReleasePod | DeleteRun
 
 
 @dataclass(frozen=True)
