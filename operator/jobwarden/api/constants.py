@@ -41,6 +41,8 @@ ANNOTATION_CREATED_BY: Final = f"{GROUP}/created-by"
 ANNOTATION_CANCEL_REQUESTED_BY: Final = f"{GROUP}/cancel-requested-by"
 ANNOTATION_CANCEL_REQUESTED_AT: Final = f"{GROUP}/cancel-requested-at"
 ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+#: Who last paused or resumed a ScheduledJob (spec.suspend), stamped by the webhook.
+ANNOTATION_SUSPEND_CHANGED_BY: Final = f"{GROUP}/suspend-changed-by"
 # Free text a user (or `kubectl jobwarden cancel --reason`) may set next to
 # `spec.cancel: true`; copied into `status.cancellation.reason`.
 ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"

@@ -60,8 +60,8 @@ TEMPLATE_DESCRIPTION = (
 
 
 class MissedRunSettings(ApiModel):
-    """What to do with fires that were missed while the operator was down, the job
-    was suspended, or concurrencyPolicy Forbid skipped them."""
+    """What to do with fires that were missed while the operator was down (fires that
+    come while the job is paused are skipped on purpose: status.skippedWhilePaused)."""
 
     policy: MissedRunPolicy = Field(
         default=DEFAULT_MISSED_RUN_POLICY,
@@ -146,8 +146,11 @@ class ScheduledJobSpec(RunSettings):
     suspend: bool = Field(
         default=False,
         description=(
-            "Pause: no new runs start (running ones continue); history is kept. Fires "
-            "missed while paused follow missedRunPolicy when resumed."
+            "Pause: no new runs start (running ones continue); history is kept. Each fire "
+            "that comes while paused is skipped on purpose: counted in "
+            "status.skippedWhilePaused and logged, never made up later (missedRunPolicy "
+            "is for fires missed while the operator was down). After resume the job runs "
+            "at its next scheduled time, not at once."
         ),
     )
     concurrency_policy: ConcurrencyPolicy = Field(
@@ -237,6 +240,21 @@ class ScheduledJobStatus(ApiModel):
     )
     missed_runs: int = Field(
         default=0, ge=0, description="Fires missed so far (not run, or run late by policy)."
+    )
+    skipped_while_paused: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Fires skipped on purpose because the job was paused (spec.suspend); not "
+            "counted in missedRuns."
+        ),
+    )
+    last_skipped_time: datetime | None = Field(
+        default=None,
+        description=(
+            "The newest fire skipped while paused: fires up to it are handled, so a "
+            "resume runs nothing before the next fire."
+        ),
     )
     active_count: int = Field(default=0, ge=0, description="Number of unfinished runs.")
     active: list[ActiveRun] = Field(

@@ -186,6 +186,8 @@ class ScheduledJobStatusDict(StatusDict, total=False):
     lastFailureTime: str | None
     consecutiveFailures: int
     missedRuns: int
+    skippedWhilePaused: int
+    lastSkippedTime: str | None
     activeCount: int
     active: list[ActiveRunDict]
     history: list[RunSummaryDict]
