@@ -23,6 +23,7 @@ from jobwarden.webhooks.decisions import (
     User,
     Verdict,
     WorkerPodCheck,
+    audit_records,
     decide,
     expected_stamps,
     stamp,
@@ -610,3 +611,74 @@ def test_a_manual_run_of_a_missing_job_has_nothing_to_check() -> None:
 def test_the_operators_own_runs_are_not_dry_run() -> None:
     verdict, asked = ask(create(obj(), OPERATOR))
     assert verdict.allowed and asked == []
+
+
+# ------------------------------------------------------------------ audit records
+def _quota(max_running: int | None) -> JSON:
+    spec = {} if max_running is None else {"maxRunning": max_running}
+    return {"kind": "WorkerQuota", "metadata": {"name": "quota", "namespace": "team-a"},
+            "spec": spec}  # fmt: skip
+
+
+def _delete(old: JSON, user: str = "alice") -> Request:
+    """A DELETE: kopf passes the old object as the body."""
+    return _request("DELETE", old, old, user)
+
+
+A_JOB = obj("ScheduledJob")
+AUDITED = {
+    "job created": (create(A_JOB), [("scheduledjob-created", "schedule 0 2 * * *")]),
+    "job created paused": (
+        create(obj("ScheduledJob", suspend=True)),
+        [("scheduledjob-created", "schedule 0 2 * * *"), ("paused", "created paused")],
+    ),
+    "job paused": (update(A_JOB, spec={"suspend": True}), [("paused", "")]),
+    "job resumed": (update(obj("ScheduledJob", suspend=True), spec={"suspend": False}),
+                    [("resumed", "")]),
+    "job changed": (update(A_JOB, spec={"schedule": "0 3 * * *", "retries": 2}),
+                    [("scheduledjob-changed", "changed retries, schedule")]),
+    "job paused and changed at once": (
+        update(A_JOB, spec={"suspend": True, "timeZone": "Europe/Berlin"}),
+        [("paused", ""), ("scheduledjob-changed", "changed timeZone")],
+    ),
+    "job cancelled, with its reason": (
+        update(A_JOB, spec={"cancel": True},
+               annotations={"jobwarden.dev/cancel-reason": "retired"}),
+        [("scheduledjob-cancelled", "retired")],
+    ),
+    "job deleted": (_delete(A_JOB), [("scheduledjob-deleted", "")]),
+    "only metadata changed: nothing": (update(A_JOB, annotations={"note": "x"}), []),
+    "run now": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual")),
+                [("run-now", "run now of ScheduledJob nightly")]),
+    "rerun": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="n-1")),
+              [("rerun", "rerun of n-1")]),
+    "a standalone run: its admitted line says who": (create(obj()), []),
+    "quota created": (create(_quota(5)), [("quota-changed", "maxRunning default -> 5")]),
+    "quota changed": (
+        _request("UPDATE", _quota(10), _quota(5), "admin"),
+        [("quota-changed", "maxRunning 5 -> 10")],
+    ),
+    "quota unchanged: nothing": (_request("UPDATE", _quota(5), _quota(5), "admin"), []),
+    "quota deleted": (_delete(_quota(5)), [("quota-changed", "maxRunning 5 -> default (deleted)")]),
+    "the operator's own writes: nothing": (create(A_JOB, user=OPERATOR), []),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(AUDITED), ids=list(AUDITED))
+def test_audit_records_of_admitted_requests(case: str) -> None:
+    request, expected = AUDITED[case]
+    assert [(r.action.value, r.detail) for r in audit_records(request)] == expected
+
+
+def test_pause_and_resume_are_stamped_with_who() -> None:
+    paused = stamp(update(A_JOB, "bob", spec={"suspend": True}))
+    assert paused.annotations["jobwarden.dev/suspend-changed-by"] == "bob"
+    edited = stamp(update(A_JOB, "carol", spec={"retries": 3}))
+    assert "jobwarden.dev/suspend-changed-by" not in edited.annotations
+    forged = update(A_JOB, "carol", annotations={"jobwarden.dev/suspend-changed-by": "bob"})
+    assert stamp(forged).annotations == {"jobwarden.dev/suspend-changed-by": None}
+
+
+def test_deletes_and_quotas_are_let_through_for_the_audit_log() -> None:
+    assert decide(_delete(A_JOB), Facts()).allowed
+    assert decide(create(_quota(3)), Facts()).allowed

@@ -211,6 +211,16 @@ class AuditAction(StrEnum):
     POD_REJECTED = "pod-rejected"
     DISRUPTED = "disrupted"
     EXPIRED = "expired"  # a finished standalone run deleted: its TTL has passed
+    # Users' requests the admission webhooks let through (written as they are admitted).
+    SCHEDULED_JOB_CREATED = "scheduledjob-created"
+    SCHEDULED_JOB_CHANGED = "scheduledjob-changed"
+    SCHEDULED_JOB_DELETED = "scheduledjob-deleted"
+    SCHEDULED_JOB_CANCELLED = "scheduledjob-cancelled"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    RUN_NOW = "run-now"
+    RERUN = "rerun"
+    QUOTA_CHANGED = "quota-changed"
     # Requests the admission webhooks refused (`Guard.denied`).
     STAMP_DENIED = "stamp-denied"
     RUN_DENIED = "run-denied"
@@ -227,6 +237,7 @@ class AuditOutcome(StrEnum):
     RETRIED = "retried"  # a disrupted attempt, retried at once
     DENIED = "Denied"  # refused by the admission webhooks
     DELETED = "deleted"  # a finished run deleted by the operator (retention)
+    ALLOWED = "allowed"  # a user's request admitted by the webhooks
 
 
 class Guard(StrEnum):

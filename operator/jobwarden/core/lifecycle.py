@@ -425,7 +425,9 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     # a write to the API server like any other, and runs are many.
     draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name} ({usage})")
     if attempt == 1:
-        draft.audit(AuditAction.ADMITTED, AuditOutcome.STARTED, detail=usage)
+        # A run now or re-run names who triggered it (a scheduled one: "schedule").
+        trigger = draft.run.annotations.get(c.ANNOTATION_TRIGGERED_BY) or ""
+        draft.audit(AuditAction.ADMITTED, AuditOutcome.STARTED, user=trigger, detail=usage)
     _request_pod(draft, record)
     if draft.plan.pre_actions:  # its pod is asked for: Starting may be written later
         draft.plan.status_may_wait = START_QUIET_SECONDS

@@ -40,6 +40,12 @@ logger = logging.getLogger("jobwarden.webhooks")
 
 PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
 OPERATIONS: Final = ("CREATE", "UPDATE")
+#: The validating webhook also sees deletes of ScheduledJobs and every change of a
+#: WorkerQuota, for the audit log.
+VALIDATED_OPERATIONS: Final = {
+    c.PLURAL_SCHEDULED_JOBS: ("CREATE", "UPDATE", "DELETE"),
+    c.PLURAL_WORKER_QUOTAS: ("CREATE", "UPDATE", "DELETE"),
+}
 FAILURE_POLICY: Final = OperatorConfig.from_env().webhook_failure_policy
 #: Where the runtime is kept in kopf's memo (the operator's, copied to every object's).
 MEMO_KEY: Final = "admission"
@@ -132,6 +138,8 @@ async def check_policy(
         ) from error
     if verdict.allowed:
         warnings.extend(verdict.warnings)
+        if not dryrun:
+            runtime.audit_allowed(request, _uid(body, old))
         return
     if not dryrun:
         uid = str(old.metadata.uid or "") if old is not None else ""
@@ -141,16 +149,28 @@ async def check_policy(
     raise kopf.AdmissionError(verdict.message, code=verdict.code)
 
 
-for _plural in PLURALS:
+def _uid(body: kopf.Body, old: kopf.Body | None) -> str:
+    """The object's uid: a validating webhook sees it on CREATE too (the API server
+    assigns it before validation)."""
+    uid = body.metadata.uid or (old.metadata.uid if old is not None else None)
+    return str(uid or "")
+
+
+for _plural in (*PLURALS, c.PLURAL_WORKER_QUOTAS):
     _options: dict[str, Any] = {
-        "operations": OPERATIONS,
+        "operations": VALIDATED_OPERATIONS.get(_plural, OPERATIONS),
         "persistent": True,  # kept when a replica stops: the others still serve them
         "side_effects": False,
         "ignore_failures": FAILURE_POLICY == "Ignore",
     }
-    kopf.on.mutate(c.GROUP, c.VERSION, _plural, id=f"identity.{_plural}", **_options)(
-        stamp_identity
-    )
+    if _plural in PLURALS:
+        kopf.on.mutate(
+            c.GROUP,
+            c.VERSION,
+            _plural,
+            id=f"identity.{_plural}",
+            **{**_options, "operations": OPERATIONS},
+        )(stamp_identity)
     kopf.on.validate(c.GROUP, c.VERSION, _plural, id=f"policy.{_plural}", **_options)(check_policy)
 
 

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ from jobwarden.webhooks.decisions import (
     User,
     Verdict,
     WorkerPodCheck,
+    audit_records,
     decide,
+    request_identity,
 )
 
 logger = logging.getLogger("jobwarden.webhooks")
@@ -121,6 +124,10 @@ class AdmissionRuntime:
         self.config = config
         self.kube: KubeApi = kube or Kube()
         self.audit = AuditLog()
+        #: Audit lines already written for a request: the API server admits a write
+        #: again when it retries it after a conflict (another writer, e.g. a status
+        #: update, came first), and one action must be one line.
+        self._audited: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self.operator: str | None = config.operator_username or None
         self._owns_dir = not config.webhook_cert_dir
         if config.webhook_cert_source == "files" and self._owns_dir:
@@ -363,6 +370,26 @@ class AdmissionRuntime:
         )
         return bool((answer.get("status") or {}).get("allowed"))
 
+    def audit_allowed(self, request: Request, uid: str) -> None:
+        """One audit line per user action the webhooks let through (`audit_records`)."""
+        for record in audit_records(request):
+            key = (*request_identity(request, uid), record.action, record.detail)
+            if key in self._audited:
+                continue  # the same request admitted again (a retry after a conflict)
+            self._audited[key] = None
+            while len(self._audited) > _AUDITED_REMEMBERED:
+                self._audited.popitem(last=False)
+            self.audit.write_line(
+                record.action,
+                AuditOutcome.ALLOWED,
+                namespace=request.namespace,
+                kind=request.kind,
+                name=request.name,
+                uid=uid,
+                user=request.user.username,
+                detail=record.detail,
+            )
+
     def audit_denial(self, request: Request, verdict: Verdict, uid: str) -> None:
         """One audit line per refused cancel or run, beside the engine's audit lines."""
         if verdict.action is None:
@@ -377,6 +404,10 @@ class AdmissionRuntime:
             user=request.user.username,
             detail=verdict.message,
         )
+
+
+#: How many audited requests are remembered to drop the lines of their retries.
+_AUDITED_REMEMBERED = 4096
 
 
 class AdmissionServer(kopf.WebhookServer):
