@@ -165,6 +165,59 @@ def test_only_the_creator_or_a_cancel_holder_may_cancel(
         runs.wait_phase(alice, team, name, ("Cancelled", "Failed"), timeout=60)
 
 
+def test_deleting_an_unfinished_run_takes_the_cancel_right_and_stops_it_first(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    """bob may not delete alice's running run; alice may, and the delete goes through
+    the cancel path (SIGTERM, status.cancellation by alice with reason "deleted", audit
+    line) before the object goes. A finished run is deleted by anyone who may delete."""
+    alice, bob = cluster.kube("alice"), cluster.kube("bob")
+    created = runs.create(
+        alice, team, jobrun("doomed", sim(run_seconds=600, sigterm_exit_seconds=1))
+    )
+    assert "jobwarden.dev/stop-before-delete" in created["metadata"]["finalizers"]
+    runs.wait_phase(alice, team, "doomed", "Running")
+
+    error = _denied(bob.delete, runs.path(team, "doomed"))
+    assert error.status == 403
+    assert 'bob may not delete JobRun "doomed"' in error.message
+    assert (
+        "only its creator (alice)" in error.message and "stops it as a cancel does" in error.message
+    )
+    assert runs.get(alice, team, "doomed")["metadata"].get("deletionTimestamp") is None
+    wait_until(
+        lambda: any(r["action"] == "delete-denied" and r["user"] == "bob"
+                    for r in _audit_lines(operator, "doomed")),
+        timeout=5,
+        message="an audit line for bob's refused delete",
+    )  # fmt: skip
+
+    alice.delete(runs.path(team, "doomed"))
+    stopping = runs.get(alice, team, "doomed")  # still there: stopped first
+    assert stopping["metadata"].get("deletionTimestamp")
+    seen: dict[str, Any] = {}
+
+    def stopped_then_gone() -> bool:
+        try:
+            body = runs.get(alice, team, "doomed")
+        except KubeError as error:
+            return error.status == 404
+        if body.get("status", {}).get("cancellation"):
+            seen.update(body["status"])
+        return False
+
+    wait_until(stopped_then_gone, timeout=60, message="doomed stopped, then deleted")
+    assert seen["cancellation"]["requestedBy"] == "alice"
+    assert seen["cancellation"]["reason"] == "deleted"
+    actions = [r["action"] for r in _audit_lines(operator, "doomed")]
+    assert "cancel-requested" in actions and "cancel-finished" in actions
+
+    runs.create(alice, team, jobrun("brief", sim(run_seconds=0.2)))
+    runs.wait_phase(alice, team, "brief", "Succeeded", timeout=30)
+    bob.delete(runs.path(team, "brief"))  # finished: nothing to stop
+    wait_until(lambda: not alice.exists(runs.path(team, "brief")), timeout=15, message="gone")
+
+
 def test_cancel_of_a_finished_run_is_denied_with_its_state(cluster: TestCluster, team: str) -> None:
     alice, admin = cluster.kube("alice"), cluster.kube()
     runs.create(alice, team, jobrun("done", sim(run_seconds=0.3)))
@@ -494,17 +547,24 @@ def configurations(cluster: TestCluster, operator: OperatorProcess) -> list[JSON
 
 def test_webhooks_cover_jobwarden_resources_only(configurations: list[JSON]) -> None:
     names = {w["name"] for c in configurations for w in c["webhooks"]}
-    assert names == {f"{k}.{p}.jobwarden.dev" for k in ("identity", "policy") for p in PLURALS}
+    assert names == {f"{k}.{p}.jobwarden.dev" for k in ("identity", "policy") for p in PLURALS} | {
+        "policy.workerquotas.jobwarden.dev"  # audit lines of quota changes
+    }
     for configuration in configurations:
         for webhook in configuration["webhooks"]:
+            validating = webhook["name"].startswith("policy.")
             assert webhook["failurePolicy"] == "Fail"
-            assert webhook["sideEffects"] == "None"  # so dry-run requests are sent too
+            # Dry-run requests are sent too; the validating one writes (audit lines, the
+            # cancel of a delete) only for real requests.
+            assert webhook["sideEffects"] == ("NoneOnDryRun" if validating else "None")
             assert webhook["clientConfig"]["url"].startswith("https://127.0.0.1:")
             assert webhook["clientConfig"]["caBundle"]
             (rule,) = webhook["rules"]
             assert rule["apiGroups"] == ["jobwarden.dev"]
-            assert rule["resources"][0] in PLURALS and len(rule["resources"]) == 1
-            assert sorted(rule["operations"]) == ["CREATE", "UPDATE"]  # never DELETE
+            assert len(rule["resources"]) == 1
+            assert rule["resources"][0] in (*PLURALS, "workerquotas")
+            expected = ["CREATE", "DELETE", "UPDATE"] if validating else ["CREATE", "UPDATE"]
+            assert sorted(rule["operations"]) == expected
 
 
 def test_the_operators_own_writes_skip_the_webhooks(

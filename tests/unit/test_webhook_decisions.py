@@ -682,3 +682,55 @@ def test_pause_and_resume_are_stamped_with_who() -> None:
 def test_deletes_and_quotas_are_let_through_for_the_audit_log() -> None:
     assert decide(_delete(A_JOB), Facts()).allowed
     assert decide(create(_quota(3)), Facts()).allowed
+
+
+# ------------------------------------------------------------------ deletes
+GC = "system:serviceaccount:kube-system:generic-garbage-collector"
+Answers = dict[Question, Answer]
+ALICES = obj(annotations={CREATED_BY: "alice"}, phase="Running")
+DELETES: dict[str, tuple[Request, Answers, bool]] = {
+    "the creator deletes her running run": (_delete(ALICES, "alice"), {}, True),
+    "another user without cancel: refused": (_delete(ALICES, "bob"), {REVIEW: False}, False),
+    "another user with the verb cancel": (_delete(ALICES, "carol"), {REVIEW: True}, True),
+    "a finished run: anyone who may delete": (
+        _delete(obj(annotations={CREATED_BY: "alice"}, phase="Succeeded"), "bob"), {}, True
+    ),
+    "a queued run is not finished": (
+        _delete(obj(annotations={CREATED_BY: "alice"}, phase="Queued"), "bob"),
+        {REVIEW: False},
+        False,
+    ),
+    "the garbage collector (its job was deleted)": (_delete(ALICES, GC), {}, True),
+    "a job without active runs": (_delete(obj("ScheduledJob"), "bob"), {}, True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DELETES), ids=list(DELETES))
+def test_deleting_an_unfinished_run_takes_the_right_to_cancel_it(case: str) -> None:
+    request, answers, allowed = DELETES[case]
+    verdict, _ = ask(request, answers)
+    assert verdict.allowed is allowed
+    if not allowed:
+        assert verdict.code == 403 and verdict.action is not None
+        assert verdict.action.denied.value == "delete-denied"
+        assert 'bob may not delete JobRun "thing"' in verdict.message
+        assert "stops it as a cancel does" in verdict.message
+
+
+def test_a_job_with_active_runs_is_deleted_only_by_who_may_cancel_it() -> None:
+    job = obj("ScheduledJob", annotations={CREATED_BY: "alice"})
+    job["status"] = {"activeCount": 2}
+    verdict, _ = ask(_delete(job, "bob"), {AccessReview("cancel", "scheduledjobs", "thing"): False})
+    assert not verdict.allowed and "active runs" in verdict.message
+    assert ask(_delete(job, "alice"))[0].allowed
+
+
+def test_a_new_run_gets_the_stop_before_delete_finalizer() -> None:
+    assert stamp(create(obj())).finalizers == ["jobwarden.dev/stop-before-delete"]
+    mine = obj()
+    mine["metadata"]["finalizers"] = ["example.com/keep"]
+    assert stamp(create(mine)).finalizers == [
+        "example.com/keep",
+        "jobwarden.dev/stop-before-delete",
+    ]
+    assert stamp(create(obj("ScheduledJob"))).finalizers is None

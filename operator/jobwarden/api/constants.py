@@ -41,6 +41,11 @@ ANNOTATION_CREATED_BY: Final = f"{GROUP}/created-by"
 ANNOTATION_CANCEL_REQUESTED_BY: Final = f"{GROUP}/cancel-requested-by"
 ANNOTATION_CANCEL_REQUESTED_AT: Final = f"{GROUP}/cancel-requested-at"
 ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+#: On every JobRun and Export: a delete of an unfinished run waits until the operator
+#: has stopped it through the cancel path (SIGTERM, grace, status.cancellation).
+FINALIZER_STOP_BEFORE_DELETE: Final = f"{GROUP}/stop-before-delete"
+#: The cancel reason recorded when a run is stopped because it was deleted.
+DELETED_REASON: Final = "deleted"
 #: Who last paused or resumed a ScheduledJob (spec.suspend), stamped by the webhook.
 ANNOTATION_SUSPEND_CHANGED_BY: Final = f"{GROUP}/suspend-changed-by"
 # Free text a user (or `kubectl jobwarden cancel --reason`) may set next to

@@ -226,6 +226,7 @@ class AuditAction(StrEnum):
     RUN_DENIED = "run-denied"
     RUN_SENSITIVE_DENIED = "run-sensitive-denied"
     CANCEL_DENIED = "cancel-denied"
+    DELETE_DENIED = "delete-denied"
 
 
 class AuditOutcome(StrEnum):
@@ -247,6 +248,7 @@ class Guard(StrEnum):
     RUN = "run"
     RUN_SENSITIVE = "run-sensitive"
     CANCEL = "cancel"
+    DELETE = "delete"
 
     @property
     def denied(self) -> AuditAction:

@@ -49,6 +49,7 @@ from jobwarden.core.plan import (
     DeleteRun,
     Plan,
     ReleasePod,
+    ReleaseRun,
 )
 from jobwarden.core.podstate import disruption_of, oom_message, start_state
 from jobwarden.core.reasons import PodReason
@@ -169,8 +170,16 @@ def decide(
     ttlSecondsAfterFinished is kept (the operator's runRetentionDays; None: for ever).
     """
     draft = _Draft(run, now, refusal)
-    if run.deleting:
+    if run.deleting and run.phase.terminal:
+        # Deleted and finished (or stopped by the cancel path the delete started): its
+        # pods' outcomes released, the run may go.
         _release_finished_pods(draft, pods)
+        if c.FINALIZER_STOP_BEFORE_DELETE in run.finalizers:
+            keep = tuple(f for f in run.finalizers if f != c.FINALIZER_STOP_BEFORE_DELETE)
+            draft.plan.post_actions.append(ReleaseRun(run.uid, keep, run.resource_version))
+        return draft.plan
+    if run.deleting and c.FINALIZER_STOP_BEFORE_DELETE not in run.finalizers:
+        _release_finished_pods(draft, pods)  # going now: nothing holds it for a cancel
         return draft.plan
 
     if run.phase.terminal:

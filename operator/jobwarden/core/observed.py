@@ -112,6 +112,7 @@ class RunView:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: spec.ttlSecondsAfterFinished (a standalone run's; kept in a slimmed finished run).
     ttl_seconds_after_finished: int | None = None
+    finalizers: tuple[str, ...] = ()
     #: The spec as the API returned it (a worker pod is built from it without a GET);
     #: empty in a slimmed finished run.
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -168,6 +169,9 @@ class RunView:
         annotations = dict(metadata.get("annotations") or {})
         if annotations.get(c.ANNOTATION_OPERATOR_CANCEL) == "true" and not settings.cancel:
             settings = dataclasses.replace(settings, cancel=True)
+        if metadata.get("deletionTimestamp") and not settings.cancel:
+            # Deleted before it finished: it is stopped through the cancel path first.
+            settings = dataclasses.replace(settings, cancel=True)
         ref = spec.get("scheduledJobRef") or {}
         return cls(
             kind=str(body.get("kind", "")),
@@ -187,6 +191,7 @@ class RunView:
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
             ttl_seconds_after_finished=_optional_int(spec.get("ttlSecondsAfterFinished")),
+            finalizers=tuple(str(f) for f in metadata.get("finalizers") or []),
             spec=spec,
         )
 

@@ -49,7 +49,17 @@ class DeleteRun:
     uid: str
 
 
-Action = CreatePod | DeletePod | ReleasePod | DeleteRun
+@dataclass(frozen=True)
+class ReleaseRun:
+    """Remove the stop-before-delete finalizer of a deleted run that has finished:
+    the API server then removes it (`keep`: the other finalizers, left as they are)."""
+
+    uid: str
+    keep: tuple[str, ...]
+    resource_version: str
+
+
+Action = CreatePod | DeletePod | ReleasePod | DeleteRun | ReleaseRun
 
 
 @dataclass(frozen=True)

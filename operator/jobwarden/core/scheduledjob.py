@@ -184,6 +184,7 @@ def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") 
             "namespace": sj.namespace,
             "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
             "annotations": annotations,
+            "finalizers": [c.FINALIZER_STOP_BEFORE_DELETE],
             "ownerReferences": [
                 {
                     "apiVersion": c.API_VERSION,

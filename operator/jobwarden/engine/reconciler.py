@@ -31,7 +31,7 @@ from jobwarden.core.lifecycle import (
     position_update_due,
 )
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod, ReleaseRun
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.retention import decide_retention
@@ -166,7 +166,7 @@ class Engine:
         # each (a GET apiece) would hold up the runs that do need the engine.
         now = self.clock()
         for key, view in list(self.store.runs.items()):
-            if not view.phase.terminal or key in self.store.pods:
+            if not view.phase.terminal or key in self.store.pods or view.deleting:
                 self.queue.add(key)
                 continue
             # Only when its TTL has passed (decided on the slim copy: no GET before).
@@ -422,6 +422,8 @@ class Engine:
                 await self._release_pod(view.namespace, action.name, action.uid)
             elif isinstance(action, DeleteRun):
                 await self._delete_run(view, action)
+            elif isinstance(action, ReleaseRun):
+                await self._release_run(view, action)
         for event in plan.events:
             self.events.emit(view, event)
         for record in plan.audit:
@@ -437,6 +439,23 @@ class Engine:
             await self.kube.merge_patch(
                 object_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
             )
+
+    async def _release_run(self, view: RunView, action: ReleaseRun) -> None:
+        """Drop our finalizer from a deleted run that has finished (a merge patch of the
+        list, conditional on the resourceVersion it was read at: a conflict retries)."""
+        body = {
+            "metadata": {
+                "finalizers": list(action.keep),
+                "resourceVersion": action.resource_version,
+            }
+        }
+        try:
+            await self.kube.merge_patch(object_path(view.kind, view.namespace, view.name), body)
+        except KubeApiError as error:
+            if not error.not_found:
+                raise
+            return
+        logger.info("%s %s/%s released: stopped, the delete goes on", *view.key)
 
     async def _delete_run(self, view: RunView, action: DeleteRun) -> None:
         """Delete a finished run whose TTL has passed (only that very object: a new run

@@ -8,6 +8,7 @@ the API and calls again with the answer (see `handlers.validate_request`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Mapping
@@ -132,6 +133,8 @@ class Stamps:
     annotations: dict[str, str | None]
     warnings: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)  # filter labels of a new run
+    #: The new run's finalizers, when ours must be added (None: leave them).
+    finalizers: list[str] | None = None
 
 
 def expected_stamps(request: Request) -> dict[str, str]:
@@ -274,7 +277,18 @@ def stamp(request: Request) -> Stamps:
             warnings.append(
                 f"{key} is set by jobwarden from the requesting user, not by hand: {have!r} {now}"
             )
-    return Stamps(changes, tuple(warnings), filter_labels(request))
+    return Stamps(changes, tuple(warnings), filter_labels(request), run_finalizers(request))
+
+
+def run_finalizers(request: Request) -> list[str] | None:
+    """A new JobRun or Export carries the stop-before-delete finalizer: deleting it
+    before it has finished then stops it through the cancel path first."""
+    if request.operation != "CREATE" or request.kind not in c.RUN_KINDS:
+        return None
+    have = [str(f) for f in (request.new.get("metadata") or {}).get("finalizers") or []]
+    if c.FINALIZER_STOP_BEFORE_DELETE in have:
+        return None
+    return [*have, c.FINALIZER_STOP_BEFORE_DELETE]
 
 
 def filter_labels(request: Request) -> dict[str, str]:
@@ -491,7 +505,9 @@ def decide(request: Request, facts: Facts) -> Verdict:
     """Allow or deny; raises Unanswered when it needs an API answer first."""
     if request.trusted:
         return ALLOW
-    if request.kind == c.KIND_WORKER_QUOTA or request.operation == "DELETE":
+    if request.operation == "DELETE":
+        return _decide_delete(request, facts)
+    if request.kind == c.KIND_WORKER_QUOTA:
         return ALLOW  # seen for the audit log only
     violation = stamp_violation(request)
     if violation:
@@ -680,6 +696,49 @@ def _essence(body: Mapping[str, Any] | None) -> tuple[str, ...]:
             metadata.get("finalizers") or [],
             metadata.get("ownerReferences") or [],
         )
+    )
+
+
+#: Who deletes on behalf of a decision already taken: the garbage collector (the owner,
+#: e.g. a ScheduledJob, was deleted) and the namespace controller (its namespace was).
+#: Their deletes are let through; the finalizer still stops the run first.
+SYSTEM_DELETERS: Final = frozenset(
+    {
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:namespace-controller",
+    }
+)
+
+
+def stops_on_delete(request: Request) -> bool:
+    """A delete that stops something: a run not finished yet, or a ScheduledJob with
+    active runs (it is not being deleted already)."""
+    old = request.old or request.new
+    if ((old.get("metadata") or {}).get("deletionTimestamp")) is not None:
+        return False
+    if request.kind in c.RUN_KINDS:
+        return terminal_phase(request.kind, old) is None
+    if request.kind == c.KIND_SCHEDULED_JOB:
+        return int(((old.get("status") or {}).get("activeCount")) or 0) > 0
+    return False
+
+
+def _decide_delete(request: Request, facts: Facts) -> Verdict:
+    """Deleting a run that has not finished stops it: only those who may cancel it
+    (its creator, or the verb cancel) may. The same for a ScheduledJob with active runs."""
+    if not stops_on_delete(request) or request.user.username in SYSTEM_DELETERS:
+        return ALLOW
+    as_cancel = dataclasses.replace(request, old=request.old or request.new)
+    verdict = _decide_cancel(as_cancel, facts)
+    if verdict.allowed:
+        return ALLOW
+    what = "it has active runs" if request.kind == c.KIND_SCHEDULED_JOB else "it has not finished"
+    message = verdict.message.replace("may not cancel", "may not delete", 1)
+    return _deny(
+        403,
+        f"{message}. Deleting {request.what} while {what} stops it as a cancel does, so "
+        "it takes the same right: wait until it has finished, or ask one of them",
+        Guard.DELETE,
     )
 
 

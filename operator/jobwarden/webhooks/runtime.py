@@ -27,7 +27,8 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import AuditOutcome
-from jobwarden.api.paths import resource_path
+from jobwarden.api.paths import object_path, resource_path
+from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
 from jobwarden.engine.audit import AuditLog
@@ -50,6 +51,7 @@ from jobwarden.webhooks.decisions import (
     audit_records,
     decide,
     request_identity,
+    terminal_phase,
 )
 
 logger = logging.getLogger("jobwarden.webhooks")
@@ -369,6 +371,44 @@ class AdmissionRuntime:
             API_TIMEOUT,
         )
         return bool((answer.get("status") or {}).get("allowed"))
+
+    async def stop_before_delete(self, request: Request) -> None:
+        """An allowed delete that stops runs: record it on each as a cancel requested by
+        the deleter with reason "deleted" (the operator's cancel annotations), before
+        the API server marks them deleted; their finalizer keeps them until stopped."""
+        user, now = request.user.username, format_micro_time(request.now)
+        if request.kind in c.RUN_KINDS:
+            old = request.old or request.new
+            if (old.get("spec") or {}).get("cancel"):
+                return  # already being cancelled: that request stands
+            targets = [(request.kind, request.name, c.DELETED_REASON)]
+        else:
+            selector = f"{c.LABEL_SCHEDULED_JOB}={request.name}"
+            listed = await self.kube.get(
+                object_path(c.KIND_JOB_RUN, request.namespace), labelSelector=selector
+            )
+            reason = f"{c.DELETED_REASON} with its ScheduledJob {request.name}"
+            targets = [
+                (c.KIND_JOB_RUN, str(item["metadata"]["name"]), reason)
+                for item in listed.get("items") or []
+                if terminal_phase(c.KIND_JOB_RUN, item) is None
+                and not (item.get("spec") or {}).get("cancel")
+            ]
+        for kind, name, reason in targets:
+            annotations = {
+                c.ANNOTATION_OPERATOR_CANCEL: "true",
+                c.ANNOTATION_CANCEL_REQUESTED_BY: user,
+                c.ANNOTATION_CANCEL_REQUESTED_AT: now,
+                c.ANNOTATION_CANCEL_REASON: reason,
+            }
+            try:
+                await self.kube.merge_patch(
+                    object_path(kind, request.namespace, name),
+                    {"metadata": {"annotations": annotations}},
+                )
+            except KubeApiError as error:
+                if not error.not_found:
+                    raise
 
     def audit_allowed(self, request: Request, uid: str) -> None:
         """One audit line per user action the webhooks let through (`audit_records`)."""
