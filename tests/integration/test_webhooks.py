@@ -613,8 +613,10 @@ def test_while_no_operator_serves_the_webhooks_writes_are_refused(
             assert 'failed calling webhook "identity.jobruns.jobwarden.dev"' in error.message
         error = _denied(runs.cancel, alice, team, "before")
         assert "failed calling webhook" in error.message
-        # Deletes and status writes never go through the webhooks.
-        alice.delete(runs.path(team, "to-delete"))
+        # A delete is checked too (it would stop a run without the cancel path);
+        # status writes never go through the webhooks.
+        error = _denied(alice.delete, runs.path(team, "to-delete"))
+        assert 'failed calling webhook "policy.jobruns.jobwarden.dev"' in error.message
         admin.merge_patch(
             runs.path(team, "before") + "/status", {"status": {"message": "status still works"}}
         )
@@ -623,4 +625,8 @@ def test_while_no_operator_serves_the_webhooks_writes_are_refused(
     created = runs.create(alice, team, jobrun("during", sim()))
     assert _annotations(created)[CREATED_BY] == "alice"
     runs.cancel(alice, team, "before")
+    alice.delete(runs.path(team, "to-delete"))  # with the operator back: stopped, then gone
     runs.wait_phase(alice, team, "during", "Succeeded")
+    wait_until(
+        lambda: not alice.exists(runs.path(team, "to-delete")), timeout=60, message="deleted"
+    )
