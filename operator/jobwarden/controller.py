@@ -96,6 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             exit_margin_seconds=config.exit_margin_seconds,
             workers=config.workers,
             operator_username=config.operator_username,
+            retention_seconds=config.run_retention_days * 86400 or None,
         ),
     )
     identity = f"{os.environ.get('POD_NAME') or os.uname().nodename}_{uuid.uuid4().hex[:8]}"

@@ -32,6 +32,19 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r}: expected a number of seconds") from error
 
 
+def _days(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ValueError(f"{name}={raw!r}: expected a number of days") from error
+    if value < 0:
+        raise ValueError(f"{name}={raw!r}: must be at least 0 (0 keeps runs for ever)")
+    return value
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -51,6 +64,9 @@ class OperatorConfig:
     worker_image: str = f"ghcr.io/jobwarden/jobwarden:{__version__}"
     exit_margin_seconds: float = 10.0
     workers: int = 16
+    #: Days a finished standalone JobRun or Export without ttlSecondsAfterFinished is
+    #: kept (as a ScheduledJob's runRetentionDays); 0: for ever.
+    run_retention_days: float = c.DEFAULT_RUN_RETENTION_DAYS
     metrics_port: int = 8080  # Prometheus /metrics (docs/metrics.md); 0: disabled
     metrics_address: str = "0.0.0.0"
     # Admission webhooks (see docs/access.md). Every replica serves them.
@@ -91,6 +107,7 @@ class OperatorConfig:
             worker_image=os.environ.get("JOBWARDEN_WORKER_IMAGE") or cls.worker_image,
             exit_margin_seconds=_float("JOBWARDEN_EXIT_MARGIN_SECONDS", 10.0),
             workers=_int("JOBWARDEN_RECONCILE_WORKERS", 16, minimum=1),
+            run_retention_days=_days("JOBWARDEN_RUN_RETENTION_DAYS", c.DEFAULT_RUN_RETENTION_DAYS),
             metrics_port=_int("JOBWARDEN_METRICS_PORT", cls.metrics_port),
             metrics_address=os.environ.get("JOBWARDEN_METRICS_ADDRESS") or cls.metrics_address,
             webhook_address=os.environ.get("JOBWARDEN_WEBHOOK_ADDRESS") or cls.webhook_address,

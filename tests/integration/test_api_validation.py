@@ -144,8 +144,8 @@ CREATE_CASES: dict[str, Rejected] = {
         scheduled_job(retryBackoff={"initialSeconds": 600, "maxSeconds": 60}),
         "retryBackoff.maxSeconds must be at least initialSeconds",
     ),
-    "stuckAfterSeconds 0": rejected(
-        job_run(stuckAfterSeconds=0), "spec.stuckAfterSeconds", "greater than or equal to 1"
+    "stuckAfterSeconds -1": rejected(
+        job_run(stuckAfterSeconds=-1), "spec.stuckAfterSeconds", "greater than or equal to 0"
     ),
     "cancel as a string": rejected(job_run(cancel="yes"), "spec.cancel", "must be of type boolean"),
     # -- strict field validation: typos are errors, not silently dropped fields

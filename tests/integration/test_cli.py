@@ -260,6 +260,14 @@ def test_active_and_status_show_runs_as_each_user_sees_them(
     listed = json.loads(ok(jw(cluster, "alice", "active", "-o", "json", namespace=team)))
     assert listed["kind"] == "List"
     assert {item["metadata"]["name"] for item in listed["items"]} == set(table)
+    assert listed["totals"] == {
+        "total": 4,
+        "byKind": {"Export": 1, "JobRun": 3},
+        "byPhase": {"Queued": 3, "Running": 1},
+        "byKindAndPhase": {"Export": {"Queued": 1}, "JobRun": {"Queued": 2, "Running": 1}},
+    }
+    as_yaml_list = ok(jw(cluster, "alice", "active", "-o", "yaml", "-k", "export", namespace=team))
+    assert "totals:" in as_yaml_list and "Export: 1" in as_yaml_list
     everywhere = parse_table(ok(jw(cluster, "admin", "active", "-A")))
     assert {(r["NAMESPACE"], r["NAME"]) for r in everywhere} >= {(team, n) for n in table}
 
@@ -288,10 +296,17 @@ def test_active_and_status_show_runs_as_each_user_sees_them(
     runs.cancel(bob, team, "bobs")
 
 
-def test_active_flags_a_stuck_run(cluster: TestCluster, team: str) -> None:
-    alice = cluster.kube("alice")
+def test_active_flags_a_run_silent_since_its_last_report_as_stuck(
+    cluster: TestCluster, team: str
+) -> None:
+    """Stuck means: the worker reported progress, then went quiet for stuckAfterSeconds.
+    A worker that never reports is never flagged for its silence."""
+    alice, admin = cluster.kube("alice"), cluster.kube()
     runs.create(alice, team, _long("silent", stuckAfterSeconds=2))
+    runs.create(alice, team, _long("mute", stuckAfterSeconds=2))
     runs.wait_phase(alice, team, "silent", "Running")
+    runs.wait_phase(alice, team, "mute", "Running")
+    runs.report_progress(admin, team, "silent")  # what the worker SDK writes
 
     def flagged() -> bool:
         table = by_name(parse_table(ok(jw(cluster, "alice", "active", namespace=team))))
@@ -301,8 +316,28 @@ def test_active_flags_a_stuck_run(cluster: TestCluster, team: str) -> None:
         wait_until(flagged, timeout=20, message="the silent run flagged as stuck")
         page = ok(jw(cluster, "alice", "status", "silent", namespace=team))
         assert re.search(r"Stuck:\s+yes, for", page)
+        assert "Stuck" in runs.event_reasons(alice, team, "silent")
+        table = by_name(parse_table(ok(jw(cluster, "alice", "active", namespace=team))))
+        assert table["mute"]["STUCK"] == "no", "never reported: never flagged"
+        conditions = runs.get(alice, team, "mute")["status"].get("conditions", [])
+        assert not [c for c in conditions if c["type"] == "Stuck"]
+        runs.report_progress(admin, team, "silent")  # heard from again: cleared
+        wait_until(lambda: not flagged(), timeout=10, message="the stuck flag cleared")
     finally:
         runs.cancel(alice, team, "silent")
+        runs.cancel(alice, team, "mute")
+
+
+def test_the_stuck_rule_and_its_default_are_in_kubectl_explain(cluster: TestCluster) -> None:
+    for kind in ("jobrun", "export", "scheduledjob"):
+        text = cluster.kubectl("explain", f"{kind}.spec.stuckAfterSeconds").stdout
+        flat = " ".join(text.split())
+        assert "has reported progress at least once" in flat
+        assert "0 turns it off" in flat
+        assert "never reports progress is never flagged" in flat
+    assert "default 300" in " ".join(
+        cluster.kubectl("explain", "jobrun.spec.stuckAfterSeconds").stdout.split()
+    )
 
 
 # ------------------------------------------------------------------------- cancel
@@ -674,6 +709,37 @@ def test_history_merges_runs_and_summaries_and_exports_csv(cluster: TestCluster,
     assert as_json[0]["durationSeconds"] is not None and as_json[-1]["attempts"] is None
     missing = jw(cluster, "alice", "history", "nope", namespace=team)
     assert missing.returncode == 1 and '"nope" not found' in missing.stderr
+
+
+def test_history_csv_has_the_error_of_each_runs_last_attempt(
+    cluster: TestCluster, team: str
+) -> None:
+    """The error column: what the last attempt's worker said on its way out, for runs
+    that still exist and for those pruned into status.history."""
+    alice = cluster.kube("alice")
+    said = "disk full: /scratch, 0 bytes left"
+    job = _scheduledjob(
+        "loader",
+        sim(run_seconds=0.2, exit_code=3, termination_message=said),
+        failedRunsHistoryLimit=1,
+        retries=0,
+    )
+    runs.create(alice, team, job)
+    made = []
+    for _ in range(2):
+        name = ok(jw(cluster, "alice", "run", "loader", "-o", "name", namespace=team))
+        made.append(name.strip().split("/", 1)[1])
+        runs.wait_phase(alice, team, made[-1], "Failed", timeout=30)
+    wait_until(
+        lambda: not alice.exists(runs.path(team, made[0])),
+        timeout=30,
+        message="the older failure pruned into status.history",
+    )
+    text = ok(jw(cluster, "alice", "history", "loader", "-o", "csv", namespace=team))
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(text, newline=""))}
+    assert rows[made[1]]["source"] == "JobRun" and rows[made[1]]["error"] == said
+    assert rows[made[0]]["source"] == "history" and rows[made[0]]["error"] == said
+    assert rows[made[1]]["exitCode"] == "3"
 
 
 # -------------------------------------------------------------------------- quota

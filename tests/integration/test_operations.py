@@ -105,6 +105,129 @@ def test_audit_log_records_admission_cancel_and_outcome(
     assert records[-1]["outcome"] == "Cancelled"
 
 
+def _grant_alice(kube: Kube, namespace: str) -> None:
+    """alice may create, change and delete jobwarden objects in `namespace`."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    rules = [
+        {
+            "apiGroups": ["jobwarden.dev"],
+            "resources": ["scheduledjobs", "jobruns", "exports", "workerquotas"],
+            "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
+        }
+    ]
+    kube.create(
+        resource_path(rbac, "roles", namespace), {"metadata": {"name": "edit"}, "rules": rules}
+    )
+    kube.create(
+        resource_path(rbac, "rolebindings", namespace),
+        {
+            "metadata": {"name": "edit-alice"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "edit"},
+            "subjects": [
+                {"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}
+            ],
+        },
+    )
+
+
+def test_audit_log_records_every_user_action_on_jobs_runs_and_quotas(
+    operator: OperatorProcess, cluster: TestCluster, kube: Kube, namespace: str
+) -> None:
+    """One JSON line per user action, with user, time, object, uid and detail: a job
+    created, changed, paused, resumed, cancelled, deleted; run now; rerun; a quota."""
+    _grant_alice(kube, namespace)
+    alice = cluster.kube("alice")
+    job_path = runs.path(namespace, "audited-job", "ScheduledJob")
+    job = {
+        "apiVersion": runs.API,
+        "kind": "ScheduledJob",
+        "metadata": {"name": "audited-job"},
+        "spec": {"schedule": "0 0 1 1 *", "template": runs.pod_template(sim(run_seconds=0.2))},
+    }
+    job_uid = runs.create(alice, namespace, job)["metadata"]["uid"]
+    alice.merge_patch(job_path, {"spec": {"schedule": "0 1 1 1 *", "retries": 1}})
+    alice.merge_patch(job_path, {"spec": {"suspend": True}})
+    wait_until(
+        lambda: any(
+            e["message"].startswith("suspended by alice")
+            for e in runs.get(kube, namespace, "audited-job", "ScheduledJob")
+            .get("status", {})
+            .get("log", [])
+        ),
+        timeout=15,
+        message="the ScheduledJob's log says alice paused it",
+    )
+    alice.merge_patch(job_path, {"spec": {"suspend": False}})
+    wait_until(
+        lambda: any(
+            e["message"].startswith("resumed by alice")
+            for e in runs.get(kube, namespace, "audited-job", "ScheduledJob")
+            .get("status", {})
+            .get("log", [])
+        ),
+        timeout=15,
+        message="the ScheduledJob's log says alice resumed it",
+    )
+    now: dict[str, Any] = {
+        "apiVersion": runs.API,
+        "kind": "JobRun",
+        "metadata": {"name": "audited-now"},
+        "spec": {"scheduledJobRef": {"name": "audited-job"}, "trigger": "Manual"},
+    }
+    now_uid = runs.create(alice, namespace, now)["metadata"]["uid"]
+    runs.wait_phase(kube, namespace, "audited-now", "Succeeded", timeout=30)
+    again: dict[str, Any] = {**now, "metadata": {"name": "audited-again"},
+             "spec": {**now["spec"], "trigger": "Rerun", "rerunOf": "audited-now"}}  # fmt: skip
+    runs.create(alice, namespace, again)
+    runs.wait_phase(kube, namespace, "audited-again", "Succeeded", timeout=30)
+    alice.merge_patch(
+        job_path,
+        {
+            "metadata": {"annotations": {"jobwarden.dev/cancel-reason": "retired"}},
+            "spec": {"cancel": True},
+        },
+    )
+    alice.delete(job_path)
+    quota = {"apiVersion": runs.API, "kind": "WorkerQuota", "metadata": {"name": "audited-q"},
+             "spec": {"maxRunning": 4}}  # fmt: skip
+    quota_uid = alice.create(_quota_path(namespace), quota)["metadata"]["uid"]
+    alice.merge_patch(_quota_path(namespace, "audited-q"), {"spec": {"maxRunning": 6}})
+
+    def lines(name: str, count: int) -> list[dict[str, Any]] | None:
+        found = [r for r in _audit_lines(operator.log_path, name) if r["namespace"] == namespace]
+        return found if len(found) >= count else None
+
+    job_lines = wait_until(lambda: lines("audited-job", 6), timeout=15, message="job lines")
+    assert [(r["action"], r.get("detail", "")) for r in job_lines] == [
+        ("scheduledjob-created", "schedule 0 0 1 1 *"),
+        ("scheduledjob-changed", "changed retries, schedule"),
+        ("paused", ""),
+        ("resumed", ""),
+        ("scheduledjob-cancelled", "retired"),
+        ("scheduledjob-deleted", ""),
+    ]
+    for record in job_lines:
+        assert (record["user"], record["uid"], record["kind"]) == ("alice", job_uid, "ScheduledJob")
+        assert record["time"].endswith("Z") and record["outcome"] == "allowed"
+    run_now = wait_until(lambda: lines("audited-now", 2), timeout=15, message="run-now lines")
+    assert [(r["action"], r["user"]) for r in run_now[:2]] == [
+        ("run-now", "alice"),
+        ("admitted", "alice"),
+    ]
+    assert run_now[0]["uid"] == now_uid and "audited-job" in run_now[0]["detail"]
+    rerun = wait_until(lambda: lines("audited-again", 1), timeout=15, message="rerun line")
+    assert (rerun[0]["action"], rerun[0]["user"], rerun[0]["detail"]) == (
+        "rerun",
+        "alice",
+        "rerun of audited-now",
+    )
+    quota_lines = wait_until(lambda: lines("audited-q", 2), timeout=15, message="quota lines")
+    assert [(r["action"], r["detail"], r["uid"]) for r in quota_lines] == [
+        ("quota-changed", "maxRunning default -> 4", quota_uid),
+        ("quota-changed", "maxRunning 4 -> 6", quota_uid),
+    ]
+
+
 def test_two_replicas_one_active_and_failover(
     cluster: TestCluster, operator: OperatorProcess, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:

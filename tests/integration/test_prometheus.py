@@ -239,7 +239,8 @@ def run_workload(kube: Kube, prometheus: Prometheus, namespace: str) -> None:
         message=f"Prometheus to scrape the zero series of {namespace}",
     )
 
-    # One slot stays taken by a worker that never reports progress: stuck after 1 s.
+    # One slot stays taken by a worker that reports progress once, then is silent:
+    # stuck 1 s after its report.
     runs.create(
         kube,
         namespace,
@@ -252,6 +253,7 @@ def run_workload(kube: Kube, prometheus: Prometheus, namespace: str) -> None:
         ),
     )
     runs.wait_phase(kube, namespace, "silent", "Running")
+    runs.report_progress(kube, namespace, "silent")
     # The others share the other slot, so they queue.
     for name in ("ok-1", "ok-2", "ok-3"):
         runs.create(kube, namespace, jobrun(name, sim(run_seconds=2)))

@@ -374,3 +374,52 @@ def test_worker_pod_shape(kube: Kube, namespace: str) -> None:
     assert pod["spec"]["restartPolicy"] == "Never"
     runs.cancel(kube, namespace, "shape")
     runs.wait_phase(kube, namespace, "shape", ("Cancelled", "Failed"), timeout=40)
+
+
+# Retention of standalone runs (issue 20, point 6) --------------------------------
+def test_finished_standalone_runs_and_exports_are_deleted_when_due_and_not_before(
+    kube: Kube, namespace: str
+) -> None:
+    ttl = 8
+    runs.create(kube, namespace, jobrun("short", sim(run_seconds=0.2), ttlSecondsAfterFinished=ttl))
+    runs.create(
+        kube, namespace, runs.export("dump", sim(run_seconds=0.2), ttlSecondsAfterFinished=ttl)
+    )
+    runs.create(kube, namespace, jobrun("kept", sim(run_seconds=0.2)))  # default: 90 days
+    targets = {("short", "JobRun"), ("dump", "Export")}
+    due: dict[tuple[str, str], datetime.datetime] = {}
+    for name, kind in [*targets, ("kept", "JobRun")]:
+        runs.wait_phase(kube, namespace, name, "Succeeded", kind=kind, timeout=60)
+        completed = _time(runs.get(kube, namespace, name, kind)["status"]["completionTime"])
+        due[name, kind] = completed + datetime.timedelta(seconds=ttl)
+    last_seen: dict[tuple[str, str], datetime.datetime] = {}
+    gone_at: dict[tuple[str, str], datetime.datetime] = {}
+
+    def all_gone() -> bool:
+        for target in targets - set(gone_at):
+            now = datetime.datetime.now(datetime.UTC)
+            if kube.exists(runs.path(namespace, target[0], target[1])):
+                last_seen[target] = now
+            else:
+                gone_at[target] = now
+        return set(gone_at) == targets
+
+    wait_until(all_gone, timeout=ttl + 60, interval=0.2, message="both deleted after their TTL")
+    for target in targets:
+        # Seen alive until (nearly: one poll, clock precision) its TTL had passed.
+        assert last_seen[target] >= due[target] - datetime.timedelta(seconds=1.5), target
+        assert gone_at[target] >= due[target] - datetime.timedelta(seconds=1), target
+    assert kube.exists(runs.path(namespace, "kept"))  # no TTL: kept (runRetentionDays)
+    # The field is for standalone runs: a run of a ScheduledJob follows its job.
+    with pytest.raises(KubeError) as refused:
+        runs.create(
+            kube,
+            namespace,
+            {
+                "apiVersion": runs.API,
+                "kind": "JobRun",
+                "metadata": {"name": "of-a-job"},
+                "spec": {"scheduledJobRef": {"name": "nightly"}, "ttlSecondsAfterFinished": 5},
+            },
+        )
+    assert refused.value.status == 422 and "standalone" in str(refused.value)

@@ -4,6 +4,7 @@ pause and resume, concurrency policies, missed runs, history and retention, canc
 from __future__ import annotations
 
 import datetime
+import threading
 import zoneinfo
 from typing import Any
 
@@ -168,6 +169,65 @@ def test_pause_and_resume(kube: Kube, namespace: str) -> None:
     messages = [e["message"] for e in resumed["log"]]
     assert any(m.startswith("suspended") for m in messages)
     assert any(m.startswith("resumed") for m in messages)
+
+
+def test_pausing_skips_fires_and_a_resume_waits_for_the_next_fire(
+    kube: Kube, namespace: str
+) -> None:
+    """Pause across a fire, resume: the fire of the pause is skipped (counted apart,
+    logged, not missed) and nothing runs before the next fire, which runs as usual,
+    whatever missedRunPolicy says (RunOnce here, the default)."""
+    path = runs.path(namespace, "paused", "ScheduledJob")
+    job = scheduledjob(
+        "paused", sim(run_seconds=0.2), schedule="* * * * *", concurrencyPolicy="Allow"
+    )
+    runs.create(kube, namespace, job)
+    _wait_sj(kube, namespace, "paused", lambda s: s.get("nextScheduleTime"), "next fire")
+    kube.merge_patch(path, {"spec": {"suspend": True}})
+    _wait_sj(kube, namespace, "paused", lambda s: s.get("phase") == "Suspended", "Suspended")
+    skipped = _wait_sj(
+        kube,
+        namespace,
+        "paused",
+        lambda s: s.get("skippedWhilePaused"),
+        "a fire skipped while paused",
+        timeout=75,
+    )
+    skipped_fire = _time(skipped["lastSkippedTime"])
+    before = {r["metadata"]["name"] for r in _runs_of(kube, namespace, "paused")}
+    assert all(_time(r["spec"]["scheduledTime"]) < skipped_fire
+               for r in _runs_of(kube, namespace, "paused"))  # fmt: skip
+    assert any("skipped the fire of" in e["message"] for e in skipped["log"])
+
+    kube.merge_patch(path, {"spec": {"suspend": False}})
+    resumed_at = datetime.datetime.now(UTC)
+    resumed = _wait_sj(kube, namespace, "paused", lambda s: s.get("phase") == "Active", "Active")
+    next_fire = _time(resumed["nextScheduleTime"])
+    assert next_fire > resumed_at - datetime.timedelta(seconds=1) and next_fire > skipped_fire
+    assert not resumed.get("missedRuns")
+
+    # Nothing starts between the resume and the next fire.
+    while datetime.datetime.now(UTC) < next_fire - datetime.timedelta(seconds=0.3):
+        new = {r["metadata"]["name"] for r in _runs_of(kube, namespace, "paused")} - before
+        assert not new, f"{new} started before the next fire {next_fire}"
+        _wait_quietly(0.25)
+    made = wait_until(
+        lambda: [
+            r for r in _runs_of(kube, namespace, "paused") if r["metadata"]["name"] not in before
+        ],
+        timeout=30,
+        message="the run of the next fire",
+    )
+    assert [_time(r["spec"]["scheduledTime"]) for r in made] == [next_fire]
+    final = _sj(kube, namespace, "paused")["status"]
+    assert final["skippedWhilePaused"] == skipped["skippedWhilePaused"]
+    assert not final.get("missedRuns")
+
+
+def _wait_quietly(seconds: float) -> None:
+    """A pause between two polls of something that must NOT happen (not a wait for a
+    condition: there is none to wait for)."""
+    threading.Event().wait(seconds)
 
 
 def _next_wall_time(now: datetime.datetime, hour: int, minute: int) -> datetime.datetime:

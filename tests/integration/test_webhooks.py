@@ -29,6 +29,7 @@ TRIGGERED_BY = "jobwarden.dev/triggered-by"
 CANCEL_BY = "jobwarden.dev/cancel-requested-by"
 CANCEL_AT = "jobwarden.dev/cancel-requested-at"
 OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
+CANCEL_REASON = "jobwarden.dev/cancel-reason"
 PLURALS = ("scheduledjobs", "jobruns", "exports")
 
 
@@ -164,6 +165,59 @@ def test_only_the_creator_or_a_cancel_holder_may_cancel(
         runs.wait_phase(alice, team, name, ("Cancelled", "Failed"), timeout=60)
 
 
+def test_deleting_an_unfinished_run_takes_the_cancel_right_and_stops_it_first(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    """bob may not delete alice's running run; alice may, and the delete goes through
+    the cancel path (SIGTERM, status.cancellation by alice with reason "deleted", audit
+    line) before the object goes. A finished run is deleted by anyone who may delete."""
+    alice, bob = cluster.kube("alice"), cluster.kube("bob")
+    created = runs.create(
+        alice, team, jobrun("doomed", sim(run_seconds=600, sigterm_exit_seconds=1))
+    )
+    assert "jobwarden.dev/stop-before-delete" in created["metadata"]["finalizers"]
+    runs.wait_phase(alice, team, "doomed", "Running")
+
+    error = _denied(bob.delete, runs.path(team, "doomed"))
+    assert error.status == 403
+    assert 'bob may not delete JobRun "doomed"' in error.message
+    assert (
+        "only its creator (alice)" in error.message and "stops it as a cancel does" in error.message
+    )
+    assert runs.get(alice, team, "doomed")["metadata"].get("deletionTimestamp") is None
+    wait_until(
+        lambda: any(r["action"] == "delete-denied" and r["user"] == "bob"
+                    for r in _audit_lines(operator, "doomed")),
+        timeout=5,
+        message="an audit line for bob's refused delete",
+    )  # fmt: skip
+
+    alice.delete(runs.path(team, "doomed"))
+    stopping = runs.get(alice, team, "doomed")  # still there: stopped first
+    assert stopping["metadata"].get("deletionTimestamp")
+    seen: dict[str, Any] = {}
+
+    def stopped_then_gone() -> bool:
+        try:
+            body = runs.get(alice, team, "doomed")
+        except KubeError as error:
+            return error.status == 404
+        if body.get("status", {}).get("cancellation"):
+            seen.update(body["status"])
+        return False
+
+    wait_until(stopped_then_gone, timeout=60, message="doomed stopped, then deleted")
+    assert seen["cancellation"]["requestedBy"] == "alice"
+    assert seen["cancellation"]["reason"] == "deleted"
+    actions = [r["action"] for r in _audit_lines(operator, "doomed")]
+    assert "cancel-requested" in actions and "cancel-finished" in actions
+
+    runs.create(alice, team, jobrun("brief", sim(run_seconds=0.2)))
+    runs.wait_phase(alice, team, "brief", "Succeeded", timeout=30)
+    bob.delete(runs.path(team, "brief"))  # finished: nothing to stop
+    wait_until(lambda: not alice.exists(runs.path(team, "brief")), timeout=15, message="gone")
+
+
 def test_cancel_of_a_finished_run_is_denied_with_its_state(cluster: TestCluster, team: str) -> None:
     alice, admin = cluster.kube("alice"), cluster.kube()
     runs.create(alice, team, jobrun("done", sim(run_seconds=0.3)))
@@ -181,6 +235,79 @@ def test_cancel_of_a_finished_run_is_denied_with_its_state(cluster: TestCluster,
     assert stored["spec"]["cancel"] is False
     assert "cancellation" not in stored["status"]
     assert "CancelIgnored" not in runs.event_reasons(admin, team, "done")
+
+
+def test_cancel_set_again_on_a_finished_run_is_refused_with_its_state(
+    cluster: TestCluster, team: str
+) -> None:
+    """A second `cancel: true` on a run that has ended is a 409 naming its state, as
+    any late cancel is (it used to be a silent 200: the patch changed nothing)."""
+    alice, admin = cluster.kube("alice"), cluster.kube()
+    runs.create(alice, team, jobrun("stopped", sim(run_seconds=600)))
+    runs.create(alice, team, runs.export("exported", sim(run_seconds=600)))
+    for name, kind in (("stopped", "JobRun"), ("exported", "Export")):
+        runs.wait_phase(alice, team, name, "Running", kind=kind)
+        runs.cancel(alice, team, name, kind)
+    for name, kind in (("stopped", "JobRun"), ("exported", "Export")):
+        runs.wait_phase(alice, team, name, "Cancelled", kind=kind, timeout=60)
+        for client in (alice, admin):
+            error = _denied(runs.cancel, client, team, name, kind)
+            assert error.status == 409
+            assert f'{kind} "{name}" is not in a cancellable state: Cancelled' in error.message
+    reason = {"spec": {"cancel": True}, "metadata": {"annotations": {CANCEL_REASON: "again"}}}
+    error = _denied(alice.merge_patch, runs.path(team, "stopped"), reason)
+    assert error.status == 409
+    stored = runs.get(alice, team, "stopped")
+    assert CANCEL_REASON not in _annotations(stored)
+    assert stored["status"]["cancellation"]["requestedBy"] == "alice"
+    # Other edits of a finished run stay possible (labels, notes).
+    labelled = alice.merge_patch(runs.path(team, "stopped"), {"metadata": {"labels": {"k": "v"}}})
+    assert labelled["metadata"]["labels"]["k"] == "v"
+
+
+# ------------------------------------------------------------ manual runs, closed
+def test_a_manual_run_of_a_paused_cancelled_or_completed_job_is_refused(
+    cluster: TestCluster, operator: OperatorProcess, team: str
+) -> None:
+    alice = cluster.kube("alice")
+    runs.create(alice, team, scheduledjob("nightly"))
+    runs.create(alice, team, scheduledjob("ended"))
+    once = scheduledjob("once")
+    del once["spec"]["schedule"]
+    once["spec"]["template"] = pod_template(sim(run_seconds=0.2))
+    runs.create(alice, team, once)
+
+    sj_path = runs.path(team, "nightly", "ScheduledJob")
+    alice.merge_patch(sj_path, {"spec": {"suspend": True}})
+    error = _denied(runs.create, alice, team, manual_run("nightly-now", "nightly"))
+    assert error.status == 409
+    assert error.message.endswith(
+        "ScheduledJob nightly is paused: resume it first (kubectl jobwarden resume nightly, "
+        "or spec.suspend: false)"
+    )
+    rerun = manual_run("nightly-again", "nightly", trigger="Rerun", rerunOf="nightly-1")
+    assert _denied(runs.create, alice, team, rerun).status == 409
+    denied = wait_until(
+        lambda: [r for r in _audit_lines(operator, "nightly-now") if r["action"] == "run-denied"],
+        timeout=5,
+        message="an audit line for the refused run of a paused job",
+    )
+    assert denied[0]["user"] == "alice"
+    alice.merge_patch(sj_path, {"spec": {"suspend": False}})
+    runs.create(alice, team, manual_run("nightly-now", "nightly"))  # resumed: it runs
+
+    runs.cancel(alice, team, "ended", "ScheduledJob")
+    error = _denied(runs.create, alice, team, manual_run("ended-now", "ended"))
+    assert "ScheduledJob ended is cancelled: its schedule has ended" in error.message
+
+    wait_until(
+        lambda: runs.phase(alice, team, "once", "ScheduledJob") == "Completed",
+        timeout=30,
+        message="the one-time job completed",
+    )
+    error = _denied(runs.create, alice, team, manual_run("once-again", "once"))
+    assert error.status == 409
+    assert "ScheduledJob once is completed: a one-time job runs once" in error.message
 
 
 # -------------------------------------------------------------- stamps, forged
@@ -420,17 +547,24 @@ def configurations(cluster: TestCluster, operator: OperatorProcess) -> list[JSON
 
 def test_webhooks_cover_jobwarden_resources_only(configurations: list[JSON]) -> None:
     names = {w["name"] for c in configurations for w in c["webhooks"]}
-    assert names == {f"{k}.{p}.jobwarden.dev" for k in ("identity", "policy") for p in PLURALS}
+    assert names == {f"{k}.{p}.jobwarden.dev" for k in ("identity", "policy") for p in PLURALS} | {
+        "policy.workerquotas.jobwarden.dev"  # audit lines of quota changes
+    }
     for configuration in configurations:
         for webhook in configuration["webhooks"]:
+            validating = webhook["name"].startswith("policy.")
             assert webhook["failurePolicy"] == "Fail"
-            assert webhook["sideEffects"] == "None"  # so dry-run requests are sent too
+            # Dry-run requests are sent too; the validating one writes (audit lines, the
+            # cancel of a delete) only for real requests.
+            assert webhook["sideEffects"] == ("NoneOnDryRun" if validating else "None")
             assert webhook["clientConfig"]["url"].startswith("https://127.0.0.1:")
             assert webhook["clientConfig"]["caBundle"]
             (rule,) = webhook["rules"]
             assert rule["apiGroups"] == ["jobwarden.dev"]
-            assert rule["resources"][0] in PLURALS and len(rule["resources"]) == 1
-            assert sorted(rule["operations"]) == ["CREATE", "UPDATE"]  # never DELETE
+            assert len(rule["resources"]) == 1
+            assert rule["resources"][0] in (*PLURALS, "workerquotas")
+            expected = ["CREATE", "DELETE", "UPDATE"] if validating else ["CREATE", "UPDATE"]
+            assert sorted(rule["operations"]) == expected
 
 
 def test_the_operators_own_writes_skip_the_webhooks(
@@ -479,8 +613,10 @@ def test_while_no_operator_serves_the_webhooks_writes_are_refused(
             assert 'failed calling webhook "identity.jobruns.jobwarden.dev"' in error.message
         error = _denied(runs.cancel, alice, team, "before")
         assert "failed calling webhook" in error.message
-        # Deletes and status writes never go through the webhooks.
-        alice.delete(runs.path(team, "to-delete"))
+        # A delete is checked too (it would stop a run without the cancel path);
+        # status writes never go through the webhooks.
+        error = _denied(alice.delete, runs.path(team, "to-delete"))
+        assert 'failed calling webhook "policy.jobruns.jobwarden.dev"' in error.message
         admin.merge_patch(
             runs.path(team, "before") + "/status", {"status": {"message": "status still works"}}
         )
@@ -489,4 +625,8 @@ def test_while_no_operator_serves_the_webhooks_writes_are_refused(
     created = runs.create(alice, team, jobrun("during", sim()))
     assert _annotations(created)[CREATED_BY] == "alice"
     runs.cancel(alice, team, "before")
+    alice.delete(runs.path(team, "to-delete"))  # with the operator back: stopped, then gone
     runs.wait_phase(alice, team, "during", "Succeeded")
+    wait_until(
+        lambda: not alice.exists(runs.path(team, "to-delete")), timeout=60, message="deleted"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections import defaultdict
@@ -26,6 +27,7 @@ def sim(
     sigterm_exit_seconds: float | None = None,
     sigterm_exit_code: int | None = None,
     ignore_sigterm: bool = False,
+    termination_message: str | None = None,
 ) -> dict[str, str]:
     """Pod annotations that tell kwok how the simulated worker behaves."""
     annotations = {"sim.jobwarden.dev/run-seconds": f"{run_seconds:g}"}
@@ -39,6 +41,8 @@ def sim(
         annotations["sim.jobwarden.dev/sigterm-exit-code"] = str(sigterm_exit_code)
     if ignore_sigterm:
         annotations["sim.jobwarden.dev/ignore-sigterm"] = "true"
+    if termination_message is not None:
+        annotations["sim.jobwarden.dev/termination-message"] = termination_message
     return annotations
 
 
@@ -101,6 +105,17 @@ def phase(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -> str:
 def cancel(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -> JSON:
     """Request a cancel, as `kubectl patch --type merge -p '{"spec":{"cancel":true}}'`."""
     return kube.merge_patch(path(namespace, name, kind), {"spec": {"cancel": True}})
+
+
+def report_progress(
+    kube: Kube, namespace: str, name: str, kind: str = "JobRun", fraction: float = 0.1
+) -> JSON:
+    """Write `status.progress` as a worker does (the SDK's report): its heartbeat."""
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+    progress = {"fraction": fraction, "updateTime": now.replace("+00:00", "Z")}
+    return kube.merge_patch(
+        path(namespace, name, kind) + "/status", {"status": {"progress": progress}}
+    )
 
 
 def wait_phase(

@@ -25,7 +25,7 @@ import yaml
 from jobwarden.api import constants as c
 from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import TRACKING_FINALIZER, PodView, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod, ReleaseRun
 from jobwarden.core.scheduledjob import ScheduledJobView
 from tests.support.fakeapi import merge
 
@@ -324,6 +324,8 @@ def apply_pod_actions(pods: Sequence[PodView], plan: Plan, now: datetime.datetim
             if not any(p.name == action.name for p in result):
                 result.append(make_pod(action.attempt, created=now, phase="Pending"))
             continue
+        if isinstance(action, DeleteRun | ReleaseRun):
+            continue  # the run itself, not a pod
         index = next(i for i, p in enumerate(result) if p.name == action.name)
         pod = result[index]
         assert pod.uid == action.uid, f"{action} names another pod than {pod}"

@@ -53,7 +53,7 @@ def test_scheduled_job_defaults() -> None:
         retries=3,
         retry_backoff=RetryBackoff(initial_seconds=60, factor=2, max_seconds=3600),
         cancel_grace_period_seconds=30,
-        stuck_after_seconds=None,
+        stuck_after_seconds=300,
     )
 
 

@@ -187,6 +187,7 @@ def _job() -> JSON:
                     "phase": "Failed",
                     "durationSeconds": 114.0,
                     "reason": "Error",
+                    "error": "connection refused",
                 },
                 {
                     "name": "nightly-ancient",
@@ -214,7 +215,9 @@ def _runs() -> list[JSON]:
                 "startTime": ts(59),
                 "completionTime": ts(58),
                 "reason": "Cancelled",
-                "attempts": [{"attempt": 1, "podName": "nightly-live-1", "exitCode": 143}],
+                "attempts": [
+                    {"attempt": 1, "podName": "nightly-live-1", "exitCode": 143, "message": "bye"}
+                ],
                 "cancellation": {"requestedBy": "bob", "reason": "wrong day"},
             },
             annotations={c.ANNOTATION_TRIGGERED_BY: "alice"},
@@ -243,11 +246,12 @@ def test_history_merges_live_runs_with_pruned_summaries_newest_first() -> None:
     assert live["durationSeconds"] == 60.0
     assert live["attempts"] == 1 and live["exitCode"] == 143
     assert live["cancelledBy"] == "bob" and live["cancelReason"] == "wrong day"
-    assert live["triggeredBy"] == "alice"
+    assert live["triggeredBy"] == "alice" and live["error"] == "bye"
     old = records[2]
     assert old["source"] == "history" and old["phase"] == "Failed"
     assert old["durationSeconds"] == 114.0 and old["reason"] == "Error"
-    assert old["attempts"] is None
+    assert old["attempts"] is None and old["error"] == "connection refused"
+    assert records[0]["error"] is None  # no attempt yet
     public = history.public_record(old)
     assert list(public) == list(history.HISTORY_COLUMNS)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jobwarden.client.objects import JobState, job_state
-from jobwarden.client.stats import finished_per_minute, recent_durations
+from jobwarden.client.stats import active_totals, finished_per_minute, recent_durations
 
 NOW = datetime.datetime(2026, 3, 1, 12, 30, 20, tzinfo=datetime.UTC)
 JSON = dict[str, Any]
@@ -87,3 +87,26 @@ def test_recent_durations_are_the_newest_timed_runs_oldest_first() -> None:
 )
 def test_a_jobs_state(spec: JSON, status: JSON, state: JobState) -> None:
     assert job_state({"spec": spec, "status": status}) is state
+
+
+def test_active_totals_count_by_kind_by_phase_and_by_both() -> None:
+    def live(kind: str, phase: str | None) -> JSON:
+        return {"kind": kind, "status": {"phase": phase} if phase else {}}
+
+    objects = [
+        live("JobRun", "Running"),
+        live("JobRun", "Running"),
+        live("JobRun", "Queued"),
+        live("Export", "Queued"),
+        live("Export", None),  # not seen by the operator yet
+    ]
+    assert active_totals(objects) == {
+        "total": 5,
+        "byKind": {"Export": 2, "JobRun": 3},
+        "byPhase": {"New": 1, "Queued": 2, "Running": 2},
+        "byKindAndPhase": {
+            "Export": {"New": 1, "Queued": 1},
+            "JobRun": {"Queued": 1, "Running": 2},
+        },
+    }
+    assert active_totals([]) == {"total": 0, "byKind": {}, "byPhase": {}, "byKindAndPhase": {}}

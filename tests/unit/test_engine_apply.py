@@ -447,3 +447,62 @@ def test_a_restart_reads_every_quota_with_its_default() -> None:
     assert store.quota(NAMESPACE, 99) == 4
     assert store.quota("team-b", 99) == cluster.engine.config.default_max_running == 10
     assert store.quota_meta[NAMESPACE, "q"][1] == 3
+
+
+def test_a_finished_standalone_run_is_deleted_when_its_ttl_has_passed_and_not_before() -> None:
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(RUN, _standalone(ttlSecondsAfterFinished=30))
+        cluster.deliver()
+        await cluster.reconcile()
+        await cluster.kubelet(POD)
+        cluster.now += datetime.timedelta(seconds=1)
+        await cluster.reconcile()
+        await cluster.kubelet(POD, exit_code=0)
+        await cluster.reconcile()
+        assert cluster.status()["phase"] == "Succeeded"
+        since = cluster.mark()
+        cluster.now += datetime.timedelta(seconds=29)
+        await cluster.reconcile()
+        assert ("DELETE", RUN) not in cluster.writes(since)
+        cluster.now += datetime.timedelta(seconds=1)
+        await cluster.reconcile()
+        deletes = [call for call in cluster.api.calls[since:] if call.method == "DELETE"]
+        assert [(d.path, d.body["uid"]) for d in deletes] == [(RUN, "run-uid-0001")]
+
+    cluster = run(story)
+    assert RUN not in cluster.api.objects
+
+
+def test_finished_runs_past_their_ttl_are_deleted_after_a_restart_and_others_are_not_read() -> None:
+    """At start finished runs without pods are not reconciled (no GET apiece), except
+    those whose TTL has passed: they are deleted."""
+    old = format_micro_time(T0)
+    expired = run_body(
+        "expired",
+        spec={"template": TEMPLATE, "ttlSecondsAfterFinished": 60},
+        status={"phase": "Succeeded", "completionTime": old},
+    )
+    young = run_body(
+        "young",
+        spec={"template": TEMPLATE, "ttlSecondsAfterFinished": 3600},
+        status={"phase": "Succeeded", "completionTime": old},
+    )
+
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(object_path(c.KIND_JOB_RUN, NAMESPACE, "expired"), expired)
+        cluster.api.put(object_path(c.KIND_JOB_RUN, NAMESPACE, "young"), young)
+        cluster.now = T0 + datetime.timedelta(minutes=5)
+        task = asyncio.create_task(cluster.engine.run())
+        for _ in range(200):
+            if cluster.api.requests("DELETE"):
+                break
+            await asyncio.sleep(0.01)
+        await cluster.api.settle()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    cluster = run(story)
+    paths = [p for m, p in cluster.api.requests() if m in ("GET", "DELETE") and "/jobruns/" in p]
+    young_path = object_path(c.KIND_JOB_RUN, NAMESPACE, "young")
+    assert ("DELETE", object_path(c.KIND_JOB_RUN, NAMESPACE, "expired")) in cluster.api.requests()
+    assert young_path not in paths and young_path in cluster.api.objects

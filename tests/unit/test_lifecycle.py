@@ -36,7 +36,7 @@ from jobwarden.core.lifecycle import (
     position_update_due,
 )
 from jobwarden.core.observed import PodView, RunView, Slot
-from jobwarden.core.plan import Action, CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.plan import Action, CreatePod, DeletePod, DeleteRun, Plan, ReleasePod
 from tests.unit.factories import (
     ADMIT,
     RUN,
@@ -80,6 +80,10 @@ def check_invariants(run: RunView, pods: Sequence[PodView], plan: Plan) -> None:
             assert action.name in names and names[action.name].uid == action.uid
             assert action.grace_period_seconds >= 0
     for action in plan.post_actions:
+        if isinstance(action, DeleteRun):  # retention: a finished standalone run, last
+            assert run.phase.terminal and not run.scheduled_job and action.uid == run.uid
+            assert action is plan.post_actions[-1]
+            continue
         assert isinstance(action, ReleasePod), f"{action} must run before the status write"
         assert action.name in names and names[action.name].uid == action.uid
         assert names[action.name].tracked
@@ -121,7 +125,8 @@ def check_invariants(run: RunView, pods: Sequence[PodView], plan: Plan) -> None:
     }
     if phase.terminal:
         assert not plan.holds_slot and not plan.wants_slot
-        assert not plan.requeue_after
+        # Only to delete a finished standalone run when its TTL has passed.
+        assert not plan.requeue_after or (run.phase.terminal and not run.scheduled_job)
     assert len(status.get("log") or []) <= c.MAX_LOG_ENTRIES
     assert CAMEL_CASE.match(str(status.get("reason"))), status.get("reason")
     # The API's own model of the status accepts it (the CRD is generated from it).
@@ -158,7 +163,8 @@ class Story:
     def decide(self, slot: Slot = ADMIT, *, when: float | None = None) -> Plan:
         if when is not None:
             self.now = at(when)
-        plan = decide(self.run, self.pods, slot, self.now)
+        # Retention (deleting finished runs) has its own tests: test_retention.
+        plan = decide(self.run, self.pods, slot, self.now, retention_seconds=None)
         check_invariants(self.run, self.pods, plan)
         self.run = apply_status(self.run, plan, verbatim=self.verbatim)
         self.pods = apply_pod_actions(self.pods, plan, self.now)

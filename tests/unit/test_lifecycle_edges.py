@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from jobwarden.api.enums import RunPhase
+from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide, decide_without_scheduled_job, needs_snapshot
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, ReleasePod
@@ -74,22 +76,37 @@ def test_pod_owner_uid_is_read_from_the_controller_reference() -> None:
     assert PodView.from_body(pod_body(1)).owner_uid == ""
 
 
-def _stuck(plan_status: dict[str, object]) -> dict[str, object]:
+def _stuck_or_none(plan_status: dict[str, object]) -> dict[str, object] | None:
     conditions = plan_status["conditions"]
     assert isinstance(conditions, list)
-    found: dict[str, object] = next(c for c in conditions if c["type"] == "Stuck")
+    found: dict[str, object] | None = next((c for c in conditions if c["type"] == "Stuck"), None)
     return found
 
 
-def test_a_silent_worker_is_flagged_stuck_but_not_stopped() -> None:
+def _stuck(plan_status: dict[str, object]) -> dict[str, object]:
+    found = _stuck_or_none(plan_status)
+    assert found is not None, "no Stuck condition"
+    return found
+
+
+def _reported(run: RunView, seconds: float) -> RunView:
+    """The run after its worker wrote a progress report at T0 + seconds."""
+    progress = {"fraction": 0.5, "updateTime": format_micro_time(at(seconds))}
+    return dataclasses.replace(run, status={**run.status, "progress": progress})
+
+
+def test_a_worker_silent_after_a_report_is_flagged_stuck_but_not_stopped() -> None:
     run = make_run(spec={"stuckAfterSeconds": 30})
     run = apply_status(run, decide(run, [], ADMIT, T0))
     pod = make_pod(1)
-    assert _stuck(dict(run.status))["status"] == "False"  # watched from admission on
+    assert _stuck_or_none(dict(run.status)) is None  # not watched before the worker reports
     run = apply_status(run, decide(run, [pod], ADMIT, T0))  # seen running: Starting → Running
+    run = _reported(run, 1)
+    run = apply_status(run, decide(run, [pod], ADMIT, at(1)))
+    assert _stuck(dict(run.status))["status"] == "False"  # watched from its first report
     quiet = decide(run, [pod], ADMIT, at(10))
     assert quiet.status is None, "nothing changed while the worker is within its limit"
-    assert quiet.requeue_after is not None and quiet.requeue_after <= 20
+    assert quiet.requeue_after is not None and quiet.requeue_after <= 21
     stuck = decide(run, [pod], ADMIT, at(31))
     assert stuck.status is not None
     assert _stuck(stuck.status)["status"] == "True"
@@ -99,11 +116,24 @@ def test_a_silent_worker_is_flagged_stuck_but_not_stopped() -> None:
     assert stuck.status["phase"] == "Running"
 
 
+def test_a_worker_that_never_reports_is_never_flagged() -> None:
+    run = make_run()  # the default stuckAfterSeconds, 300
+    run = apply_status(run, decide(run, [], ADMIT, T0))
+    pod = make_pod(1)
+    for seconds in (1, 301, 86_400):
+        run = apply_status(run, decide(run, [pod], ADMIT, at(seconds)))
+        assert _stuck_or_none(dict(run.status)) is None
+    assert run.phase == RunPhase.RUNNING
+
+
 def test_progress_clears_stuck() -> None:
     run = make_run(spec={"stuckAfterSeconds": 30})
     run = apply_status(run, decide(run, [], ADMIT, T0))
     pod = make_pod(1)
+    run = apply_status(run, decide(run, [pod], ADMIT, T0))
+    run = apply_status(run, decide(_reported(run, 0.5), [pod], ADMIT, at(1)))
     run = apply_status(run, decide(run, [pod], ADMIT, at(31)))
+    assert _stuck(dict(run.status))["status"] == "True"
     reported = dataclasses.replace(
         run,
         status={**run.status, "progress": {"fraction": 0.5, "updateTime": "2025-03-01T12:00:40Z"}},
@@ -113,9 +143,10 @@ def test_progress_clears_stuck() -> None:
     assert plan.events == []
 
 
-def test_runs_without_stuck_after_seconds_get_no_stuck_condition() -> None:
-    run = make_run()
+def test_runs_with_stuck_detection_off_get_no_stuck_condition() -> None:
+    run = make_run(spec={"stuckAfterSeconds": 0})
     run = apply_status(run, decide(run, [], ADMIT, T0))
+    run = _reported(run, 1)
     plan = decide(run, [make_pod(1)], ADMIT, at(100000))
     status = plan.status or dict(run.status)
     assert not any(c["type"] == "Stuck" for c in status.get("conditions", []))

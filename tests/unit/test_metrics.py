@@ -5,6 +5,7 @@ series. Every test uses its own namespace: the registry is process-wide."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import re
@@ -23,6 +24,7 @@ from devcluster.process import free_port
 from jobwarden import __version__, metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import AuditAction, AuditOutcome
+from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import Audit, Plan
@@ -464,12 +466,16 @@ def test_stuck_runs_are_running_runs_flagged_stuck(engine: Engine) -> None:
 
 
 def test_the_lifecycle_flag_is_what_the_gauge_counts() -> None:
-    """A real decision about a silent worker sets the condition the gauge reads."""
+    """A real decision about a worker silent since its report sets the condition the
+    gauge reads."""
     ns = fresh_namespace()
     run = admitted(ns, stuckAfterSeconds=60)
     run = step(run, [make_pod(1)], ADMIT, at(1))
+    progress = {"fraction": 0.1, "updateTime": format_micro_time(at(2))}
+    run = dataclasses.replace(run, status={**run.status, "progress": progress})
+    run = step(run, [make_pod(1)], ADMIT, at(3))
     assert not metrics.is_stuck(run)
-    run = step(run, [make_pod(1)], ADMIT, at(61))
+    run = step(run, [make_pod(1)], ADMIT, at(62))
     assert metrics.is_stuck(run)
 
 

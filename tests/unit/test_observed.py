@@ -196,7 +196,7 @@ def test_run_view_of_a_new_run_has_defaults() -> None:
         backoff=Backoff(60, 2, 3600),
         cancel_grace_period_seconds=30,
         cancel=False,
-        stuck_after_seconds=None,
+        stuck_after_seconds=300,
     )
 
 
@@ -274,7 +274,9 @@ def test_run_view_does_not_alias_the_body() -> None:
         pytest.param({"retryBackoff": None}, RunSettings(), id="null backoff"),
         pytest.param({"stuckAfterSeconds": 600}, RunSettings(stuck_after_seconds=600),
                      id="stuckAfterSeconds"),
-        pytest.param({"stuckAfterSeconds": 0}, RunSettings(), id="stuckAfterSeconds 0: off"),
+        pytest.param({"stuckAfterSeconds": 0}, RunSettings(stuck_after_seconds=None),
+                     id="stuckAfterSeconds 0: off"),
+        pytest.param({}, RunSettings(stuck_after_seconds=300), id="stuckAfterSeconds: 300"),
     ],
 )  # fmt: skip
 def test_run_settings_from_spec(spec: dict[str, Any], want: RunSettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,3 +293,81 @@ def test_replace_never_guesses_between_runs_created_in_the_same_second() -> None
     spec = {"concurrencyPolicy": "Replace"}
     plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), both, NOW)
     assert plan.cancel == []
+
+
+@pytest.mark.parametrize(
+    ("phase", "said", "kept"),
+    [
+        ("Failed", "disk full", "disk full"),
+        ("Cancelled", "stopped at row 10", "stopped at row 10"),
+        ("Succeeded", "wrote 10 rows", None),  # not an error
+        ("Failed", None, None),
+        ("Failed", "x" * 600, "x" * 511 + "…"),  # clipped to the summary's bound
+    ],
+)
+def test_a_pruned_runs_summary_keeps_its_last_attempts_error(
+    phase: str, said: str | None, kept: str | None
+) -> None:
+    done = run("nightly-f0", phase, completed=NOW - datetime.timedelta(hours=1))
+    attempts: list[dict[str, Any]] = [{"attempt": 1, "podName": "p-1", "message": "first"}]
+    attempts.append({"attempt": 2, "podName": "p-2", **({"message": said} if said else {})})
+    done = dataclasses.replace(done, status={**done.status, "attempts": attempts})
+    spec = {"successfulRunsHistoryLimit": 0, "failedRunsHistoryLimit": 0}
+    plan = decide_scheduled_job(sj(spec, {"lastScheduleTime": stamp(FIRE_10)}), [done], NOW)
+    assert plan.status is not None
+    assert plan.status["history"][0].get("error") == kept
+
+
+# ---------------------------------------------------------------- pause = skip
+def test_a_fire_while_paused_is_skipped_counted_apart_and_logged() -> None:
+    plan = decide_scheduled_job(sj({"suspend": True}, LAST_09), [], NOW)
+    assert plan.create == [] and plan.status is not None
+    assert plan.status["skippedWhilePaused"] == 1
+    assert plan.status["lastSkippedTime"] == stamp(FIRE_10)
+    assert not plan.status.get("missedRuns")
+    assert plan.status["lastScheduleTime"] == LAST_09["lastScheduleTime"]  # nothing ran
+    assert any("skipped the fire of" in e["message"] for e in plan.status["log"])
+    assert plan.requeue_after == pytest.approx(3595)  # wakes at the next fire (11:00)
+    again = decide_scheduled_job(sj({"suspend": True}, plan.status), [], NOW)
+    assert again.status is None or again.status["skippedWhilePaused"] == 1  # counted once
+
+
+def test_several_fires_while_paused_are_counted_in_one_line() -> None:
+    three_hours = {"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=3))}
+    plan = decide_scheduled_job(sj({"suspend": True}, three_hours), [], NOW)
+    assert plan.status is not None and plan.status["skippedWhilePaused"] == 3
+    assert any("skipped 3 fires, the newest" in e["message"] for e in plan.status["log"])
+
+
+@pytest.mark.parametrize("policy", ["RunOnce", "RunAll", "Skip"])
+def test_after_resume_the_job_runs_at_its_next_fire_not_at_once(policy: str) -> None:
+    """The fires of the pause are not missed: missedRunPolicy does not make them up."""
+    spec = {"missedRunPolicy": {"policy": policy, "maxRuns": 10}, "concurrencyPolicy": "Allow"}
+    three_hours = {"lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=3))}
+    paused = decide_scheduled_job(sj({**spec, "suspend": True}, three_hours), [], NOW)
+    assert paused.status is not None
+    later = NOW + datetime.timedelta(minutes=20)
+    resumed = decide_scheduled_job(sj(spec, paused.status), [], later)
+    assert resumed.create == []
+    assert resumed.status is not None
+    assert resumed.status["nextScheduleTime"] == stamp(FIRE_10 + datetime.timedelta(hours=1))
+    assert not resumed.status.get("missedRuns")
+    assert resumed.requeue_after == pytest.approx(40 * 60 - 5)
+    at_fire = decide_scheduled_job(
+        sj(spec, resumed.status), [], FIRE_10 + datetime.timedelta(hours=1, seconds=1)
+    )
+    assert [r.fire for r in at_fire.create] == [FIRE_10 + datetime.timedelta(hours=1)]
+
+
+def test_fires_missed_while_the_operator_was_down_still_follow_the_policy() -> None:
+    """Only a pause skips: fires after the last one recorded while paused, seen for the
+    first time after resume (the operator was down), are missed and made up by policy."""
+    status = {
+        "lastScheduleTime": stamp(FIRE_10 - datetime.timedelta(hours=5)),
+        "lastSkippedTime": stamp(FIRE_10 - datetime.timedelta(hours=3)),
+        "skippedWhilePaused": 2,
+    }
+    spec = {"missedRunPolicy": {"policy": "RunOnce"}}
+    plan = decide_scheduled_job(sj(spec, status), [], NOW)
+    assert [r.fire for r in plan.create] == [FIRE_10]  # the on-time fire
+    assert plan.status is not None and plan.status["missedRuns"] == 2  # 08:00 and 09:00

@@ -213,3 +213,22 @@ def test_the_head_of_the_queue_and_the_counts_by_priority() -> None:
     queue = slots.queue(NAMESPACE, at(11))
     assert list(queue.admitted()) == []
     assert queue.queued_by_priority() == {"high": 0, "medium": 0, "low": 1}
+
+
+def test_a_finished_run_keeps_only_what_its_jobs_history_reads() -> None:
+    """A pruned run's summary keeps its error: the store's slim copy of a failed run
+    keeps its last attempt's message (bounded); a success keeps no attempt."""
+    attempts = [
+        {"attempt": 1, "podName": "a-1", "message": "first"},
+        {"attempt": 2, "podName": "a-2", "message": "y" * 5000},
+    ]
+    store = Store()
+    store.put_run(body("failed", status={"phase": "Failed", "attempt": 2, "attempts": attempts}))
+    store.put_run(body("done", status={"phase": "Succeeded", "attempts": attempts[:1]}))
+    failed = store.run((JOB_RUN, NAMESPACE, "failed"))
+    done = store.run((JOB_RUN, NAMESPACE, "done"))
+    assert failed is not None and done is not None
+    assert [a["podName"] for a in failed.status["attempts"]] == ["a-2"]
+    assert len(failed.status["attempts"][0]["message"]) == c.MAX_SUMMARY_ERROR_CHARS + 1
+    assert failed.status["attempt"] == 2 and not failed.complete
+    assert "attempts" not in done.status

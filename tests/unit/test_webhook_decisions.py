@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.enums import ScheduledJobPhase
 from jobwarden.core.refusals import ApiRefusal
 from jobwarden.webhooks.decisions import (
     AccessReview,
@@ -22,6 +23,7 @@ from jobwarden.webhooks.decisions import (
     User,
     Verdict,
     WorkerPodCheck,
+    audit_records,
     decide,
     expected_stamps,
     stamp,
@@ -331,6 +333,36 @@ def test_other_updates_are_not_checked() -> None:
     assert verdict.allowed and asked == []
 
 
+@pytest.mark.parametrize("phase", ["Cancelled", "Succeeded", "Failed"])
+@pytest.mark.parametrize("kind", ["JobRun", "Export"])
+def test_cancel_set_again_on_a_finished_run_is_refused_with_its_state(
+    kind: str, phase: str
+) -> None:
+    """`cancel: true` again (a no-op patch, or one that only brings a new reason) on a
+    run that has ended: refused like any other late cancel, not a silent 200."""
+    done = obj(
+        kind, annotations={CREATED_BY: "alice", CANCEL_BY: "alice"}, phase=phase, cancel=True
+    )
+    for request in (
+        update(done, "alice", spec={"cancel": True}),
+        update(done, "carol", annotations={"jobwarden.dev/cancel-reason": "again"}),
+    ):
+        verdict, asked = ask(stamped(request))
+        assert not verdict.allowed and asked == []
+        assert verdict.code == 409 and verdict.action == "cancel"
+        assert f'{kind} "thing" is not in a cancellable state: {phase}' in verdict.message
+
+
+def test_cancel_set_again_on_an_unfinished_run_is_idempotent() -> None:
+    cancelling = obj(annotations={CREATED_BY: "alice", CANCEL_BY: "alice"}, phase="Cancelling")
+    cancelling["spec"]["cancel"] = True
+    verdict, _ = ask(stamped(update(cancelling, "alice", spec={"cancel": True})))
+    assert verdict.allowed
+    job = obj("ScheduledJob", annotations={CREATED_BY: "alice"}, phase="Cancelled", cancel=True)
+    verdict, _ = ask(stamped(update(job, "alice", spec={"cancel": True})))
+    assert verdict.allowed, "a ScheduledJob kept in git with cancel: true re-applies cleanly"
+
+
 # -------------------------------------------------------------------- new runs
 JOB = ScheduledJobLookup("payroll")
 EXECUTE = AccessReview("execute-sensitive", "scheduledjobs", "payroll")
@@ -355,6 +387,43 @@ def test_a_manual_run_of_a_sensitive_job_needs_execute_sensitive(may: bool) -> N
             'on scheduledjobs.jobwarden.dev "payroll" in namespace "team-a" (granted by the '
             "ClusterRole jobwarden-admin)"
         )
+
+
+@pytest.mark.parametrize(
+    ("closed", "words"),
+    [
+        ("Suspended", "ScheduledJob payroll is paused: resume it first"),
+        ("Cancelled", "ScheduledJob payroll is cancelled: its schedule has ended"),
+        ("Completed", "ScheduledJob payroll is completed: a one-time job runs once"),
+    ],
+)
+def test_a_manual_run_of_a_job_that_cannot_run_is_refused(closed: str, words: str) -> None:
+    job = ScheduledJobFacts(exists=True, sensitive=True, closed=ScheduledJobPhase(closed))
+    for trigger in ("Manual", "Rerun"):
+        verdict, asked = ask(stamped(create(manual(trigger, rerunOf="payroll-1"))), {JOB: job})
+        assert not verdict.allowed and asked == [JOB], "refused before any access review"
+        assert verdict.code == 409 and verdict.action == "run"
+        assert verdict.message.startswith(words)
+
+
+@pytest.mark.parametrize(
+    ("spec", "phase", "closed"),
+    [
+        ({"suspend": True}, "Active", "Suspended"),  # paused, not yet seen by the operator
+        ({}, "Suspended", "Suspended"),
+        ({"cancel": True}, "Active", "Cancelled"),
+        ({}, "Cancelled", "Cancelled"),
+        ({}, "Completed", "Completed"),
+        ({"suspend": True, "cancel": True}, "Suspended", "Cancelled"),
+        ({}, "Active", None),
+        ({}, None, None),
+    ],
+)
+def test_the_state_of_a_job_that_takes_no_manual_run(
+    spec: JSON, phase: str | None, closed: str | None
+) -> None:
+    facts = ScheduledJobFacts.from_body(obj("ScheduledJob", phase=phase, **spec))
+    assert facts.closed == (ScheduledJobPhase(closed) if closed else None)
 
 
 @pytest.mark.parametrize(
@@ -542,3 +611,126 @@ def test_a_manual_run_of_a_missing_job_has_nothing_to_check() -> None:
 def test_the_operators_own_runs_are_not_dry_run() -> None:
     verdict, asked = ask(create(obj(), OPERATOR))
     assert verdict.allowed and asked == []
+
+
+# ------------------------------------------------------------------ audit records
+def _quota(max_running: int | None) -> JSON:
+    spec = {} if max_running is None else {"maxRunning": max_running}
+    return {"kind": "WorkerQuota", "metadata": {"name": "quota", "namespace": "team-a"},
+            "spec": spec}  # fmt: skip
+
+
+def _delete(old: JSON, user: str = "alice") -> Request:
+    """A DELETE: kopf passes the old object as the body."""
+    return _request("DELETE", old, old, user)
+
+
+A_JOB = obj("ScheduledJob")
+AUDITED = {
+    "job created": (create(A_JOB), [("scheduledjob-created", "schedule 0 2 * * *")]),
+    "job created paused": (
+        create(obj("ScheduledJob", suspend=True)),
+        [("scheduledjob-created", "schedule 0 2 * * *"), ("paused", "created paused")],
+    ),
+    "job paused": (update(A_JOB, spec={"suspend": True}), [("paused", "")]),
+    "job resumed": (update(obj("ScheduledJob", suspend=True), spec={"suspend": False}),
+                    [("resumed", "")]),
+    "job changed": (update(A_JOB, spec={"schedule": "0 3 * * *", "retries": 2}),
+                    [("scheduledjob-changed", "changed retries, schedule")]),
+    "job paused and changed at once": (
+        update(A_JOB, spec={"suspend": True, "timeZone": "Europe/Berlin"}),
+        [("paused", ""), ("scheduledjob-changed", "changed timeZone")],
+    ),
+    "job cancelled, with its reason": (
+        update(A_JOB, spec={"cancel": True},
+               annotations={"jobwarden.dev/cancel-reason": "retired"}),
+        [("scheduledjob-cancelled", "retired")],
+    ),
+    "job deleted": (_delete(A_JOB), [("scheduledjob-deleted", "")]),
+    "only metadata changed: nothing": (update(A_JOB, annotations={"note": "x"}), []),
+    "run now": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual")),
+                [("run-now", "run now of ScheduledJob nightly")]),
+    "rerun": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="n-1")),
+              [("rerun", "rerun of n-1")]),
+    "a standalone run: its admitted line says who": (create(obj()), []),
+    "quota created": (create(_quota(5)), [("quota-changed", "maxRunning default -> 5")]),
+    "quota changed": (
+        _request("UPDATE", _quota(10), _quota(5), "admin"),
+        [("quota-changed", "maxRunning 5 -> 10")],
+    ),
+    "quota unchanged: nothing": (_request("UPDATE", _quota(5), _quota(5), "admin"), []),
+    "quota deleted": (_delete(_quota(5)), [("quota-changed", "maxRunning 5 -> default (deleted)")]),
+    "the operator's own writes: nothing": (create(A_JOB, user=OPERATOR), []),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(AUDITED), ids=list(AUDITED))
+def test_audit_records_of_admitted_requests(case: str) -> None:
+    request, expected = AUDITED[case]
+    assert [(r.action.value, r.detail) for r in audit_records(request)] == expected
+
+
+def test_pause_and_resume_are_stamped_with_who() -> None:
+    paused = stamp(update(A_JOB, "bob", spec={"suspend": True}))
+    assert paused.annotations["jobwarden.dev/suspend-changed-by"] == "bob"
+    edited = stamp(update(A_JOB, "carol", spec={"retries": 3}))
+    assert "jobwarden.dev/suspend-changed-by" not in edited.annotations
+    forged = update(A_JOB, "carol", annotations={"jobwarden.dev/suspend-changed-by": "bob"})
+    assert stamp(forged).annotations == {"jobwarden.dev/suspend-changed-by": None}
+
+
+def test_deletes_and_quotas_are_let_through_for_the_audit_log() -> None:
+    assert decide(_delete(A_JOB), Facts()).allowed
+    assert decide(create(_quota(3)), Facts()).allowed
+
+
+# ------------------------------------------------------------------ deletes
+GC = "system:serviceaccount:kube-system:generic-garbage-collector"
+Answers = dict[Question, Answer]
+ALICES = obj(annotations={CREATED_BY: "alice"}, phase="Running")
+DELETES: dict[str, tuple[Request, Answers, bool]] = {
+    "the creator deletes her running run": (_delete(ALICES, "alice"), {}, True),
+    "another user without cancel: refused": (_delete(ALICES, "bob"), {REVIEW: False}, False),
+    "another user with the verb cancel": (_delete(ALICES, "carol"), {REVIEW: True}, True),
+    "a finished run: anyone who may delete": (
+        _delete(obj(annotations={CREATED_BY: "alice"}, phase="Succeeded"), "bob"), {}, True
+    ),
+    "a queued run is not finished": (
+        _delete(obj(annotations={CREATED_BY: "alice"}, phase="Queued"), "bob"),
+        {REVIEW: False},
+        False,
+    ),
+    "the garbage collector (its job was deleted)": (_delete(ALICES, GC), {}, True),
+    "a job without active runs": (_delete(obj("ScheduledJob"), "bob"), {}, True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DELETES), ids=list(DELETES))
+def test_deleting_an_unfinished_run_takes_the_right_to_cancel_it(case: str) -> None:
+    request, answers, allowed = DELETES[case]
+    verdict, _ = ask(request, answers)
+    assert verdict.allowed is allowed
+    if not allowed:
+        assert verdict.code == 403 and verdict.action is not None
+        assert verdict.action.denied.value == "delete-denied"
+        assert 'bob may not delete JobRun "thing"' in verdict.message
+        assert "stops it as a cancel does" in verdict.message
+
+
+def test_a_job_with_active_runs_is_deleted_only_by_who_may_cancel_it() -> None:
+    job = obj("ScheduledJob", annotations={CREATED_BY: "alice"})
+    job["status"] = {"activeCount": 2}
+    verdict, _ = ask(_delete(job, "bob"), {AccessReview("cancel", "scheduledjobs", "thing"): False})
+    assert not verdict.allowed and "active runs" in verdict.message
+    assert ask(_delete(job, "alice"))[0].allowed
+
+
+def test_a_new_run_gets_the_stop_before_delete_finalizer() -> None:
+    assert stamp(create(obj())).finalizers == ["jobwarden.dev/stop-before-delete"]
+    mine = obj()
+    mine["metadata"]["finalizers"] = ["example.com/keep"]
+    assert stamp(create(mine)).finalizers == [
+        "example.com/keep",
+        "jobwarden.dev/stop-before-delete",
+    ]
+    assert stamp(create(obj("ScheduledJob"))).finalizers is None

@@ -210,3 +210,37 @@ def test_a_denial_is_audited_in_the_engines_format(runtime: AdmissionRuntime) ->
     engine_line = io.StringIO()
     AuditLog(engine_line).write(make_run(), Audit(AuditAction.FINISHED, RunPhase.FAILED))
     assert list(json.loads(engine_line.getvalue())) == [k for k in denial if k != "detail"]
+
+
+def test_a_request_admitted_again_after_a_conflict_is_audited_once(
+    runtime: AdmissionRuntime,
+) -> None:
+    """The API server admits an update again when it retries it after a conflict (a
+    status write came first): one user action, one line; the next action, a new line."""
+    stream = io.StringIO()
+    runtime.audit = AuditLog(stream)
+    old: JSON = {
+        "kind": "ScheduledJob",
+        "metadata": {"name": "nightly", "namespace": "team-a", "uid": "u1", "generation": 1,
+                     "resourceVersion": "5"},
+        "spec": {"schedule": "0 2 * * *"},
+    }  # fmt: skip
+
+    def pause(before: JSON, suspend: bool, generation: int) -> Request:
+        new = copy.deepcopy(before)
+        new["spec"]["suspend"] = suspend
+        new["metadata"]["generation"] = generation
+        return request_from(
+            operation="UPDATE", body=new, old=before, userinfo={"username": "alice"}, operator="op"
+        )
+
+    runtime.audit_allowed(pause(old, True, 2), "u1")
+    retried = copy.deepcopy(old)
+    retried["metadata"]["resourceVersion"] = "6"  # the status write in between
+    runtime.audit_allowed(pause(retried, True, 2), "u1")
+    paused = copy.deepcopy(old)
+    paused["spec"]["suspend"] = True
+    paused["metadata"]["generation"] = 2
+    runtime.audit_allowed(pause(paused, False, 3), "u1")
+    actions = [json.loads(line)["action"] for line in stream.getvalue().splitlines()]
+    assert actions == ["paused", "resumed"]

@@ -1,5 +1,6 @@
 """The `Stuck` condition: a running worker whose progress writes (its heartbeat)
-stopped for longer than `stuckAfterSeconds` is flagged, not killed."""
+stopped for longer than `stuckAfterSeconds` after at least one report is flagged, not
+killed; a worker that never reports is never flagged for its silence."""
 
 from __future__ import annotations
 
@@ -50,17 +51,21 @@ NOT_WATCHED, PROGRESSING, NO_PROGRESS = REASON_NOT_WATCHED, REASON_PROGRESSING, 
 @pytest.mark.parametrize(
     ("view", "now", "stuck", "wake_after", "reason"),
     [
-        pytest.param(running(None), 9999, False, None, NOT_WATCHED, id="no stuckAfterSeconds"),
+        pytest.param(running(0, progress_at=1), 9999, False, None, NOT_WATCHED,
+                     id="stuckAfterSeconds 0: off"),
         pytest.param(running(phase="Queued"), 9999, False, None, NOT_WATCHED, id="queued"),
         pytest.param(running(phase="Cancelling"), 9999, False, None, NOT_WATCHED, id="cancelling"),
-        pytest.param(running(), 10, False, 50.0, PROGRESSING, id="attempt just started"),
-        pytest.param(running(), 60, True, None, NO_PROGRESS, id="never reported"),
+        pytest.param(running(), 10, False, None, NOT_WATCHED, id="attempt just started"),
+        pytest.param(running(), 99999, False, None, NOT_WATCHED,
+                     id="never reported: never flagged for its silence"),
         pytest.param(running(progress_at=30), 60, False, 30.0, PROGRESSING, id="recent progress"),
         pytest.param(running(progress_at=30), 95, True, None, NO_PROGRESS, id="silent since"),
-        pytest.param(running(progress_at=-200), 30, False, 30.0, PROGRESSING,
+        pytest.param(running(progress_at=-200), 9999, False, None, NOT_WATCHED,
                      id="progress of the previous attempt does not count"),
-        pytest.param(running(progress_at=-200), 61, True, None, NO_PROGRESS,
-                     id="previous attempt's progress: stuck from the start"),
+        pytest.param(running(None, progress_at=30), 329, False, 1.0, PROGRESSING,
+                     id="unset: the default of 300 s"),
+        pytest.param(running(None, progress_at=30), 330, True, None, NO_PROGRESS,
+                     id="unset: stuck after 300 s"),
     ],
 )  # fmt: skip
 def test_stuck_condition(
@@ -80,11 +85,10 @@ def test_the_message_is_stable_while_stuck() -> None:
     assert "stuckAfterSeconds: 60" in first
 
 
-def test_container_start_counts_as_the_first_heartbeat() -> None:
-    view = running(60)
-    assert stuck_condition(view, at(70)).stuck
-    assert not stuck_condition(view, at(70), running_since=at(20)).stuck
-    assert stuck_condition(view, at(70), running_since=at(20)).wake_after == 10.0
+def test_a_worker_that_never_reports_says_why_it_is_not_watched() -> None:
+    check = stuck_condition(running(60), at(10_000))
+    assert not check.stuck and not check.watched
+    assert "has not reported progress" in check.message
 
 
 def test_no_open_attempt_is_not_stuck() -> None:

@@ -41,6 +41,13 @@ ANNOTATION_CREATED_BY: Final = f"{GROUP}/created-by"
 ANNOTATION_CANCEL_REQUESTED_BY: Final = f"{GROUP}/cancel-requested-by"
 ANNOTATION_CANCEL_REQUESTED_AT: Final = f"{GROUP}/cancel-requested-at"
 ANNOTATION_TRIGGERED_BY: Final = f"{GROUP}/triggered-by"
+#: On every JobRun and Export: a delete of an unfinished run waits until the operator
+#: has stopped it through the cancel path (SIGTERM, grace, status.cancellation).
+FINALIZER_STOP_BEFORE_DELETE: Final = f"{GROUP}/stop-before-delete"
+#: The cancel reason recorded when a run is stopped because it was deleted.
+DELETED_REASON: Final = "deleted"
+#: Who last paused or resumed a ScheduledJob (spec.suspend), stamped by the webhook.
+ANNOTATION_SUSPEND_CHANGED_BY: Final = f"{GROUP}/suspend-changed-by"
 # Free text a user (or `kubectl jobwarden cancel --reason`) may set next to
 # `spec.cancel: true`; copied into `status.cancellation.reason`.
 ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"
@@ -80,6 +87,9 @@ MAX_START_TIMEOUT_SECONDS: Final = 3600
 DEFAULT_START_TIMEOUT_SECONDS: Final = 600
 MAX_CANCEL_GRACE_PERIOD_SECONDS: Final = 600
 DEFAULT_CANCEL_GRACE_PERIOD_SECONDS: Final = 30
+#: Silence after a progress report that flags a running worker Stuck (0 turns it off).
+DEFAULT_STUCK_AFTER_SECONDS: Final = 300
+MAX_STUCK_AFTER_SECONDS: Final = 86400
 DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
 DEFAULT_RETRY_FACTOR: Final = 2.0
 DEFAULT_RETRY_MAX_SECONDS: Final = 3600
@@ -92,6 +102,8 @@ MAX_CONDITIONS: Final = 16
 #: The longest free text the CRDs keep (`Message` in common.py), e.g.
 #: `status.cancellation.reason`: a longer cancel reason is cut to it.
 MAX_MESSAGE_CHARS: Final = 1024
+#: A pruned run's error in `status.history` (100 summaries: kept short).
+MAX_SUMMARY_ERROR_CHARS: Final = 512
 
 # Defaults of a ScheduledJob's spec, shared by the model and the decisions.
 DEFAULT_TIME_ZONE: Final = "UTC"
@@ -99,6 +111,8 @@ DEFAULT_MISSED_RUNS_MAX: Final = 10  # missedRunPolicy.maxRuns (RunAll)
 DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT: Final = 10
 DEFAULT_FAILED_RUNS_HISTORY_LIMIT: Final = 10
 DEFAULT_RUN_RETENTION_DAYS: Final = 90
+#: The longest ttlSecondsAfterFinished (ten years).
+MAX_TTL_SECONDS_AFTER_FINISHED: Final = 315_360_000
 
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

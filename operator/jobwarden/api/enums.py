@@ -123,7 +123,6 @@ class QueueReason(StrEnum):
 
     QUOTA_EXHAUSTED = "QuotaExhausted"
     CONCURRENCY_POLICY = "ConcurrencyPolicy"
-    SUSPENDED = "Suspended"  # documented in the CRD; no decision sets it yet
 
 
 class Reason(StrEnum):
@@ -211,11 +210,23 @@ class AuditAction(StrEnum):
     FINISHED = "finished"
     POD_REJECTED = "pod-rejected"
     DISRUPTED = "disrupted"
+    EXPIRED = "expired"  # a finished standalone run deleted: its TTL has passed
+    # Users' requests the admission webhooks let through (written as they are admitted).
+    SCHEDULED_JOB_CREATED = "scheduledjob-created"
+    SCHEDULED_JOB_CHANGED = "scheduledjob-changed"
+    SCHEDULED_JOB_DELETED = "scheduledjob-deleted"
+    SCHEDULED_JOB_CANCELLED = "scheduledjob-cancelled"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    RUN_NOW = "run-now"
+    RERUN = "rerun"
+    QUOTA_CHANGED = "quota-changed"
     # Requests the admission webhooks refused (`Guard.denied`).
     STAMP_DENIED = "stamp-denied"
     RUN_DENIED = "run-denied"
     RUN_SENSITIVE_DENIED = "run-sensitive-denied"
     CANCEL_DENIED = "cancel-denied"
+    DELETE_DENIED = "delete-denied"
 
 
 class AuditOutcome(StrEnum):
@@ -226,6 +237,8 @@ class AuditOutcome(StrEnum):
     STARTED = "started"  # admitted: its first pod asked for
     RETRIED = "retried"  # a disrupted attempt, retried at once
     DENIED = "Denied"  # refused by the admission webhooks
+    DELETED = "deleted"  # a finished run deleted by the operator (retention)
+    ALLOWED = "allowed"  # a user's request admitted by the webhooks
 
 
 class Guard(StrEnum):
@@ -235,6 +248,7 @@ class Guard(StrEnum):
     RUN = "run"
     RUN_SENSITIVE = "run-sensitive"
     CANCEL = "cancel"
+    DELETE = "delete"
 
     @property
     def denied(self) -> AuditAction:

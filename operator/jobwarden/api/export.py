@@ -18,7 +18,7 @@ from jobwarden.api.base import (
 from jobwarden.api.common import LabelName, ObjectName, StringMap
 from jobwarden.api.enums import ExportFormat
 from jobwarden.api.runstatus import RunStatus
-from jobwarden.api.settings import RunSettings, cancel_field
+from jobwarden.api.settings import RunSettings, cancel_field, ttl_field
 
 MAX_VOLUMES = 16
 _RELATIVE_PATH_RULE = cel(
@@ -208,6 +208,7 @@ class ExportSpec(RunSettings):
             "Rows fetched and written per unit of work; a cancel takes effect between batches."
         ),
     )
+    ttl_seconds_after_finished: int | None = ttl_field("Export")
     volumes: list[dict[str, Any]] | None = Field(
         default=None,
         max_length=MAX_VOLUMES,

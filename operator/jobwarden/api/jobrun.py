@@ -13,7 +13,7 @@ from jobwarden.api.constants import MAX_RUN_NAME
 from jobwarden.api.enums import Trigger
 from jobwarden.api.runstatus import RunStatus
 from jobwarden.api.scheduledjob import TEMPLATE_DESCRIPTION
-from jobwarden.api.settings import RunSettings, RunSettingsOverrides, cancel_field
+from jobwarden.api.settings import RunSettings, RunSettingsOverrides, cancel_field, ttl_field
 
 _ONE_OF_RULES = (
     cel(
@@ -28,6 +28,11 @@ _ONE_OF_RULES = (
         "self.trigger != 'Schedule' || (has(self.scheduledJobRef) && has(self.scheduledTime))",
         "trigger Schedule is for runs the operator creates from a ScheduledJob: it needs "
         "scheduledJobRef and scheduledTime (use trigger Manual to run a job now)",
+    ),
+    cel(
+        "!(has(self.scheduledJobRef) && has(self.ttlSecondsAfterFinished))",
+        "ttlSecondsAfterFinished is for a standalone run (template): the runs of a "
+        "ScheduledJob follow its history limits and runRetentionDays",
     ),
     cel(
         "self.trigger != 'Rerun' || has(self.rerunOf)",
@@ -73,6 +78,7 @@ class JobRunSpec(RunSettingsOverrides):
         description="For trigger Rerun: the name of the JobRun this run repeats.",
     )
     cancel: bool = cancel_field()
+    ttl_seconds_after_finished: int | None = ttl_field("JobRun")
 
 
 class Snapshot(ApiModel):

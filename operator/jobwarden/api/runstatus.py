@@ -32,8 +32,9 @@ class QueueInfo(ApiModel):
     )
     reason: Reason = Field(
         description=(
-            "Why the run waits: QuotaExhausted (the namespace's WorkerQuota is full), "
-            "ConcurrencyPolicy (its ScheduledJob forbids overlapping runs), Suspended."
+            "Why the run waits: QuotaExhausted (the namespace's WorkerQuota is full) or "
+            "ConcurrencyPolicy (its ScheduledJob forbids overlapping runs). A paused "
+            "ScheduledJob creates no runs and takes no manual ones (refused at admission)."
         )
     )
     message: Message = Field(default="", description="Details, e.g. 'quota 10/10 running'.")

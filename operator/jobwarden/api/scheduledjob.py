@@ -24,6 +24,7 @@ from jobwarden.api.constants import (
     MAX_ACTIVE_LISTED,
     MAX_HISTORY_ENTRIES,
     MAX_RUN_NAME,
+    MAX_SUMMARY_ERROR_CHARS,
 )
 from jobwarden.api.enums import (
     DEFAULT_CONCURRENCY_POLICY,
@@ -59,8 +60,8 @@ TEMPLATE_DESCRIPTION = (
 
 
 class MissedRunSettings(ApiModel):
-    """What to do with fires that were missed while the operator was down, the job
-    was suspended, or concurrencyPolicy Forbid skipped them."""
+    """What to do with fires that were missed while the operator was down (fires that
+    come while the job is paused are skipped on purpose: status.skippedWhilePaused)."""
 
     policy: MissedRunPolicy = Field(
         default=DEFAULT_MISSED_RUN_POLICY,
@@ -103,6 +104,14 @@ class RunSummary(ApiModel):
         default=None, ge=0, description="Run time from start to completion, in seconds."
     )
     reason: Reason | None = Field(default=None, description="Why it ended that way.")
+    error: str | None = Field(
+        default=None,
+        max_length=MAX_SUMMARY_ERROR_CHARS,
+        description=(
+            "Unless it succeeded: the termination message of its last attempt (what the "
+            "worker said, or the tail of its log), clipped; the history's error column."
+        ),
+    )
 
 
 class ScheduledJobSpec(RunSettings):
@@ -137,8 +146,11 @@ class ScheduledJobSpec(RunSettings):
     suspend: bool = Field(
         default=False,
         description=(
-            "Pause: no new runs start (running ones continue); history is kept. Fires "
-            "missed while paused follow missedRunPolicy when resumed."
+            "Pause: no new runs start (running ones continue); history is kept. Each fire "
+            "that comes while paused is skipped on purpose: counted in "
+            "status.skippedWhilePaused and logged, never made up later (missedRunPolicy "
+            "is for fires missed while the operator was down). After resume the job runs "
+            "at its next scheduled time, not at once."
         ),
     )
     concurrency_policy: ConcurrencyPolicy = Field(
@@ -228,6 +240,21 @@ class ScheduledJobStatus(ApiModel):
     )
     missed_runs: int = Field(
         default=0, ge=0, description="Fires missed so far (not run, or run late by policy)."
+    )
+    skipped_while_paused: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Fires skipped on purpose because the job was paused (spec.suspend); not "
+            "counted in missedRuns."
+        ),
+    )
+    last_skipped_time: datetime | None = Field(
+        default=None,
+        description=(
+            "The newest fire skipped while paused: fires up to it are handled, so a "
+            "resume runs nothing before the next fire."
+        ),
     )
     active_count: int = Field(default=0, ge=0, description="Number of unfinished runs.")
     active: list[ActiveRun] = Field(

@@ -19,13 +19,17 @@ from jobwarden.api.constants import (
     DEFAULT_RETRY_FACTOR,
     DEFAULT_RETRY_INITIAL_SECONDS,
     DEFAULT_RETRY_MAX_SECONDS,
+    DEFAULT_RUN_RETENTION_DAYS,
     DEFAULT_START_TIMEOUT_SECONDS,
+    DEFAULT_STUCK_AFTER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_CANCEL_GRACE_PERIOD_SECONDS,
     MAX_DISRUPTIONS,
     MAX_RETRIES,
     MAX_START_TIMEOUT_SECONDS,
+    MAX_STUCK_AFTER_SECONDS,
     MAX_TIMEOUT_SECONDS,
+    MAX_TTL_SECONDS_AFTER_FINISHED,
     MIN_START_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
 )
@@ -39,7 +43,7 @@ StartTimeoutSeconds = Annotated[
 ]
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
 GracePeriodSeconds = Annotated[int, Field(ge=0, le=MAX_CANCEL_GRACE_PERIOD_SECONDS)]
-StuckAfterSeconds = Annotated[int, Field(ge=1, le=_DAY)]
+StuckAfterSeconds = Annotated[int, Field(ge=0, le=MAX_STUCK_AFTER_SECONDS)]
 
 DESCRIPTIONS = {
     "priority": (
@@ -71,8 +75,13 @@ DESCRIPTIONS = {
         "CancelTimeout)."
     ),
     "stuck_after_seconds": (
-        "If set, a running attempt whose worker has not reported progress for this "
-        "many seconds is flagged with the condition Stuck (it is not killed)."
+        "Stuck detection, in seconds (0-86400; 0 turns it off): once the running "
+        "attempt's worker has reported progress at least once (status.progress, e.g. "
+        "through the jobwarden.worker SDK), this many seconds without a new report flag "
+        "the run with the condition Stuck=True (reason NoProgress, a Warning Event); the "
+        "next report clears it. The worker is not stopped (timeoutSeconds still "
+        "applies). A worker that never reports progress is never flagged for being "
+        "silent."
     ),
 }
 CANCEL_DESCRIPTION = (
@@ -90,6 +99,28 @@ def cancel_field() -> Any:
         description=CANCEL_DESCRIPTION,
         json_schema_extra=validations(
             cel("!oldSelf || self", "cancel is final: it cannot be set back to false")
+        ),
+    )
+
+
+def ttl_field(kind: str) -> Any:
+    """`spec.ttlSecondsAfterFinished` of a standalone run (as on a Kubernetes Job)."""
+    return Field(
+        default=None,
+        ge=0,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description=(
+            f"Delete this {kind} this many seconds after it finished (Succeeded, Failed or "
+            "Cancelled; counted from status.completionTime), as a Kubernetes Job's "
+            "ttlSecondsAfterFinished; 0: as soon as it has finished. Unset: the operator's "
+            f"runRetentionDays (default {DEFAULT_RUN_RETENTION_DAYS} days; 0 there keeps "
+            "finished runs for ever)."
+            + (
+                " Only for a standalone run (with template): the runs of a ScheduledJob "
+                "follow its history limits and runRetentionDays."
+                if kind == "JobRun"
+                else ""
+            )
         ),
     )
 
@@ -151,8 +182,8 @@ class RunSettings(ApiModel):
         default=DEFAULT_CANCEL_GRACE_PERIOD_SECONDS,
         description=DESCRIPTIONS["cancel_grace_period_seconds"],
     )
-    stuck_after_seconds: StuckAfterSeconds | None = Field(
-        default=None, description=DESCRIPTIONS["stuck_after_seconds"]
+    stuck_after_seconds: StuckAfterSeconds = Field(
+        default=DEFAULT_STUCK_AFTER_SECONDS, description=DESCRIPTIONS["stuck_after_seconds"]
     )
 
     def settings(self) -> RunSettings:
@@ -191,7 +222,9 @@ class RunSettingsOverrides(ApiModel):
         + _INHERITED.format(DEFAULT_CANCEL_GRACE_PERIOD_SECONDS),
     )
     stuck_after_seconds: StuckAfterSeconds | None = Field(
-        default=None, description=DESCRIPTIONS["stuck_after_seconds"] + _INHERITED.format("unset")
+        default=None,
+        description=DESCRIPTIONS["stuck_after_seconds"]
+        + _INHERITED.format(DEFAULT_STUCK_AFTER_SECONDS),
     )
 
     def effective_settings(self, inherited: RunSettings | None = None) -> RunSettings:

@@ -33,7 +33,7 @@ class RunSettingsSpec(TypedDict, total=False):
     retryBackoff: RetryBackoffSpec
     startTimeoutSeconds: int
     cancelGracePeriodSeconds: int
-    stuckAfterSeconds: int | None
+    stuckAfterSeconds: int
 
 
 #: The run settings' keys: what a run sets for itself and a snapshot copies from its job.
@@ -174,6 +174,7 @@ class RunSummaryDict(TypedDict, total=False):
     phase: str
     durationSeconds: float | None
     reason: str | None
+    error: str | None
 
 
 class ScheduledJobStatusDict(StatusDict, total=False):
@@ -185,6 +186,8 @@ class ScheduledJobStatusDict(StatusDict, total=False):
     lastFailureTime: str | None
     consecutiveFailures: int
     missedRuns: int
+    skippedWhilePaused: int
+    lastSkippedTime: str | None
     activeCount: int
     active: list[ActiveRunDict]
     history: list[RunSummaryDict]

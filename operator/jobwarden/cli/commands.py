@@ -35,6 +35,7 @@ from jobwarden.client.objects import (
     split_ref,
 )
 from jobwarden.client.quota import quota_records
+from jobwarden.client.stats import active_totals
 from jobwarden.client.text import (
     UsageError,
     kubectl_list,
@@ -253,7 +254,7 @@ def cmd_active(ctx: Context, args: argparse.Namespace) -> int:
             ctx.error("error: --mine: the API server cannot tell who you are (SelfSubjectReview)")
             return 1
         live = _mine(live, me, jobs)
-    if _machine(ctx, args.output, kubectl_list(live)):
+    if _machine(ctx, args.output, {**kubectl_list(live), "totals": active_totals(live)}):
         return 0
     if args.output == "name":
         for obj in live:

@@ -42,6 +42,7 @@ HISTORY_COLUMNS = (
     "triggeredBy",
     "cancelledBy",
     "cancelReason",
+    "error",
     "source",
 )
 
@@ -80,6 +81,7 @@ def _summary_record(summary: Mapping[str, Any], job: str, namespace: str) -> JSO
         "triggeredBy": None,
         "cancelledBy": None,
         "cancelReason": None,
+        "error": summary.get("error"),
         "source": "history",
         "_created": None,
         "_moment": parse_time(summary.get("startTime"))
@@ -110,10 +112,20 @@ def _run_record(run: Mapping[str, Any], job: str, now: datetime.datetime) -> JSO
         "cancelledBy": cancellation.get("requestedBy")
         or annotation(run, c.ANNOTATION_CANCEL_REQUESTED_BY),
         "cancelReason": cancellation.get("reason") or annotation(run, c.ANNOTATION_CANCEL_REASON),
+        "error": _error(phase_of(run), attempts),
         "source": c.KIND_JOB_RUN,
         "_created": format_timestamp(created_at(run)) or None,
         "_moment": start or parse_time(spec.get("scheduledTime")) or created_at(run) or end,
     }
+
+
+def _error(phase: str, attempts: Sequence[Mapping[str, Any]]) -> str | None:
+    """The error column: the termination message of the last attempt of a run that did
+    not succeed (what its worker said, or the tail of its log)."""
+    message = attempts[-1].get("message") if attempts else None
+    if phase == RunPhase.SUCCEEDED or not message:
+        return None
+    return str(message)
 
 
 def _normal_time(value: object) -> str | None:

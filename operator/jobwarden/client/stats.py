@@ -65,3 +65,28 @@ def recent_durations(
     chart reads left to right). `records` come newest first (client.history)."""
     timed = [r for r in records if isinstance(r.get("durationSeconds"), int | float)]
     return list(reversed(timed[:limit]))
+
+
+def active_totals(objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many unfinished runs there are, by kind, by phase and by both (the
+    `totals` of `kubectl jobwarden active -o json|yaml`): a dashboard or a script reads
+    the counts without counting items."""
+    by_kind: dict[str, int] = {}
+    by_phase: dict[str, int] = {}
+    by_kind_and_phase: dict[str, dict[str, int]] = {}
+    total = 0
+    for obj in objects:
+        kind, phase = str(obj.get("kind") or ""), phase_of(obj)
+        total += 1
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        by_phase[phase] = by_phase.get(phase, 0) + 1
+        phases = by_kind_and_phase.setdefault(kind, {})
+        phases[phase] = phases.get(phase, 0) + 1
+    return {
+        "total": total,
+        "byKind": dict(sorted(by_kind.items())),
+        "byPhase": dict(sorted(by_phase.items())),
+        "byKindAndPhase": {
+            k: dict(sorted(v.items())) for k, v in sorted(by_kind_and_phase.items())
+        },
+    }

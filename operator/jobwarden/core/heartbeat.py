@@ -1,9 +1,11 @@
-"""The `Stuck` condition: a running worker that has stopped reporting progress.
+"""The `Stuck` condition: a running worker that reported progress, then went silent.
 
 A worker's progress writes (`status.progress.updateTime`, see `jobwarden.worker`) are
-its heartbeat. A run with `stuckAfterSeconds` whose current attempt has been silent
-for longer is flagged with the condition `Stuck=True`, shown by the CLI and counted
-by a metric; it is not killed (its timeout still applies).
+its heartbeat. Once the current attempt's worker has reported progress at least once,
+a silence longer than `stuckAfterSeconds` (default 300; 0 turns it off) flags the run
+with the condition `Stuck=True`, shown by the CLI and counted by a metric; it is not
+killed (its timeout still applies). A worker that never reports progress is never
+flagged for being silent: silence is only news from a worker that promised to talk.
 
 `stuck_condition(run, now)` is pure: it reads the run (settings, phase, current
 attempt, progress) and the clock it is given, and returns whether the run is stuck,
@@ -23,7 +25,7 @@ from jobwarden.core.observed import RunView
 #: Reasons of the `Stuck` condition.
 REASON_NO_PROGRESS = Reason.NO_PROGRESS  # Stuck=True
 REASON_PROGRESSING = Reason.PROGRESS_REPORTED  # Stuck=False: heard from within the limit
-REASON_NOT_WATCHED = Reason.NOT_WATCHED  # Stuck=False: not running, or no stuckAfterSeconds
+REASON_NOT_WATCHED = Reason.NOT_WATCHED  # Stuck=False: not running, never reported, or off
 
 
 class StuckCheck(NamedTuple):
@@ -40,6 +42,11 @@ class StuckCheck(NamedTuple):
             return REASON_NO_PROGRESS
         return REASON_PROGRESSING if self.wake_after is not None else REASON_NOT_WATCHED
 
+    @property
+    def watched(self) -> bool:
+        """Whether the run's silence is being timed (its worker has reported)."""
+        return self.stuck or self.wake_after is not None
+
 
 def _current_attempt_start(run: RunView) -> datetime.datetime | None:
     attempt = run.attempt
@@ -52,48 +59,44 @@ def _current_attempt_start(run: RunView) -> datetime.datetime | None:
     return None
 
 
-def last_heartbeat(
-    run: RunView, *, running_since: datetime.datetime | None = None
-) -> datetime.datetime | None:
-    """When the current attempt's worker was last heard from: its latest progress
-    write, else when the attempt (or, if given, its container) started. Progress
-    written by an earlier attempt does not count."""
+def last_progress(run: RunView) -> datetime.datetime | None:
+    """When the current attempt's worker last reported progress; None if it has not
+    reported yet (progress written by an earlier attempt does not count)."""
     started = _current_attempt_start(run)
     if started is None:
         return None
-    if running_since is not None and running_since > started:
-        started = running_since
     progress = run.status.get("progress") or {}
     try:
         reported = parse_time(progress.get("updateTime"))
     except ValueError:
         reported = None
-    if reported is not None and reported > started:
-        return reported
-    return started
+    return reported if reported is not None and reported > started else None
 
 
-def stuck_condition(
-    run: RunView,
-    now: datetime.datetime,
-    *,
-    running_since: datetime.datetime | None = None,
-) -> StuckCheck:
+def stuck_condition(run: RunView, now: datetime.datetime) -> StuckCheck:
     """Whether `run` is stuck at `now`: `(is_stuck, message, wake_after)`.
 
-    - no `stuckAfterSeconds`, or not Running: not stuck, nothing to wake for;
-    - silent for at least `stuckAfterSeconds`: stuck; no wake-up (the next progress
-      write is a watch event that clears it);
+    - `stuckAfterSeconds` 0, not Running, or no progress reported by the current
+      attempt yet: not stuck, nothing to wake for (its first report is a watch event);
+    - silent for at least `stuckAfterSeconds` since its last report: stuck; no wake-up
+      (the next progress write is a watch event that clears it);
     - otherwise: not stuck; wake up when the limit would be reached.
     """
     limit = run.settings.stuck_after_seconds
     if not limit:
-        return StuckCheck(False, "stuckAfterSeconds is not set", None)
+        return StuckCheck(False, "stuck detection is off (stuckAfterSeconds: 0)", None)
     if run.phase != RunPhase.RUNNING:
         return StuckCheck(False, f"the run is {run.phase.value}", None)
-    last = last_heartbeat(run, running_since=running_since)
-    if last is None:
+    if _current_attempt_start(run) is None:
         return StuckCheck(False, "no attempt is running", None)
+    last = last_progress(run)
+    if last is None:
+        return StuckCheck(
+            False,
+            "the worker has not reported progress: a worker that never reports is not "
+            "flagged for being silent",
+            None,
+        )
     silent = (now - last).total_seconds()
     if silent >= limit:
         return StuckCheck(

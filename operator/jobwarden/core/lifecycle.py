@@ -46,12 +46,15 @@ from jobwarden.core.plan import (
     AuditOutcomeValue,
     CreatePod,
     DeletePod,
+    DeleteRun,
     Plan,
     ReleasePod,
+    ReleaseRun,
 )
 from jobwarden.core.podstate import disruption_of, oom_message, start_state
 from jobwarden.core.reasons import PodReason
 from jobwarden.core.refusals import ApiRefusal, Refusal, classify, create_retry_delay, describe
+from jobwarden.core.retention import DEFAULT_RETENTION_SECONDS, decide_retention
 
 #: How long past the grace period a worker may take to be seen exiting before the
 #: operator assumes its node is lost, force-deletes the pod and reports CancelTimeout.
@@ -157,19 +160,31 @@ def decide(
     *,
     exit_margin_seconds: float = DEFAULT_EXIT_MARGIN_SECONDS,
     refusal: Refusal | None = None,
+    retention_seconds: float | None = DEFAULT_RETENTION_SECONDS,
 ) -> Plan:
     """The next step of one run. See the module docstring.
 
     `refusal`: the API server refused the pod create this very decision asked for
     (the engine decides again with what the API said, and applies that plan instead).
+    `retention_seconds`: how long a finished standalone run without its own
+    ttlSecondsAfterFinished is kept (the operator's runRetentionDays; None: for ever).
     """
     draft = _Draft(run, now, refusal)
-    if run.deleting:
+    if run.deleting and run.phase.terminal:
+        # Deleted and finished (or stopped by the cancel path the delete started): its
+        # pods' outcomes released, the run may go.
         _release_finished_pods(draft, pods)
+        if c.FINALIZER_STOP_BEFORE_DELETE in run.finalizers:
+            keep = tuple(f for f in run.finalizers if f != c.FINALIZER_STOP_BEFORE_DELETE)
+            draft.plan.post_actions.append(ReleaseRun(run.uid, keep, run.resource_version))
+        return draft.plan
+    if run.deleting and c.FINALIZER_STOP_BEFORE_DELETE not in run.finalizers:
+        _release_finished_pods(draft, pods)  # going now: nothing holds it for a cancel
         return draft.plan
 
     if run.phase.terminal:
         _decide_terminal(draft, pods)
+        _decide_retention(draft, retention_seconds)
         return _close(draft)
 
     if run.settings.cancel:
@@ -229,6 +244,21 @@ def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
             draft.plan.pre_actions.append(
                 DeletePod(pod.name, pod.uid, draft.run.settings.cancel_grace_period_seconds)
             )
+
+
+def _decide_retention(draft: _Draft, retention_seconds: float | None) -> None:
+    """A finished standalone run goes once its TTL has passed (after its pods' outcomes
+    are released); until then the decision wakes when it is due."""
+    retention = decide_retention(draft.run, draft.now, retention_seconds)
+    if retention.delete:
+        draft.plan.post_actions.append(DeleteRun(draft.run.uid))
+        draft.audit(
+            AuditAction.EXPIRED,
+            AuditOutcome.DELETED,
+            detail=f"finished, kept {retention.ttl_seconds:g}s (ttlSecondsAfterFinished)",
+        )
+    elif retention.wake_after is not None:
+        draft.plan.wake_in(retention.wake_after)
 
 
 # ------------------------------------------------------------------------ cancel
@@ -404,7 +434,9 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     # a write to the API server like any other, and runs are many.
     draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name} ({usage})")
     if attempt == 1:
-        draft.audit(AuditAction.ADMITTED, AuditOutcome.STARTED, detail=usage)
+        # A run now or re-run names who triggered it (a scheduled one: "schedule").
+        trigger = draft.run.annotations.get(c.ANNOTATION_TRIGGERED_BY) or ""
+        draft.audit(AuditAction.ADMITTED, AuditOutcome.STARTED, user=trigger, detail=usage)
     _request_pod(draft, record)
     if draft.plan.pre_actions:  # its pod is asked for: Starting may be written later
         draft.plan.status_may_wait = START_QUIET_SECONDS
@@ -920,13 +952,15 @@ def _close(draft: _Draft) -> Plan:
 
 
 def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
-    """The `Stuck` condition for runs with `stuckAfterSeconds` (see core.heartbeat)."""
+    """The `Stuck` condition (see core.heartbeat): written once the worker has reported
+    progress (a run whose worker never reports carries none), kept once written."""
     existing = find_condition(draft.conditions, ConditionType.STUCK)
-    if draft.run.settings.stuck_after_seconds is None and existing is None:
+    if not draft.run.settings.stuck_after_seconds and existing is None:
         return
     view = dataclasses.replace(draft.run, status={**draft.status, "phase": phase.value})
-    running_since = draft.current_pod.running_since if draft.current_pod else None
-    check = stuck_condition(view, draft.now, running_since=running_since)
+    check = stuck_condition(view, draft.now)
+    if existing is None and not check.watched:
+        return
     was_stuck = existing is not None and existing["status"] == ConditionStatus.TRUE
     draft.condition(ConditionType.STUCK, check.stuck, check.reason, check.message)
     if check.stuck and not was_stuck:

@@ -47,7 +47,8 @@ class RunSettings:
     start_timeout_seconds: int = c.DEFAULT_START_TIMEOUT_SECONDS
     cancel_grace_period_seconds: int = c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS
     cancel: bool = False
-    stuck_after_seconds: int | None = None
+    #: Seconds of silence after a progress report that flag Stuck; None: off (0 in spec).
+    stuck_after_seconds: int | None = c.DEFAULT_STUCK_AFTER_SECONDS
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any]) -> RunSettings:
@@ -76,8 +77,16 @@ class RunSettings:
                 spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
             ),
             cancel=bool(raw.get("cancel", False)),
-            stuck_after_seconds=int(stuck) if (stuck := spec.get("stuckAfterSeconds")) else None,
+            stuck_after_seconds=_stuck_after(spec.get("stuckAfterSeconds")),
         )
+
+
+def _stuck_after(value: object) -> int | None:
+    """`stuckAfterSeconds`: unset is the default, 0 turns stuck detection off."""
+    if value is None:
+        return c.DEFAULT_STUCK_AFTER_SECONDS
+    seconds = int(str(value))
+    return seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class RunView:
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: spec.ttlSecondsAfterFinished (a standalone run's; kept in a slimmed finished run).
+    ttl_seconds_after_finished: int | None = None
+    finalizers: tuple[str, ...] = ()
     #: The spec as the API returned it (a worker pod is built from it without a GET);
     #: empty in a slimmed finished run.
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -157,6 +169,9 @@ class RunView:
         annotations = dict(metadata.get("annotations") or {})
         if annotations.get(c.ANNOTATION_OPERATOR_CANCEL) == "true" and not settings.cancel:
             settings = dataclasses.replace(settings, cancel=True)
+        if metadata.get("deletionTimestamp") and not settings.cancel:
+            # Deleted before it finished: it is stopped through the cancel path first.
+            settings = dataclasses.replace(settings, cancel=True)
         ref = spec.get("scheduledJobRef") or {}
         return cls(
             kind=str(body.get("kind", "")),
@@ -175,6 +190,8 @@ class RunView:
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
+            ttl_seconds_after_finished=_optional_int(spec.get("ttlSecondsAfterFinished")),
+            finalizers=tuple(str(f) for f in metadata.get("finalizers") or []),
             spec=spec,
         )
 
@@ -375,3 +392,13 @@ class Slot:
     limit: int  # the namespace's quota
     reason: QueueReason = QueueReason.QUOTA_EXHAUSTED  # why it waits
     message: str = ""  # details when the reason is not the quota
+
+
+def _optional_int(value: object) -> int | None:
+    """An integer field of a spec, None when unset or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

@@ -42,7 +42,24 @@ class ReleasePod:
     uid: str
 
 
-Action = CreatePod | DeletePod | ReleasePod
+@dataclass(frozen=True)
+class DeleteRun:
+    """Delete the finished run itself (its TTL has passed), only if `uid` still matches."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class ReleaseRun:
+    """Remove the stop-before-delete finalizer of a deleted run that has finished:
+    the API server then removes it (`keep`: the other finalizers, left as they are)."""
+
+    uid: str
+    keep: tuple[str, ...]
+    resource_version: str
+
+
+Action = CreatePod | DeletePod | ReleasePod | DeleteRun | ReleaseRun
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from jobwarden.core.conditions import (
     format_micro_time,
     parse_time,
 )
-from jobwarden.core.draft import StatusDraft
+from jobwarden.core.draft import StatusDraft, clip
 from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
@@ -184,6 +184,7 @@ def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") 
             "namespace": sj.namespace,
             "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
             "annotations": annotations,
+            "finalizers": [c.FINALIZER_STOP_BEFORE_DELETE],
             "ownerReferences": [
                 {
                     "apiVersion": c.API_VERSION,
@@ -237,7 +238,18 @@ def _summary(run: RunView) -> RunSummaryDict:
         "phase": run.phase.value,
         "durationSeconds": round(duration, 3) if duration is not None else None,
         "reason": run.status.get("reason"),
+        "error": _error(run),
     }
+
+
+def _error(run: RunView) -> str | None:
+    """What the history's error column keeps of a run that did not succeed: its last
+    attempt's termination message."""
+    attempts = run.status.get("attempts") or []
+    message = attempts[-1].get("message") if attempts else None
+    if run.phase == RunPhase.SUCCEEDED or not message:
+        return None
+    return clip(str(message), c.MAX_SUMMARY_ERROR_CHARS)
 
 
 class _Draft(StatusDraft[ScheduledJobStatusDict]):
@@ -268,8 +280,10 @@ def decide_scheduled_job(
         phase = ScheduledJobPhase.SUSPENDED
         draft.status["nextScheduleTime"] = None
         if previous_phase != phase:
-            draft.log("suspended: no new runs until resumed (running ones continue)")
-            draft.event(False, EventReason.SUSPENDED, "schedule paused")
+            who = _suspend_changed_by(sj)
+            draft.log(f"suspended by {who}: no new runs until resumed (running ones continue)")
+            draft.event(False, EventReason.SUSPENDED, f"schedule paused by {who}")
+        _skip_while_paused(draft)
     else:
         phase = _decide_schedule(draft, runs, previous_phase)
 
@@ -327,6 +341,52 @@ def _decide_one_time(draft: _Draft, runs: Sequence[RunView]) -> ScheduledJobPhas
     return ScheduledJobPhase.ACTIVE
 
 
+# ------------------------------------------------------------------ pause
+def _suspend_changed_by(sj: ScheduledJobView) -> str:
+    """Who paused or resumed the job (stamped by the admission webhook)."""
+    return sj.annotations.get(c.ANNOTATION_SUSPEND_CHANGED_BY) or "unknown"
+
+
+def _cursor(draft: _Draft) -> datetime.datetime | None:
+    """The newest fire already handled: run (lastScheduleTime) or skipped while paused
+    (lastSkippedTime); fires after it are due or missed."""
+    handled = [
+        t
+        for t in (
+            parse_time(draft.status.get("lastScheduleTime")),
+            parse_time(draft.status.get("lastSkippedTime")),
+        )
+        if t is not None
+    ]
+    return max(handled) if handled else None
+
+
+def _skip_while_paused(draft: _Draft) -> None:
+    """Pausing means skipping: each fire that comes while the job is paused is skipped
+    on purpose (counted in skippedWhilePaused, logged) and becomes handled, so neither a
+    resume nor missedRunPolicy ever makes it up. The decision wakes at each fire."""
+    spec = draft.sj.spec
+    try:
+        schedule = parse_schedule(
+            str(spec.get("schedule")), str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE)
+        )
+    except ScheduleError:
+        return
+    since = _cursor(draft) or draft.sj.created
+    skipped = schedule.count_between(since, draft.now)
+    if skipped:
+        newest = schedule.nth_after(since, skipped)
+        draft.status["skippedWhilePaused"] = int(draft.status.get("skippedWhilePaused") or 0) + (
+            skipped
+        )
+        draft.status["lastSkippedTime"] = format_micro_time(newest)
+        what = f"the fire of {format_micro_time(newest)}"
+        if skipped > 1:
+            what = f"{skipped} fires, the newest {format_micro_time(newest)}"
+        draft.log(f"paused: skipped {what} (not run, not counted as missed)")
+    draft.plan.requeue_after = (schedule.next_after(draft.now) - draft.now).total_seconds()
+
+
 # ---------------------------------------------------------------- schedule
 def _decide_schedule(
     draft: _Draft, runs: Sequence[RunView], previous_phase: str
@@ -342,10 +402,11 @@ def _decide_schedule(
         draft.condition(ConditionType.STALLED, True, Reason.INVALID_SCHEDULE, str(error))
         return ScheduledJobPhase.ACTIVE
     if previous_phase == ScheduledJobPhase.SUSPENDED:
-        draft.log("resumed: the next fire is computed from now")
-        draft.event(False, EventReason.RESUMED, "schedule resumed")
+        who = _suspend_changed_by(draft.sj)
+        draft.log(f"resumed by {who}: fires while paused were skipped; it runs at its next fire")
+        draft.event(False, EventReason.RESUMED, f"schedule resumed by {who}")
     missed_policy = spec.get("missedRunPolicy") or {}
-    last = parse_time(draft.status.get("lastScheduleTime"))
+    last = _cursor(draft)
     deadline = spec.get("startingDeadlineSeconds")
     due = due_fires(
         schedule,

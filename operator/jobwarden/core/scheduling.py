@@ -751,11 +751,10 @@ def due_fires(
     `max_listed` missed fires; `missed_by_reason` counts all of them.
 
     Pause and resume: while `spec.suspend` is true the controller does not call
-    this and clears nextScheduleTime. On resume it calls it with `now` = the resume
-    time and `last_scheduled` = the cursor as it stood when paused (`latest_fire`
-    of the last call): the fires during the pause are then late fires, handled by
-    missedRunPolicy and startingDeadlineSeconds like an outage, and `next_fire` is
-    computed from now. (To run nothing missed on resume, use Skip or a deadline.)
+    this; it records each fire that comes as skipped (core.scheduledjob, status
+    skippedWhilePaused and lastSkippedTime) and passes the newest handled fire, run or
+    skipped, as `last_scheduled`. A resume therefore finds no late fire from the pause:
+    only fires missed while the operator was down follow missedRunPolicy.
     """
     since = _aware(last_scheduled if last_scheduled is not None else created, "last_scheduled")
     now = _aware(now, "now")

@@ -31,9 +31,10 @@ from jobwarden.core.lifecycle import (
     position_update_due,
 )
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod, ReleaseRun
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
+from jobwarden.core.retention import decide_retention
 from jobwarden.core.scheduledjob import ScheduledJobView, snapshot_of
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
@@ -67,6 +68,9 @@ class EngineConfig:
     exit_margin_seconds: float = 10.0
     workers: int = 16
     operator_username: str = ""  # who the API knows us as; asked at start when empty
+    #: How long finished standalone runs without ttlSecondsAfterFinished are kept
+    #: (runRetentionDays); None: for ever.
+    retention_seconds: float | None = c.DEFAULT_RUN_RETENTION_DAYS * 86400.0
 
 
 class Engine:
@@ -160,9 +164,17 @@ class Engine:
         self._unwritten.clear()  # a new term: the API (and adoption) are the truth
         # Finished runs without pods need nothing: with thousands of them, reconciling
         # each (a GET apiece) would hold up the runs that do need the engine.
+        now = self.clock()
         for key, view in list(self.store.runs.items()):
-            if not view.phase.terminal or key in self.store.pods:
+            if not view.phase.terminal or key in self.store.pods or view.deleting:
                 self.queue.add(key)
+                continue
+            # Only when its TTL has passed (decided on the slim copy: no GET before).
+            retention = decide_retention(view, now, self.config.retention_seconds)
+            if retention.delete:
+                self.queue.add(key)
+            elif retention.wake_after is not None:
+                self.queue.add_after(key, retention.wake_after + 0.05)
         for namespace in list(self.store.quotas):
             self.kick_namespace(namespace)
         for namespace, name in list(self.store.scheduled_jobs):
@@ -323,7 +335,10 @@ class Engine:
         self.slots.unreserve(key)
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
         margin = self.config.exit_margin_seconds
-        plan = decide(view, pods, slot, now, exit_margin_seconds=margin)
+        retention = self.config.retention_seconds
+        plan = decide(
+            view, pods, slot, now, exit_margin_seconds=margin, retention_seconds=retention
+        )
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if snapshot_added:
@@ -340,7 +355,13 @@ class Engine:
                 # records the refusal (and a backoff) instead of the create.
                 logger.info("run %s/%s: %s", view.namespace, view.name, refused)
                 plan = decide(
-                    view, pods, slot, now, exit_margin_seconds=margin, refusal=refused.refusal
+                    view,
+                    pods,
+                    slot,
+                    now,
+                    exit_margin_seconds=margin,
+                    refusal=refused.refusal,
+                    retention_seconds=retention,
                 )
                 if plan.pre_actions and any(isinstance(a, CreatePod) for a in plan.pre_actions):
                     raise RuntimeError("a refused create was planned again") from refused
@@ -399,6 +420,10 @@ class Engine:
         for action in plan.post_actions:
             if isinstance(action, ReleasePod):
                 await self._release_pod(view.namespace, action.name, action.uid)
+            elif isinstance(action, DeleteRun):
+                await self._delete_run(view, action)
+            elif isinstance(action, ReleaseRun):
+                await self._release_run(view, action)
         for event in plan.events:
             self.events.emit(view, event)
         for record in plan.audit:
@@ -414,6 +439,38 @@ class Engine:
             await self.kube.merge_patch(
                 object_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
             )
+
+    async def _release_run(self, view: RunView, action: ReleaseRun) -> None:
+        """Drop our finalizer from a deleted run that has finished (a merge patch of the
+        list, conditional on the resourceVersion it was read at: a conflict retries)."""
+        body = {
+            "metadata": {
+                "finalizers": list(action.keep),
+                "resourceVersion": action.resource_version,
+            }
+        }
+        try:
+            await self.kube.merge_patch(object_path(view.kind, view.namespace, view.name), body)
+        except KubeApiError as error:
+            if not error.not_found:
+                raise
+            return
+        logger.info("%s %s/%s released: stopped, the delete goes on", *view.key)
+
+    async def _delete_run(self, view: RunView, action: DeleteRun) -> None:
+        """Delete a finished run whose TTL has passed (only that very object: a new run
+        of the same name is left alone); its pods go with it (garbage collection)."""
+        try:
+            await self.kube.delete(
+                object_path(view.kind, view.namespace, view.name),
+                uid=action.uid or None,
+                propagation="Background",
+            )
+        except KubeApiError as error:
+            if not (error.not_found or error.conflict):
+                raise
+            return
+        logger.info("%s %s/%s deleted: finished, its TTL has passed", *view.key)
 
     # ------------------------------------------------------------------ pods
     async def _create_pod(self, view: RunView, body: JSON, action: CreatePod) -> None:

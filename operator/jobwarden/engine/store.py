@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
+from jobwarden.api.enums import RunPhase
 from jobwarden.core.observed import PodView, RunView
 from jobwarden.core.scheduledjob import ScheduledJobView
 
@@ -36,6 +37,19 @@ _FINISHED_FIELDS = frozenset(
 #: Changed runs kept for a namespace whose queue nobody asked for; past this the
 #: queue is simply rebuilt when next asked.
 _MAX_PENDING_CHANGES = 10_000
+
+
+def _slim(status: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of a finished run's status: `_FINISHED_FIELDS`, and of a run that
+    did not succeed its last attempt with the start of its message (the error a
+    ScheduledJob's history keeps when the run is pruned)."""
+    slim = {k: v for k, v in status.items() if k in _FINISHED_FIELDS}
+    attempts = status.get("attempts") or []
+    if attempts and status.get("phase") != RunPhase.SUCCEEDED and attempts[-1].get("message"):
+        last = dict(attempts[-1])
+        last["message"] = str(last["message"])[: c.MAX_SUMMARY_ERROR_CHARS + 1]  # clipped later
+        slim["attempts"] = [last]
+    return slim
 
 
 def _rv(value: str) -> int:
@@ -99,7 +113,7 @@ class Store:
         if known is not None and _rv(known.resource_version) > _rv(view.resource_version):
             return known
         if view.phase.terminal:
-            slim = {k: v for k, v in view.status.items() if k in _FINISHED_FIELDS}
+            slim = _slim(view.status)
             view = dataclasses.replace(view, status=slim, complete=False, spec={})
         before = self.run(view.key)
         self.runs[view.key] = view

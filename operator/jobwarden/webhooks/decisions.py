@@ -8,6 +8,7 @@ the API and calls again with the answer (see `handlers.validate_request`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import Guard, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import AuditAction, Guard, RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
 from jobwarden.core.refusals import ApiRefusal, classify
 from jobwarden.core.scheduling import ScheduleError, parse_schedule
@@ -25,6 +26,7 @@ from jobwarden.core.scheduling import ScheduleError, parse_schedule
 STAMPED: Final = (
     c.ANNOTATION_CREATED_BY,
     c.ANNOTATION_TRIGGERED_BY,
+    c.ANNOTATION_SUSPEND_CHANGED_BY,
     c.ANNOTATION_CANCEL_REQUESTED_BY,
     c.ANNOTATION_CANCEL_REQUESTED_AT,
     c.ANNOTATION_OPERATOR_CANCEL,
@@ -131,6 +133,8 @@ class Stamps:
     annotations: dict[str, str | None]
     warnings: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)  # filter labels of a new run
+    #: The new run's finalizers, when ours must be added (None: leave them).
+    finalizers: list[str] | None = None
 
 
 def expected_stamps(request: Request) -> dict[str, str]:
@@ -150,10 +154,106 @@ def expected_stamps(request: Request) -> dict[str, str]:
     if cancel_requested(request):
         stamps[c.ANNOTATION_CANCEL_REQUESTED_BY] = request.user.username
         stamps[c.ANNOTATION_CANCEL_REQUESTED_AT] = format_micro_time(request.now)
+    if suspend_changed(request):
+        stamps[c.ANNOTATION_SUSPEND_CHANGED_BY] = request.user.username
     if request.trusted:
         new = _annotations(request.new)
         stamps.update({key: new[key] for key in STAMPED if key in new})
     return stamps
+
+
+def suspend_changed(request: Request) -> bool:
+    """A ScheduledJob paused or resumed by this request (or created paused)."""
+    if request.kind != c.KIND_SCHEDULED_JOB or request.operation not in ("CREATE", "UPDATE"):
+        return False
+    before = bool(_spec(request.old).get("suspend")) if request.operation == "UPDATE" else False
+    return bool(_spec(request.new).get("suspend")) != before
+
+
+# -------------------------------------------------------------------- audit
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit line about a user's request the webhooks let through."""
+
+    action: AuditAction
+    detail: str = ""
+
+
+def request_identity(request: Request, uid: str) -> tuple[str, ...]:
+    """What tells one user request from another, and a retry of it (the API server
+    admits an update again after a conflict: the old object's resourceVersion moves,
+    its generation does not) from a new request."""
+
+    def generation(body: Mapping[str, Any] | None) -> str:
+        return str(((body or {}).get("metadata") or {}).get("generation") or "")
+
+    return (
+        uid,
+        request.operation,
+        request.user.username,
+        generation(request.old),
+        generation(request.new),
+        json.dumps(_spec(request.new), sort_keys=True),
+    )
+
+
+def changed_fields(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[str]:
+    """The spec fields an update changed, by name (added, removed or edited)."""
+    before, after = _spec(old), _spec(new)
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+def audit_records(request: Request) -> list[AuditRecord]:
+    """What a user's admitted request puts in the audit log: a ScheduledJob created,
+    changed, paused, resumed, cancelled or deleted; a run now or re-run; a WorkerQuota
+    created, changed or deleted. Status writes and the operator's own requests: none."""
+    kind, operation, spec = request.kind, request.operation, _spec(request.new)
+    if request.trusted:
+        return []
+    if kind == c.KIND_SCHEDULED_JOB:
+        return _scheduled_job_records(request)
+    if kind == c.KIND_JOB_RUN and operation == "CREATE":
+        ref = scheduled_job_ref(request.new)
+        if spec.get("trigger") == Trigger.RERUN.value:
+            return [AuditRecord(AuditAction.RERUN, f"rerun of {spec.get('rerunOf')}")]
+        if ref:
+            return [AuditRecord(AuditAction.RUN_NOW, f"run now of ScheduledJob {ref}")]
+        return []
+    if kind == c.KIND_WORKER_QUOTA:
+        before = _spec(request.old).get("maxRunning") if request.old is not None else None
+        after = spec.get("maxRunning") if operation != "DELETE" else None
+        if operation == "UPDATE" and before == after:
+            return []
+        shown = {None: "default"}
+        detail = f"maxRunning {shown.get(before, before)} -> {shown.get(after, after)}"
+        if operation == "DELETE":
+            detail += " (deleted)"
+        return [AuditRecord(AuditAction.QUOTA_CHANGED, detail)]
+    return []
+
+
+def _scheduled_job_records(request: Request) -> list[AuditRecord]:
+    spec = _spec(request.new)
+    if request.operation == "CREATE":
+        schedule = spec.get("schedule") or "none (one-time)"
+        records = [AuditRecord(AuditAction.SCHEDULED_JOB_CREATED, f"schedule {schedule}")]
+        if spec.get("suspend"):
+            records.append(AuditRecord(AuditAction.PAUSED, "created paused"))
+        return records
+    if request.operation == "DELETE":
+        return [AuditRecord(AuditAction.SCHEDULED_JOB_DELETED)]
+    fields = changed_fields(request.old, request.new)
+    records = []
+    if "suspend" in fields:
+        paused = bool(spec.get("suspend"))
+        records.append(AuditRecord(AuditAction.PAUSED if paused else AuditAction.RESUMED))
+    if "cancel" in fields and spec.get("cancel"):
+        reason = _annotations(request.new).get(c.ANNOTATION_CANCEL_REASON) or ""
+        records.append(AuditRecord(AuditAction.SCHEDULED_JOB_CANCELLED, reason))
+    rest = [f for f in fields if f not in ("suspend", "cancel")]
+    if rest:
+        records.append(AuditRecord(AuditAction.SCHEDULED_JOB_CHANGED, "changed " + ", ".join(rest)))
+    return records
 
 
 def stamp(request: Request) -> Stamps:
@@ -177,7 +277,18 @@ def stamp(request: Request) -> Stamps:
             warnings.append(
                 f"{key} is set by jobwarden from the requesting user, not by hand: {have!r} {now}"
             )
-    return Stamps(changes, tuple(warnings), filter_labels(request))
+    return Stamps(changes, tuple(warnings), filter_labels(request), run_finalizers(request))
+
+
+def run_finalizers(request: Request) -> list[str] | None:
+    """A new JobRun or Export carries the stop-before-delete finalizer: deleting it
+    before it has finished then stops it through the cancel path first."""
+    if request.operation != "CREATE" or request.kind not in c.RUN_KINDS:
+        return None
+    have = [str(f) for f in (request.new.get("metadata") or {}).get("finalizers") or []]
+    if c.FINALIZER_STOP_BEFORE_DELETE in have:
+        return None
+    return [*have, c.FINALIZER_STOP_BEFORE_DELETE]
 
 
 def filter_labels(request: Request) -> dict[str, str]:
@@ -270,6 +381,8 @@ class ScheduledJobFacts:
     #: What a manual run of the job executes (its dry run is checked): the template and
     #: the grace period its pods get. As JSON, to keep the facts hashable and frozen.
     run_spec: str | None = None
+    #: Why the job takes no manual run now (paused, cancelled, completed), else None.
+    closed: ScheduledJobPhase | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -283,7 +396,39 @@ class ScheduledJobFacts:
             sensitive=bool(spec.get("sensitive")),
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
+            closed=closed_state(body),
         )
+
+
+def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
+    """Why a ScheduledJob runs nothing by hand now: cancelled (spec.cancel, or phase
+    Cancelled), completed (a one-time job whose run ended) or paused (spec.suspend, or
+    phase Suspended); None when it may run."""
+    spec = _spec(body)
+    phase = str(((body.get("status") or {}).get("phase")) or "")
+    if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED:
+        return ScheduledJobPhase.CANCELLED
+    if phase == ScheduledJobPhase.COMPLETED:
+        return ScheduledJobPhase.COMPLETED
+    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED:
+        return ScheduledJobPhase.SUSPENDED
+    return None
+
+
+#: What a denied manual run of a closed ScheduledJob is told, by the job's state.
+_CLOSED_HINTS: Final = {
+    ScheduledJobPhase.SUSPENDED: (
+        "is paused: resume it first (kubectl jobwarden resume {name}, or spec.suspend: false)"
+    ),
+    ScheduledJobPhase.CANCELLED: (
+        "is cancelled: its schedule has ended and it runs no more (create a standalone "
+        "JobRun with its template, or a new ScheduledJob)"
+    ),
+    ScheduledJobPhase.COMPLETED: (
+        "is completed: a one-time job runs once (create a new ScheduledJob, or a "
+        "standalone JobRun, to run it again)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -360,6 +505,10 @@ def decide(request: Request, facts: Facts) -> Verdict:
     """Allow or deny; raises Unanswered when it needs an API answer first."""
     if request.trusted:
         return ALLOW
+    if request.operation == "DELETE":
+        return _decide_delete(request, facts)
+    if request.kind == c.KIND_WORKER_QUOTA:
+        return ALLOW  # seen for the audit log only
     violation = stamp_violation(request)
     if violation:
         return _deny(403, violation, Guard.STAMP)
@@ -373,6 +522,10 @@ def decide(request: Request, facts: Facts) -> Verdict:
             return verdict
     if request.operation == "UPDATE" and cancel_requested(request):
         return _decide_cancel(request, facts)
+    if cancel_repeated(request):
+        phase = terminal_phase(request.kind, request.old)
+        if phase is not None:
+            return _not_cancellable(request, phase)
     return _check_worker_pod(request, facts)
 
 
@@ -478,6 +631,9 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
     if ref is None:
         return ALLOW
     job = facts.scheduled_job(ref)
+    if job.closed is not None:
+        hint = _CLOSED_HINTS[job.closed].format(name=ref)
+        return _deny(409, f"ScheduledJob {ref} {hint}", Guard.RUN)
     if not job.sensitive:
         return ALLOW  # includes a job that does not exist (yet): nothing to protect
     if facts.allowed(AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)):
@@ -503,15 +659,93 @@ def terminal_phase(kind: str, body: Mapping[str, Any] | None) -> str | None:
         return None
 
 
+def _not_cancellable(request: Request, phase: str) -> Verdict:
+    return _deny(
+        409,
+        f"{request.what} is not in a cancellable state: {phase} (it has already "
+        "finished; there is nothing to cancel)",
+        Guard.CANCEL,
+    )
+
+
+#: What a repeated cancel may change besides nothing: its free-text reason.
+_REPEAT_MAY_CHANGE: Final = frozenset({c.ANNOTATION_CANCEL_REASON})
+
+
+def cancel_repeated(request: Request) -> bool:
+    """An UPDATE of a JobRun or Export whose cancel was asked for before, that sets
+    `cancel: true` again and changes nothing else (perhaps the cancel reason): e.g.
+    `kubectl patch … '{"spec":{"cancel":true}}'` on a run already cancelled."""
+    if request.operation != "UPDATE" or request.kind not in c.RUN_KINDS:
+        return False
+    if not (_spec(request.old).get("cancel") and _spec(request.new).get("cancel")):
+        return False
+    return _essence(request.old) == _essence(request.new)
+
+
+def _essence(body: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """What a user's update can change of an object, as comparable JSON."""
+    metadata = (body or {}).get("metadata") or {}
+    annotations = {k: v for k, v in _annotations(body).items() if k not in _REPEAT_MAY_CHANGE}
+    return tuple(
+        json.dumps(part, sort_keys=True)
+        for part in (
+            _spec(body),
+            metadata.get("labels") or {},
+            annotations,
+            metadata.get("finalizers") or [],
+            metadata.get("ownerReferences") or [],
+        )
+    )
+
+
+#: Who deletes on behalf of a decision already taken: the garbage collector (the owner,
+#: e.g. a ScheduledJob, was deleted) and the namespace controller (its namespace was).
+#: Their deletes are let through; the finalizer still stops the run first.
+SYSTEM_DELETERS: Final = frozenset(
+    {
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:namespace-controller",
+    }
+)
+
+
+def stops_on_delete(request: Request) -> bool:
+    """A delete that stops something: a run not finished yet, or a ScheduledJob with
+    active runs (it is not being deleted already)."""
+    old = request.old or request.new
+    if ((old.get("metadata") or {}).get("deletionTimestamp")) is not None:
+        return False
+    if request.kind in c.RUN_KINDS:
+        return terminal_phase(request.kind, old) is None
+    if request.kind == c.KIND_SCHEDULED_JOB:
+        return int(((old.get("status") or {}).get("activeCount")) or 0) > 0
+    return False
+
+
+def _decide_delete(request: Request, facts: Facts) -> Verdict:
+    """Deleting a run that has not finished stops it: only those who may cancel it
+    (its creator, or the verb cancel) may. The same for a ScheduledJob with active runs."""
+    if not stops_on_delete(request) or request.user.username in SYSTEM_DELETERS:
+        return ALLOW
+    as_cancel = dataclasses.replace(request, old=request.old or request.new)
+    verdict = _decide_cancel(as_cancel, facts)
+    if verdict.allowed:
+        return ALLOW
+    what = "it has active runs" if request.kind == c.KIND_SCHEDULED_JOB else "it has not finished"
+    message = verdict.message.replace("may not cancel", "may not delete", 1)
+    return _deny(
+        403,
+        f"{message}. Deleting {request.what} while {what} stops it as a cancel does, so "
+        "it takes the same right: wait until it has finished, or ask one of them",
+        Guard.DELETE,
+    )
+
+
 def _decide_cancel(request: Request, facts: Facts) -> Verdict:
     phase = terminal_phase(request.kind, request.old)
     if phase is not None:
-        return _deny(
-            409,
-            f"{request.what} is not in a cancellable state: {phase} (it has already "
-            "finished; there is nothing to cancel)",
-            Guard.CANCEL,
-        )
+        return _not_cancellable(request, phase)
     user = request.user.username
     creators = [_annotations(request.old).get(c.ANNOTATION_CREATED_BY)]
     if creators[0] == user:

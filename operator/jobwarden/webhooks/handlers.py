@@ -5,11 +5,12 @@
 - `policy.<plural>` (validating) checks cancels, manual runs of sensitive jobs and
   schedules, and re-checks the stamps in case another webhook changed them.
 
-Both see CREATE and UPDATE only: a DELETE or a status write never waits for the
-operator. They have no side effects (reads, SubjectAccessReviews and server-side dry
-runs of the worker pod a run would create), so the
-API server also sends them server-side dry-run requests (`sideEffects: None`), which
-are answered exactly as the real request would be, without an audit line.
+Both see CREATE and UPDATE; the validating one also DELETE (an unfinished run may
+be deleted only by who may cancel it, and is stopped first) and WorkerQuota writes
+(audited). A status write never waits for the operator. Their answers depend on
+reads, SubjectAccessReviews and server-side dry runs only; what they write (audit
+lines, and the cancel annotations of an allowed delete that stops runs) is skipped
+for server-side dry-run requests, which are answered exactly as the real request.
 
 kopf fixes a webhook's failurePolicy when the handler is registered, at import: it is
 read from JOBWARDEN_WEBHOOK_FAILURE_POLICY like the rest of OperatorConfig.
@@ -40,6 +41,14 @@ logger = logging.getLogger("jobwarden.webhooks")
 
 PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
 OPERATIONS: Final = ("CREATE", "UPDATE")
+#: The validating webhook also sees deletes of ScheduledJobs and every change of a
+#: WorkerQuota, for the audit log.
+VALIDATED_OPERATIONS: Final = {
+    c.PLURAL_SCHEDULED_JOBS: ("CREATE", "UPDATE", "DELETE"),
+    c.PLURAL_JOB_RUNS: ("CREATE", "UPDATE", "DELETE"),
+    c.PLURAL_EXPORTS: ("CREATE", "UPDATE", "DELETE"),
+    c.PLURAL_WORKER_QUOTAS: ("CREATE", "UPDATE", "DELETE"),
+}
 FAILURE_POLICY: Final = OperatorConfig.from_env().webhook_failure_policy
 #: Where the runtime is kept in kopf's memo (the operator's, copied to every object's).
 MEMO_KEY: Final = "admission"
@@ -100,6 +109,8 @@ async def stamp_identity(
         patch.metadata.annotations[key] = value
     for key, value in stamps.labels.items():
         patch.metadata.labels[key] = value
+    if stamps.finalizers is not None:
+        patch.metadata["finalizers"] = stamps.finalizers
     warnings.extend(stamps.warnings)
 
 
@@ -132,6 +143,18 @@ async def check_policy(
         ) from error
     if verdict.allowed:
         warnings.extend(verdict.warnings)
+        if not dryrun:
+            runtime.audit_allowed(request, _uid(body, old))
+            if request.operation == "DELETE" and decisions.stops_on_delete(request):
+                try:
+                    await runtime.stop_before_delete(request)
+                except Exception as error:  # the delete must not bypass the cancel path
+                    logger.warning("could not record the delete of %s: %s", request.what, error)
+                    raise kopf.AdmissionError(
+                        f"jobwarden could not stop {request.what} before deleting it "
+                        f"({error}); try again",
+                        code=503,
+                    ) from error
         return
     if not dryrun:
         uid = str(old.metadata.uid or "") if old is not None else ""
@@ -141,16 +164,28 @@ async def check_policy(
     raise kopf.AdmissionError(verdict.message, code=verdict.code)
 
 
-for _plural in PLURALS:
+def _uid(body: kopf.Body, old: kopf.Body | None) -> str:
+    """The object's uid: a validating webhook sees it on CREATE too (the API server
+    assigns it before validation)."""
+    uid = body.metadata.uid or (old.metadata.uid if old is not None else None)
+    return str(uid or "")
+
+
+for _plural in (*PLURALS, c.PLURAL_WORKER_QUOTAS):
     _options: dict[str, Any] = {
-        "operations": OPERATIONS,
+        "operations": VALIDATED_OPERATIONS.get(_plural, OPERATIONS),
         "persistent": True,  # kept when a replica stops: the others still serve them
-        "side_effects": False,
+        "side_effects": _plural in VALIDATED_OPERATIONS,  # NoneOnDryRun: see above
         "ignore_failures": FAILURE_POLICY == "Ignore",
     }
-    kopf.on.mutate(c.GROUP, c.VERSION, _plural, id=f"identity.{_plural}", **_options)(
-        stamp_identity
-    )
+    if _plural in PLURALS:
+        kopf.on.mutate(
+            c.GROUP,
+            c.VERSION,
+            _plural,
+            id=f"identity.{_plural}",
+            **{**_options, "operations": OPERATIONS, "side_effects": False},
+        )(stamp_identity)
     kopf.on.validate(c.GROUP, c.VERSION, _plural, id=f"policy.{_plural}", **_options)(check_policy)
 
 

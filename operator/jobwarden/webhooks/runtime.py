@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import AuditOutcome
-from jobwarden.api.paths import resource_path
+from jobwarden.api.paths import object_path, resource_path
+from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
 from jobwarden.engine.audit import AuditLog
@@ -46,7 +48,10 @@ from jobwarden.webhooks.decisions import (
     User,
     Verdict,
     WorkerPodCheck,
+    audit_records,
     decide,
+    request_identity,
+    terminal_phase,
 )
 
 logger = logging.getLogger("jobwarden.webhooks")
@@ -121,6 +126,10 @@ class AdmissionRuntime:
         self.config = config
         self.kube: KubeApi = kube or Kube()
         self.audit = AuditLog()
+        #: Audit lines already written for a request: the API server admits a write
+        #: again when it retries it after a conflict (another writer, e.g. a status
+        #: update, came first), and one action must be one line.
+        self._audited: OrderedDict[tuple[str, ...], None] = OrderedDict()
         self.operator: str | None = config.operator_username or None
         self._owns_dir = not config.webhook_cert_dir
         if config.webhook_cert_source == "files" and self._owns_dir:
@@ -363,6 +372,64 @@ class AdmissionRuntime:
         )
         return bool((answer.get("status") or {}).get("allowed"))
 
+    async def stop_before_delete(self, request: Request) -> None:
+        """An allowed delete that stops runs: record it on each as a cancel requested by
+        the deleter with reason "deleted" (the operator's cancel annotations), before
+        the API server marks them deleted; their finalizer keeps them until stopped."""
+        user, now = request.user.username, format_micro_time(request.now)
+        if request.kind in c.RUN_KINDS:
+            old = request.old or request.new
+            if (old.get("spec") or {}).get("cancel"):
+                return  # already being cancelled: that request stands
+            targets = [(request.kind, request.name, c.DELETED_REASON)]
+        else:
+            selector = f"{c.LABEL_SCHEDULED_JOB}={request.name}"
+            listed = await self.kube.get(
+                object_path(c.KIND_JOB_RUN, request.namespace), labelSelector=selector
+            )
+            reason = f"{c.DELETED_REASON} with its ScheduledJob {request.name}"
+            targets = [
+                (c.KIND_JOB_RUN, str(item["metadata"]["name"]), reason)
+                for item in listed.get("items") or []
+                if terminal_phase(c.KIND_JOB_RUN, item) is None
+                and not (item.get("spec") or {}).get("cancel")
+            ]
+        for kind, name, reason in targets:
+            annotations = {
+                c.ANNOTATION_OPERATOR_CANCEL: "true",
+                c.ANNOTATION_CANCEL_REQUESTED_BY: user,
+                c.ANNOTATION_CANCEL_REQUESTED_AT: now,
+                c.ANNOTATION_CANCEL_REASON: reason,
+            }
+            try:
+                await self.kube.merge_patch(
+                    object_path(kind, request.namespace, name),
+                    {"metadata": {"annotations": annotations}},
+                )
+            except KubeApiError as error:
+                if not error.not_found:
+                    raise
+
+    def audit_allowed(self, request: Request, uid: str) -> None:
+        """One audit line per user action the webhooks let through (`audit_records`)."""
+        for record in audit_records(request):
+            key = (*request_identity(request, uid), record.action, record.detail)
+            if key in self._audited:
+                continue  # the same request admitted again (a retry after a conflict)
+            self._audited[key] = None
+            while len(self._audited) > _AUDITED_REMEMBERED:
+                self._audited.popitem(last=False)
+            self.audit.write_line(
+                record.action,
+                AuditOutcome.ALLOWED,
+                namespace=request.namespace,
+                kind=request.kind,
+                name=request.name,
+                uid=uid,
+                user=request.user.username,
+                detail=record.detail,
+            )
+
     def audit_denial(self, request: Request, verdict: Verdict, uid: str) -> None:
         """One audit line per refused cancel or run, beside the engine's audit lines."""
         if verdict.action is None:
@@ -377,6 +444,10 @@ class AdmissionRuntime:
             user=request.user.username,
             detail=verdict.message,
         )
+
+
+#: How many audited requests are remembered to drop the lines of their retries.
+_AUDITED_REMEMBERED = 4096
 
 
 class AdmissionServer(kopf.WebhookServer):
