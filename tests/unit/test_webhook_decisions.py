@@ -26,6 +26,8 @@ from jobwarden.webhooks.decisions import (
     audit_records,
     decide,
     expected_stamps,
+    job_owner_reference,
+    owner_wanted,
     stamp,
     stamp_violation,
 )
@@ -734,3 +736,43 @@ def test_a_new_run_gets_the_stop_before_delete_finalizer() -> None:
         "jobwarden.dev/stop-before-delete",
     ]
     assert stamp(create(obj("ScheduledJob"))).finalizers is None
+
+
+def _owned_by(name: str) -> JSON:
+    run = obj(scheduledJobRef={"name": name}, trigger="Manual")
+    run["metadata"]["ownerReferences"] = [job_owner_reference(name, "uid-1")]
+    return run
+
+
+@pytest.mark.parametrize(
+    ("request_", "job"),
+    [
+        pytest.param(create(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual")),
+                     "nightly", id="run now: owned by its job"),
+        pytest.param(create(obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun")),
+                     "nightly", id="re-run: owned by its job"),
+        pytest.param(create(_owned_by("nightly")), None, id="already owned by it"),
+        pytest.param(create(obj()), None, id="a standalone run: no owner"),
+        pytest.param(create(obj("Export")), None, id="an Export: no owner"),
+        pytest.param(create(obj("ScheduledJob")), None, id="a job: no owner"),
+        pytest.param(update(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual"),
+                            spec={"cancel": True}), None, id="an update: never"),
+    ],
+)  # fmt: skip
+def test_a_manual_run_is_owned_by_its_scheduledjob(request_: Request, job: str | None) -> None:
+    """Owned, a run-now or re-run goes with its job (stopped first by its finalizer)
+    instead of staying with no history limit to prune it."""
+    assert owner_wanted(request_) == job
+
+
+def test_the_owner_reference_never_blocks_the_jobs_deletion() -> None:
+    reference = job_owner_reference("nightly", "uid-1")
+    assert reference == {
+        "apiVersion": "jobwarden.dev/v1alpha1",
+        "kind": "ScheduledJob",
+        "name": "nightly",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+    assert ScheduledJobFacts.from_body({"metadata": {"uid": "u-9"}, "spec": {}}).uid == "u-9"

@@ -291,6 +291,36 @@ def run_finalizers(request: Request) -> list[str] | None:
     return [*have, c.FINALIZER_STOP_BEFORE_DELETE]
 
 
+def owner_wanted(request: Request) -> str | None:
+    """The ScheduledJob a new run-now or re-run JobRun is to be owned by, None if none
+    or it already is: owned, it goes with its job, as `kubectl create job
+    --from=cronjob/…` does (deleting the job stops it first: its finalizer), and is
+    never left behind with no job's history limits to prune it."""
+    if request.operation != "CREATE" or request.kind != c.KIND_JOB_RUN:
+        return None
+    name = scheduled_job_ref(request.new)
+    owners = (request.new.get("metadata") or {}).get("ownerReferences") or []
+    if name is None or any(
+        o.get("kind") == c.KIND_SCHEDULED_JOB and o.get("name") == name for o in owners
+    ):
+        return None
+    return name
+
+
+def job_owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """A run's ownerReference to its ScheduledJob. blockOwnerDeletion stays off: where
+    OwnerReferencesPermissionEnforcement is on it would need the user's delete right
+    on the job, and the job's delete already waits for nothing of its runs."""
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_SCHEDULED_JOB,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
 def filter_labels(request: Request) -> dict[str, str]:
     """The filter labels a new run lacks: trigger and ScheduledJob, set at creation so
     that `-l jobwarden.dev/trigger=Manual` works at once and no later write is needed."""
@@ -383,6 +413,8 @@ class ScheduledJobFacts:
     run_spec: str | None = None
     #: Why the job takes no manual run now (paused, cancelled, completed), else None.
     closed: ScheduledJobPhase | None = None
+    #: Its uid: a manual run is owned by it (`job_owner_reference`).
+    uid: str | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -397,6 +429,7 @@ class ScheduledJobFacts:
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
             closed=closed_state(body),
+            uid=str((body.get("metadata") or {}).get("uid") or "") or None,
         )
 
 

@@ -112,6 +112,14 @@ async def stamp_identity(
     if stamps.finalizers is not None:
         patch.metadata["finalizers"] = stamps.finalizers
     warnings.extend(stamps.warnings)
+    job = decisions.owner_wanted(request)
+    if job is not None:
+        runtime = runtime_of(memo)
+        facts = await runtime.answer(request, decisions.ScheduledJobLookup(job))
+        if isinstance(facts, decisions.ScheduledJobFacts) and facts.uid:
+            owners = list((body.get("metadata") or {}).get("ownerReferences") or [])
+            owners.append(decisions.job_owner_reference(job, facts.uid))
+            patch.metadata["ownerReferences"] = owners
 
 
 async def check_policy(
