@@ -207,15 +207,16 @@ def warning_event(kube: Kube, namespace: str, name: str, reason: str) -> JSON:
     return event
 
 
-def check_creates(cluster: TestCluster, namespace: str, pod: str, at_least: int = 1) -> int:
+def check_creates(cluster: TestCluster, namespace: str, pod: str, at_least: int = 1) -> int | None:
     """The operator's creates of `pod` (refused ones included), from the API server's
-    audit log: never more than the documented bound in any minute."""
+    audit log: never more than the documented bound in any minute. None where they
+    cannot be counted (a KUBECONFIG cluster: no audit log we read)."""
     if not cluster.audited:
         warnings.warn(
             "creates not counted: the cluster under test (KUBECONFIG) has no audit log we read",
             stacklevel=2,
         )
-        return 0
+        return None
 
     def audited() -> list[AuditedCreate] | None:
         found = cluster.pod_creates(namespace, pod)
@@ -322,7 +323,8 @@ def test_a_pod_security_label_added_after_creation_fails_the_run_at_once(
     shown = plugin(cluster, "status", "victim", namespace=namespace)
     assert "Failed (PodRejected)" in shown and "violates PodSecurity" in shown
     runs.wait_phase(kube, namespace, "next", "Succeeded")  # the slot was freed
-    assert check_creates(cluster, namespace, "victim-1") == 1, "a permanent refusal is not retried"
+    creates = check_creates(cluster, namespace, "victim-1")
+    assert creates in (1, None), "a permanent refusal is not retried"
 
 
 def test_a_resource_quota_that_runs_out_is_retried_visibly_and_bounded(
@@ -359,7 +361,8 @@ def test_a_resource_quota_that_runs_out_is_retried_visibly_and_bounded(
     assert pods.created_by_run.get("refused", set()) == set()
     assert pods.created_by_run["third"] == {"third-1"}
     assert pods.max_alive <= 1, "the ResourceQuota (1 pod) was never exceeded"
-    assert refused_creates <= CREATES_PER_MINUTE_BOUND, "its 40 s hold at most a minute's bound"
+    if refused_creates is not None:
+        assert refused_creates <= CREATES_PER_MINUTE_BOUND, "its 40 s: at most a minute's bound"
 
 
 # ------------------------------------------------------------------- Starting
