@@ -71,6 +71,10 @@ DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
 DEFAULT_RETRY_FACTOR: Final = 2.0
 DEFAULT_RETRY_MAX_SECONDS: Final = 3600
 
+#: The most a ScheduledJob's `jitterSeconds` may delay a fire (one hour); each fire's
+#: delay also ends before the next fire.
+MAX_JITTER_SECONDS: Final = 3600
+
 # Bounded status lists (newest last); the operator trims the oldest entries.
 MAX_LOG_ENTRIES: Final = 50
 MAX_HISTORY_ENTRIES: Final = 100

@@ -15,7 +15,12 @@ from jobwarden.api.common import (
     conditions_field,
     log_field,
 )
-from jobwarden.api.constants import MAX_ACTIVE_LISTED, MAX_HISTORY_ENTRIES, MAX_RUN_NAME
+from jobwarden.api.constants import (
+    MAX_ACTIVE_LISTED,
+    MAX_HISTORY_ENTRIES,
+    MAX_JITTER_SECONDS,
+    MAX_RUN_NAME,
+)
 from jobwarden.api.enums import (
     ConcurrencyPolicy,
     MissedRunPolicy,
@@ -25,7 +30,7 @@ from jobwarden.api.enums import (
 )
 from jobwarden.api.settings import RunSettings, cancel_field
 
-_CRON_FIELD = "[0-9A-Za-z*?,/#-]+"
+_CRON_FIELD = "[0-9A-Za-z*?,/#()-]+"
 #: The blanks CronJob accepts between fields (Go's unicode.IsSpace, as RE2 classes:
 #: tab, line feed, vertical tab, form feed, carriage return, the Unicode space
 #: separators and U+0085), so a schedule copied from a CronJob is not refused here.
@@ -103,9 +108,11 @@ class ScheduledJobSpec(RunSettings):
         description=(
             "When to run, as five cron fields (minute hour day-of-month month "
             "day-of-week, e.g. '0 2 * * *'; read as a CronJob reads them) or a macro "
-            "(@hourly, @daily, @weekly, @monthly, @yearly), evaluated in timeZone. Kept "
-            "as written. Unset: a one-time job that runs once, right after creation, and "
-            "then is Completed."
+            "(@hourly, @daily, @weekly, @monthly, @yearly), evaluated in timeZone. Any "
+            "field may be H (Jenkins' hash: a value fixed by namespace/name, e.g. "
+            "'H H(1-5) * * *' runs once a night at a time of its own), H(first-last), "
+            "H/step or H(first-last)/step. Kept as written. Unset: a one-time job that "
+            "runs once, right after creation, and then is Completed."
         ),
         json_schema_extra=validations(
             cel(
@@ -121,6 +128,18 @@ class ScheduledJobSpec(RunSettings):
         description="IANA time zone of the schedule, e.g. Europe/Berlin. DST-correct.",
         json_schema_extra=validations(
             cel(TIME_ZONE_RULE, "timeZone must be an IANA time zone name such as Europe/Berlin")
+        ),
+    )
+    jitter_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_JITTER_SECONDS,
+        description=(
+            "Delay each fire's run by up to this many seconds (1-3600): a delay of its "
+            "own, hashed from namespace/name and the fire time, so every operator "
+            "replica and restart computes the same one, and always shorter than the "
+            "time to the next fire. Spreads jobs that share a schedule. Real time: DST "
+            "does not change it. Unset: no delay."
         ),
     )
     suspend: bool = Field(

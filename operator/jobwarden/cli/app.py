@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 PROG = "kubectl jobwarden"
 DESCRIPTION = """\
 Drive jobwarden from kubectl: see what runs and waits, inspect one run, cancel
-safely, run a ScheduledJob now, pause and resume schedules, re-run a run, read a
-job's history (CSV for spreadsheets), and see worker quotas.
+safely, run a ScheduledJob now, pause and resume schedules, see when a job runs next,
+re-run a run, read a job's history (CSV for spreadsheets), and see worker quotas.
 
 It acts as your kubeconfig identity, like kubectl: what you may do is what RBAC and
 jobwarden's admission webhook allow you."""
@@ -31,6 +31,7 @@ examples:
   kubectl jobwarden status nightly-report-1735689600
   kubectl jobwarden cancel nightly-report-1735689600 --reason "wrong input file"
   kubectl jobwarden run nightly-report
+  kubectl jobwarden next nightly-report --count 5
   kubectl jobwarden history nightly-report --status Failed --since 7d -o csv > failed.csv
 
 Use "kubectl jobwarden <command> --help" for a command's options and examples.
@@ -298,6 +299,29 @@ new Export with the same spec. Only finished runs are retried.""",
     retry.add_argument("-k", "--kind", metavar="KIND", help="jobrun (default) or export")
     _dry_run(retry)
     _output(retry, "name", "json", "yaml")
+
+    # -------------------------------------------------------------------- next
+    upcoming = command(
+        "next",
+        "show the next fires of a ScheduledJob",
+        """\
+  kubectl jobwarden next nightly-report
+  kubectl jobwarden next nightly-report --count 30
+  kubectl jobwarden next nightly-report -o json | jq '.[] | select(.dst)'
+""",
+        """\
+The job's next fires, computed by the operator's own cron reading: on the job's own
+clock (spec.timeZone) and in UTC, with `H` fields hashed from namespace/name and, with
+spec.jitterSeconds, when each run starts (STARTS, DELAY). Fires that a DST change moves
+are marked: a wall time skipped by the clock going forward fires once at the end of
+the gap; one repeated by the clock going back fires once, at the first (a schedule
+whose hour field covers every hour fires in both passes).""",
+    )
+    upcoming.add_argument("scheduled_job", metavar="SCHEDULEDJOB")
+    upcoming.add_argument(
+        "--count", type=int, default=10, metavar="N", help="how many fires (default 10)"
+    )
+    _output(upcoming, "json", "yaml")
 
     # ----------------------------------------------------------------- history
     history = command(

@@ -35,6 +35,7 @@ from jobwarden.client.objects import (
     split_ref,
 )
 from jobwarden.client.quota import quota_records
+from jobwarden.client.schedule import MAX_PREVIEW, InvalidScheduleError, job_schedule, preview
 from jobwarden.client.text import (
     UsageError,
     kubectl_list,
@@ -562,6 +563,33 @@ def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------- next
+def cmd_next(ctx: Context, args: argparse.Namespace) -> int:
+    """The next fires of a ScheduledJob."""
+    if not 1 <= args.count <= MAX_PREVIEW:
+        raise UsageError(f"--count must be 1-{MAX_PREVIEW}")
+    job = ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, args.scheduled_job))
+    job.setdefault("kind", c.KIND_SCHEDULED_JOB)
+    if not spec_of(job).get("schedule"):
+        ctx.error(
+            f'error: ScheduledJob "{args.scheduled_job}" is a one-time job (no schedule): '
+            "it ran once, at its creation"
+        )
+        return 1
+    try:
+        schedule = job_schedule(job)
+    except InvalidScheduleError as error:
+        ctx.error(f"error: ScheduledJob {args.scheduled_job}: {error.message}")
+        return 1
+    fires = preview(schedule, ctx.now, args.count)
+    if _machine(ctx, args.output, views.next_records(fires)):
+        return 0
+    ctx.print(views.next_summary(job, schedule))
+    headers, rows = views.next_rows(fires)
+    ctx.print(table(headers, rows))
+    return 0
+
+
 # ------------------------------------------------------------------------- quota
 def cmd_quota(ctx: Context, args: argparse.Namespace) -> int:
     """WorkerQuotas and their use."""
@@ -590,6 +618,7 @@ COMMANDS: dict[str, Command] = {
     "retry": cmd_retry,
     "pause": cmd_pause,
     "resume": cmd_resume,
+    "next": cmd_next,
     "history": cmd_history,
     "quota": cmd_quota,
 }

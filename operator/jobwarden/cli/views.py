@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionType
+from jobwarden.api.enums import ConditionType, ScheduledJobPhase
 from jobwarden.client.access import CancelRight
 from jobwarden.client.objects import (
     annotation,
@@ -34,6 +34,7 @@ from jobwarden.client.objects import (
     spec_of,
     status_of,
 )
+from jobwarden.client.schedule import PreviewFire, Schedule
 from jobwarden.client.text import (
     DASH,
     NONE,
@@ -364,3 +365,63 @@ def quota_rows(
             row.insert(0, str(r["namespace"]))
         rows.append(row)
     return headers, rows
+
+
+# ---------------------------------------------------------------------- next fires
+NEXT_HEADERS = ("#", "local", "utc", "dst")
+NEXT_JITTER_HEADERS = ("#", "local", "utc", "starts", "delay", "dst")
+
+
+def next_summary(job: Mapping[str, Any], schedule: Schedule) -> str:
+    """What `kubectl jobwarden next` says above its table: the schedule, how `H` and
+    the jitter resolve, and whether the job will run these fires at all."""
+    spec, status = spec_of(job), status_of(job)
+    lines = [
+        f'ScheduledJob {name_of(job)} ({namespace_of(job)}): "{schedule.expression}" '
+        f"in {schedule.time_zone}"
+    ]
+    if schedule.uses_hash:
+        lines.append(f'  H is hashed from {schedule.seed}: the fields fire as "{schedule.values}"')
+    if schedule.jitter_seconds:
+        lines.append(
+            f"  jitterSeconds {schedule.jitter_seconds}: each run starts a delay of its own "
+            "after its fire (STARTS), shorter than the time to the next fire"
+        )
+    phase = str(status.get("phase") or "")
+    if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED.value:
+        lines.append("  cancelled: none of these fires will run")
+    elif spec.get("suspend"):
+        lines.append("  paused (spec.suspend): these fires run only once it is resumed")
+    return "\n".join(lines)
+
+
+def next_rows(fires: Sequence[PreviewFire]) -> tuple[list[str], list[list[str]]]:
+    """The headers and rows of `kubectl jobwarden next`: each fire on the job's clock
+    and in UTC, when its run starts (with jitter), and its DST mark."""
+    jitter = any(fire.delay_seconds for fire in fires)
+    headers = list(NEXT_JITTER_HEADERS if jitter else NEXT_HEADERS)
+    rows = []
+    for number, fire in enumerate(fires, start=1):
+        row = [str(number), fire.local.strftime("%Y-%m-%d %H:%M %Z"), format_timestamp(fire.time)]
+        if jitter:
+            row += [
+                fire.effective_local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                f"+{human_duration(fire.delay_seconds) or '0s'}",
+            ]
+        rows.append([*row, fire.note() or DASH])
+    return headers, rows
+
+
+def next_records(fires: Sequence[PreviewFire]) -> list[dict[str, Any]]:
+    """The fires as `-o json|yaml` prints them."""
+    return [
+        {
+            "scheduledTime": format_timestamp(fire.time),
+            "localTime": fire.local.isoformat(),
+            "effectiveTime": format_timestamp(fire.effective),
+            "delaySeconds": fire.delay_seconds,
+            "dst": fire.dst.value if fire.dst else None,
+            "note": fire.note() or None,
+        }
+        for fire in fires
+    ]

@@ -27,7 +27,7 @@ from jobwarden.core.conditions import (
 )
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
-from jobwarden.core.scheduling import ScheduleError, due_fires, parse_schedule, run_name
+from jobwarden.core.scheduling import ScheduleError, due_fires, run_name, schedule_of
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 #: At most this many missed fires are itemised per decision (log lines and Events).
@@ -114,6 +114,8 @@ class CreateRun:
 
     name: str
     fire: datetime.datetime
+    #: Seconds after the fire that the run is due (spec.jitterSeconds).
+    delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def _decide_schedule(
     spec = draft.sj.spec
     active = [r for r in runs if not r.phase.terminal]
     try:
-        schedule = parse_schedule(str(spec["schedule"]), str(spec.get("timeZone") or "UTC"))
+        schedule = schedule_of(draft.sj.namespace, draft.sj.name, spec)
     except ScheduleError as error:
         draft.status["nextScheduleTime"] = None
         draft.condition("Stalled", True, "InvalidSchedule", str(error))
@@ -320,6 +322,7 @@ def _decide_schedule(
     ]
     for fire in due.to_run:
         name = run_name(draft.sj.name, fire)
+        delay = schedule.delay(fire).total_seconds()
         if name in existing:
             # Its run was created, but the status write that records the fire was lost
             # (a crash, or a stale read): the fire is handled. Not created again, not
@@ -339,7 +342,7 @@ def _decide_schedule(
                     )
                 )
             still_active = []
-        draft.plan.create.append(CreateRun(name, fire))
+        draft.plan.create.append(CreateRun(name, fire, delay))
         draft.log(f"fired for {format_micro_time(fire)}: run {name} created")
         still_active = [*still_active, _placeholder(name)]
     missed.sort()

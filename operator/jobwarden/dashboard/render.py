@@ -46,6 +46,7 @@ from jobwarden.client.objects import (
     status_of,
     time_zone_of,
 )
+from jobwarden.client.schedule import PreviewFire
 from jobwarden.client.stats import finished_per_minute
 from jobwarden.client.text import DASH, format_timestamp, human_duration, parse_time
 from jobwarden.client.timeline import Segment
@@ -820,9 +821,12 @@ def job_page(
     rights: JobRights | None = None,
     durations: Sequence[Mapping[str, Any]] = (),
     number: int = 1,
+    upcoming: Sequence[PreviewFire] = (),
+    upcoming_problem: str = "",
 ) -> str:
-    """One ScheduledJob: its schedule and state, actions, the durations of its recent
-    runs, and its history (one page of it)."""
+    """One ScheduledJob: its schedule and state, actions, its next runs (the
+    operator's own reading: DST marks, jitter), the durations of its recent runs, and
+    its history (one page of it)."""
     status, spec = status_of(job), spec_of(job)
     ns, name = namespace_of(job), name_of(job)
     zone = time_zone_of(job)
@@ -864,6 +868,7 @@ def job_page(
 <dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>
 <p class="actions">{buttons}</p>
 </div>
+{next_runs_section(job, upcoming, upcoming_problem)}
 <section aria-labelledby="durations-title">
 <h2 id="durations-title">Durations of recent runs</h2>
 <div id="durations-live" data-live>{charts.duration_chart(durations)}</div>
@@ -894,6 +899,49 @@ def job_page(
 </div>
 </section>
 """
+
+
+def next_runs_section(
+    job: Mapping[str, Any], upcoming: Sequence[PreviewFire], problem: str = ""
+) -> str:
+    """The job's next fires: on its own clock and in UTC, when its run starts (with
+    spec.jitterSeconds), and what a DST change does to it."""
+    zone = time_zone_of(job)
+    jitter = any(fire.delay_seconds for fire in upcoming) or bool(spec_of(job).get("jitterSeconds"))
+    if not upcoming:
+        text = problem or "No coming runs (a one-time job)."
+        content = f'<p class="muted">{h(text)}</p>'
+    else:
+        rows = []
+        for number, fire in enumerate(upcoming, start=1):
+            note = fire.note()
+            mark = f'<span class="badge dst">DST</span> {h(note)}' if note else ""
+            starts = (
+                f"<td>{h(fire.effective_local.strftime('%Y-%m-%d %H:%M:%S %Z'))} "
+                f'<span class="muted">(+{h(human_duration(fire.delay_seconds) or "0s")})</span>'
+                "</td>"
+                if jitter
+                else ""
+            )
+            rows.append(
+                f'<tr><th scope="row">{number}</th>'
+                f"<td>{h(fire.local.strftime('%Y-%m-%d %H:%M:%S %Z'))}</td>"
+                f"<td><code>{h(format_timestamp(fire.time))}</code></td>{starts}"
+                f"<td>{mark}</td></tr>"
+            )
+        head = '<th scope="col">Starts (jitter)</th>' if jitter else ""
+        content = f"""<div class="table-wrap">
+<table id="next-runs-table">
+<caption>Next {len(upcoming)} runs of {h(name_of(job))} ({h(zone)} and UTC)</caption>
+<thead><tr><th scope="col">#</th><th scope="col">{h(zone)}</th><th scope="col">UTC</th>
+{head}<th scope="col">Daylight saving</th></tr></thead>
+<tbody>{"".join(rows)}</tbody>
+</table>
+</div>"""
+    return f"""<section aria-labelledby="next-runs-title">
+<h2 id="next-runs-title">Next runs</h2>
+<div id="next-runs-live" data-live>{content}</div>
+</section>"""
 
 
 def _history_row(page: Page, namespace: str, record: Mapping[str, Any]) -> str:

@@ -138,7 +138,7 @@ class Scheduler:
         for event in plan.events:
             self.engine.events.emit_for(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, event)
         for create in plan.create:
-            lag = (self.engine.clock() - create.fire).total_seconds()
+            lag = (self.engine.clock() - create.fire).total_seconds() - create.delay_seconds
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)
             metrics.observe_fire(lag, namespace)
         if plan.requeue_after is not None:

@@ -17,8 +17,9 @@ from typing import Any, Final
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
+from jobwarden.core.preview import rarity
 from jobwarden.core.refusals import ApiRefusal, classify
-from jobwarden.core.scheduling import ScheduleError, parse_schedule
+from jobwarden.core.scheduling import Schedule, ScheduleError, schedule_of
 
 #: Annotations only jobwarden writes: stamped from the request's user by the mutating
 #: webhook, or set by the operator itself. A user's value is never trusted.
@@ -365,6 +366,15 @@ def decide(request: Request, facts: Facts) -> Verdict:
     """Allow or deny; raises Unanswered when it needs an API answer first."""
     if request.trusted:
         return ALLOW
+    verdict = _decide(request, facts)
+    if verdict.allowed:
+        extra = schedule_warnings(request)
+        if extra:
+            verdict = replace(verdict, warnings=(*verdict.warnings, *extra))
+    return verdict
+
+
+def _decide(request: Request, facts: Facts) -> Verdict:
     violation = stamp_violation(request)
     if violation:
         return _deny(403, violation, "stamp")
@@ -450,24 +460,52 @@ def _check_worker_pod(request: Request, facts: Facts) -> Verdict:
     )
 
 
+def _schedule_changed(request: Request) -> bool:
+    """A ScheduledJob created, or its schedule or time zone changed."""
+    if request.kind != c.KIND_SCHEDULED_JOB:
+        return False
+    new, old = _spec(request.new), _spec(request.old)
+    return request.operation == "CREATE" or (
+        new.get("schedule") != old.get("schedule")
+        or str(new.get("timeZone") or "UTC") != str(old.get("timeZone") or "UTC")
+    )
+
+
+def _parsed(request: Request) -> Schedule:
+    """The request's schedule as it would fire (`@daily` for a one-time job: only its
+    zone is checked); raises ScheduleError."""
+    spec = dict(_spec(request.new))
+    spec.setdefault("schedule", "@daily")
+    spec["schedule"] = spec["schedule"] or "@daily"
+    return schedule_of(request.namespace, request.name, spec)
+
+
 def schedule_problem(request: Request) -> str | None:
     """An invalid schedule or time zone, when created or changed (else None).
 
     Unchanged values are not re-checked: an edit such as suspend or cancel must not
     be refused because a rule became stricter after the job was created.
     """
-    new, old = _spec(request.new), _spec(request.old)
-    schedule, zone = new.get("schedule"), str(new.get("timeZone") or "UTC")
-    changed = request.operation == "CREATE" or (
-        schedule != old.get("schedule") or zone != str(old.get("timeZone") or "UTC")
-    )
-    if not changed:
+    if not _schedule_changed(request):
         return None
     try:
-        parse_schedule(str(schedule) if schedule is not None else "@daily", zone)
+        _parsed(request)
     except ScheduleError as error:
         return f"spec.{error.field}: {error.message}"
     return None
+
+
+def schedule_warnings(request: Request) -> tuple[str, ...]:
+    """Warnings kubectl prints for a schedule that is valid but surprising, when
+    created or changed: one that fires less than once a year (`0 0 29 2 *`)."""
+    if not _schedule_changed(request) or not _spec(request.new).get("schedule"):
+        return ()
+    try:
+        schedule = _parsed(request)
+    except ScheduleError:
+        return ()
+    rare = rarity(schedule, request.now)
+    return (rare.warning(schedule),) if rare is not None else ()
 
 
 def _decide_new_run(request: Request, facts: Facts) -> Verdict:
