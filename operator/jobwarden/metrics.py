@@ -109,7 +109,13 @@ COMMON_ENDINGS = (
     (RunPhase.CANCELLED.value, Reason.CANCELLED.value),
 )
 REFUSAL_OUTCOMES = ("retried", "rejected")
-RECONCILE_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT, c.KIND_SCHEDULED_JOB, "Namespace")
+RECONCILE_KINDS = (
+    c.KIND_JOB_RUN,
+    c.KIND_EXPORT,
+    c.KIND_SCHEDULED_JOB,
+    c.KIND_BACKFILL,
+    "Namespace",
+)
 _KNOWN_REASONS = frozenset(r.value for r in Reason)
 
 # ---------------------------------------------------------------- event metrics

@@ -28,7 +28,7 @@ TRIGGERED_BY = "jobwarden.dev/triggered-by"
 CANCEL_BY = "jobwarden.dev/cancel-requested-by"
 CANCEL_AT = "jobwarden.dev/cancel-requested-at"
 OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
-PLURALS = ("scheduledjobs", "jobruns", "exports")
+PLURALS = ("scheduledjobs", "jobruns", "exports", "backfills")
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ from tests.support.kube import JSON, Kube, KubeError, resource_path
 from tests.support.wait import wait_until
 
 API = "jobwarden.dev/v1alpha1"
-PLURALS = {"JobRun": "jobruns", "Export": "exports", "ScheduledJob": "scheduledjobs"}
+PLURALS = {
+    "JobRun": "jobruns",
+    "Export": "exports",
+    "ScheduledJob": "scheduledjobs",
+    "Backfill": "backfills",
+    "WorkerQuota": "workerquotas",
+}
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 

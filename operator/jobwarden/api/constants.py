@@ -16,11 +16,13 @@ KIND_SCHEDULED_JOB: Final = "ScheduledJob"
 KIND_JOB_RUN: Final = "JobRun"
 KIND_EXPORT: Final = "Export"
 KIND_WORKER_QUOTA: Final = "WorkerQuota"
+KIND_BACKFILL: Final = "Backfill"
 
 PLURAL_SCHEDULED_JOBS: Final = "scheduledjobs"
 PLURAL_JOB_RUNS: Final = "jobruns"
 PLURAL_EXPORTS: Final = "exports"
 PLURAL_WORKER_QUOTAS: Final = "workerquotas"
+PLURAL_BACKFILLS: Final = "backfills"
 
 # Annotations stamped by the admission webhook from the request's user; users cannot
 # forge them (the webhook overwrites whatever a request carries).
@@ -42,6 +44,8 @@ LABEL_RUN_KIND: Final = f"{GROUP}/run-kind"
 LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_TRIGGER: Final = f"{GROUP}/trigger"
 LABEL_TENANT: Final = f"{GROUP}/tenant"
+#: On the runs a Backfill creates: the Backfill's name.
+LABEL_BACKFILL: Final = f"{GROUP}/backfill"
 
 # Name limits, enforced by the CRDs' root CEL rules. A scheduled run is named
 # `<scheduledjob>-<unix seconds, 10 digits>`, and a worker pod `<run>-<attempt>`;
@@ -74,6 +78,13 @@ DEFAULT_RETRY_MAX_SECONDS: Final = 3600
 #: The most a ScheduledJob's `jitterSeconds` may delay a fire (one hour); each fire's
 #: delay also ends before the next fire.
 MAX_JITTER_SECONDS: Final = 3600
+
+#: The most fires one Backfill may cover (a longer range is several Backfills).
+MAX_BACKFILL_FIRES: Final = 1000
+#: The most runs one Backfill keeps active at once (its own cap, under the quota).
+MAX_BACKFILL_CONCURRENT_RUNS: Final = 100
+#: Skipped fires a Backfill lists in its status (all are counted).
+MAX_BACKFILL_SKIPPED_LISTED: Final = 50
 
 # Bounded status lists (newest last); the operator trims the oldest entries.
 MAX_LOG_ENTRIES: Final = 50

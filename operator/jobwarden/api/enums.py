@@ -43,6 +43,30 @@ class Trigger(StrEnum):
     SCHEDULE = "Schedule"
     MANUAL = "Manual"
     RERUN = "Rerun"
+    BACKFILL = "Backfill"  # created by a Backfill for a past fire
+
+
+class BackfillPhase(StrEnum):
+    """Phase of a Backfill."""
+
+    PENDING = "Pending"  # waiting for its ScheduledJob to exist
+    RUNNING = "Running"
+    CANCELLING = "Cancelling"  # cancelled; its runs are being cancelled
+    COMPLETED = "Completed"  # every fire has a run that ended, or was skipped
+    CANCELLED = "Cancelled"
+    FAILED = "Failed"  # cannot be done (no schedule, too many fires)
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more happens."""
+        return self in (BackfillPhase.COMPLETED, BackfillPhase.CANCELLED, BackfillPhase.FAILED)
+
+
+class SkipReason(StrEnum):
+    """Why a Backfill created no run for a fire."""
+
+    RUN_EXISTS = "RunExists"  # a run of that fire exists (scheduled, or another Backfill's)
+    RUN_IN_HISTORY = "RunInHistory"  # it ran, and was pruned to status.history
 
 
 class RunPhase(StrEnum):

@@ -83,11 +83,11 @@ CANCEL_DESCRIPTION = (
 _INHERITED = " Unset: inherited from the ScheduledJob (scheduledJobRef), else the default {}."
 
 
-def cancel_field() -> Any:
+def cancel_field(description: str = CANCEL_DESCRIPTION) -> Any:
     """`spec.cancel`: a one-way switch (CEL transition rule: cancel is final)."""
     return Field(
         default=False,
-        description=CANCEL_DESCRIPTION,
+        description=description,
         json_schema_extra=validations(
             cel("!oldSelf || self", "cancel is final: it cannot be set back to false")
         ),

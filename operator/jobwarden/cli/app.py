@@ -323,6 +323,42 @@ whose hour field covers every hour fires in both passes).""",
     )
     _output(upcoming, "json", "yaml")
 
+    # ---------------------------------------------------------------- backfill
+    fill = command(
+        "backfill",
+        "run a ScheduledJob's fires of a past time range",
+        """\
+  kubectl jobwarden backfill nightly-report --from 2026-03-01 --to 2026-03-07 --dry-run
+  kubectl jobwarden backfill nightly-report --from 7d --to 1d --max-concurrent 3
+  kubectl jobwarden backfill nightly-report --from 2026-03-01T00:00Z --to 2026-03-02T00:00Z -o name
+  kubectl jobwarden cancel -k backfill nightly-report-backfill-x7k2p
+""",
+        """\
+Create a Backfill: the operator creates the runs of every fire of the job in the range,
+oldest first, at most --max-concurrent at once (default 1), each queued under the
+namespace's WorkerQuota like any run. Runs are named after their fire, as the schedule
+names them: a fire that already has a run is skipped and reported, so a backfill never
+runs a fire twice. Progress is in the Backfill's status (kubectl get backfill);
+cancelling it (kubectl jobwarden cancel -k backfill NAME) stops it and cancels the runs
+it created.
+
+WHEN is a date (midnight on the job's clock; for --to the whole day is included), a
+date and time (RFC 3339; without an offset, on the job's clock) or a duration back from
+now (7d, 12h). --dry-run (client) lists each fire and whether it would be run or
+skipped; --dry-run=server also asks RBAC and the admission webhook.""",
+    )
+    fill.add_argument("scheduled_job", metavar="SCHEDULEDJOB")
+    fill.add_argument("--from", dest="start", required=True, metavar="WHEN", help="range start")
+    fill.add_argument("--to", dest="end", required=True, metavar="WHEN", help="range end")
+    fill.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        help="most runs of this backfill at once (1-100, default 1)",
+    )
+    _dry_run(fill)
+    _output(fill, "name", "json", "yaml")
+
     # ----------------------------------------------------------------- history
     history = command(
         "history",

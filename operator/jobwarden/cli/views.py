@@ -8,12 +8,14 @@ with the dashboard.
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import ConditionType, ScheduledJobPhase
 from jobwarden.client.access import CancelRight
+from jobwarden.client.actions import PlannedFire
 from jobwarden.client.objects import (
     annotation,
     condition,
@@ -425,3 +427,24 @@ def next_records(fires: Sequence[PreviewFire]) -> list[dict[str, Any]]:
         }
         for fire in fires
     ]
+
+
+# ------------------------------------------------------------------------ backfill
+BACKFILL_HEADERS = ("local", "utc", "run", "action", "why")
+
+
+def backfill_rows(planned: Sequence[PlannedFire], zone: str) -> tuple[list[str], list[list[str]]]:
+    """The rows of `kubectl jobwarden backfill --dry-run`: each fire of the range, its
+    run name, and whether a run would be created or the fire skipped (and why)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    rows = [
+        [
+            p.fire.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+            format_timestamp(p.fire),
+            p.name,
+            str(p.action),
+            p.why or DASH,
+        ]
+        for p in planned
+    ]
+    return list(BACKFILL_HEADERS), rows

@@ -11,7 +11,13 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionType, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import (
+    BackfillPhase,
+    ConditionType,
+    RunPhase,
+    ScheduledJobPhase,
+    Trigger,
+)
 from jobwarden.client.text import DASH, parse_time, seconds_between
 
 JSON = dict[str, Any]
@@ -23,6 +29,7 @@ PLURALS = {
     c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
     c.KIND_EXPORT: c.PLURAL_EXPORTS,
     c.KIND_WORKER_QUOTA: c.PLURAL_WORKER_QUOTAS,
+    c.KIND_BACKFILL: c.PLURAL_BACKFILLS,
 }
 KINDS_BY_PLURAL = {plural: kind for kind, plural in PLURALS.items()}
 #: What users may type for a kind: singular, plural, short name, `<plural>.<group>`.
@@ -32,6 +39,7 @@ for _kind, _plural, _short in (
     (c.KIND_JOB_RUN, c.PLURAL_JOB_RUNS, "jr"),
     (c.KIND_EXPORT, c.PLURAL_EXPORTS, "exp"),
     (c.KIND_WORKER_QUOTA, c.PLURAL_WORKER_QUOTAS, "wq"),
+    (c.KIND_BACKFILL, c.PLURAL_BACKFILLS, "bf"),
 ):
     for _alias in (
         _kind.lower(),
@@ -46,6 +54,7 @@ TERMINAL_PHASES = frozenset(p.value for p in RunPhase if p.terminal)
 FINISHED_JOB_PHASES = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
+FINISHED_BACKFILL_PHASES = frozenset(p.value for p in BackfillPhase if p.terminal)
 #: Phases in which a run holds a worker slot (its pod may be running).
 HOLDING_PHASES = frozenset(
     {RunPhase.STARTING.value, RunPhase.RUNNING.value, RunPhase.CANCELLING.value}
@@ -131,9 +140,11 @@ def is_terminal(obj: Mapping[str, Any]) -> bool:
 
 def is_finished(obj: Mapping[str, Any]) -> bool:
     """Nothing is left to cancel: a run that ended, a ScheduledJob Completed or
-    Cancelled."""
+    Cancelled, a Backfill Completed, Cancelled or Failed."""
     if obj.get("kind") == c.KIND_SCHEDULED_JOB:
         return phase_of(obj) in FINISHED_JOB_PHASES
+    if obj.get("kind") == c.KIND_BACKFILL:
+        return phase_of(obj) in FINISHED_BACKFILL_PHASES
     return is_terminal(obj)
 
 

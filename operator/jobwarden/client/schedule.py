@@ -14,7 +14,7 @@ from typing import Any
 
 from jobwarden.client.objects import name_of, namespace_of, spec_of
 from jobwarden.core.preview import PreviewFire, preview
-from jobwarden.core.scheduling import Schedule, ScheduleError, schedule_of
+from jobwarden.core.scheduling import Schedule, ScheduleError, run_name, schedule_of
 
 #: Common schedules offered next to free text: (expression, what it means).
 PRESETS: tuple[tuple[str, str], ...] = (
@@ -91,6 +91,23 @@ def next_fires(
     return [fire.time for fire in fires]
 
 
+def backfill_fires(
+    job: Mapping[str, Any],
+    start: datetime.datetime,
+    end: datetime.datetime,
+    now: datetime.datetime,
+    limit: int,
+) -> list[tuple[datetime.datetime, str]]:
+    """The fires a Backfill of [start, end] would run, as the operator reads them (the
+    job's schedule and `H`, no jitter, none after `now`), with their run names; at
+    most `limit` of them."""
+    spec = {k: v for k, v in spec_of(job).items() if k != "jitterSeconds"}
+    schedule = spec_schedule(namespace_of(job), name_of(job), spec)
+    until = min(end, now)
+    fires = schedule.fires_between(start - datetime.timedelta(microseconds=1), until, limit)
+    return [(fire, run_name(name_of(job), fire)) for fire in fires]
+
+
 @functools.cache
 def time_zones() -> tuple[str, ...]:
     """The IANA time zone names this machine knows, sorted (UTC first)."""
@@ -104,6 +121,7 @@ __all__ = [
     "InvalidScheduleError",
     "PreviewFire",
     "Schedule",
+    "backfill_fires",
     "expression_preview",
     "job_schedule",
     "next_fires",

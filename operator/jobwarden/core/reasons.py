@@ -72,6 +72,7 @@ class EventReason(StrEnum):
     POD_REJECTED = "PodRejected"  # permanent: the run failed
     WORKER_PENDING = "WorkerPending"  # the pod cannot start yet (Unschedulable, image, …)
     DISRUPTED = "Disrupted"  # retried without spending a retry
+    COMPLETED = "Completed"  # a Backfill handled every fire
 
 
 class PodReason(StrEnum):
@@ -110,6 +111,8 @@ class AuditAction(StrEnum):
     FINISHED = "finished"
     POD_REJECTED = "pod-rejected"
     DISRUPTED = "disrupted"
+    BACKFILL_CANCEL_REQUESTED = "backfill-cancel-requested"
+    BACKFILL_FINISHED = "backfill-finished"
 
 
 class PodConditionType(StrEnum):
@@ -117,3 +120,15 @@ class PodConditionType(StrEnum):
 
     POD_SCHEDULED = "PodScheduled"
     DISRUPTION_TARGET = "DisruptionTarget"
+
+
+class BackfillReason(StrEnum):
+    """Reasons of a Backfill's `status.reason` and conditions."""
+
+    SCHEDULED_JOB_NOT_FOUND = "ScheduledJobNotFound"
+    NO_SCHEDULE = "NoSchedule"
+    INVALID_SCHEDULE = "InvalidSchedule"
+    TOO_MANY_FIRES = "TooManyFires"
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConcurrencyPolicy, MissedRunPolicy, RunPhase, ScheduledJobPhase
+from jobwarden.api.enums import (
+    ConcurrencyPolicy,
+    MissedRunPolicy,
+    RunPhase,
+    ScheduledJobPhase,
+    Trigger,
+)
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -294,7 +300,11 @@ def _decide_schedule(
         max_runs=int(missed_policy.get("maxRuns", 10)),
     )
     policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", ConcurrencyPolicy.FORBID))
-    still_active = [r for r in active if not r.settings.cancel]
+    # A Backfill's runs are capped by its own maxConcurrentRuns, not by the policy: they
+    # neither block a fire (Forbid) nor are replaced by one (Replace).
+    still_active = [
+        r for r in active if not r.settings.cancel and r.trigger != Trigger.BACKFILL.value
+    ]
     newest_created = max((r.created for r in still_active), default=None)
     newest_runs = [r for r in still_active if r.created == newest_created]
     if policy == ConcurrencyPolicy.REPLACE and len(still_active) > 1 and len(newest_runs) == 1:
@@ -423,11 +433,13 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     ][: c.MAX_ACTIVE_LISTED]
     draft.status["activeCount"] = len(active)
     outcomes: list[tuple[datetime.datetime, str]] = [
-        (_finished_at(r), r.phase.value) for r in runs if r.phase.terminal and r.name not in pruned
+        (_finished_at(r), r.phase.value)
+        for r in runs
+        if r.phase.terminal and r.name not in pruned and r.trigger != Trigger.BACKFILL.value
     ]
     for entry in draft.status.get("history") or []:
         finished = parse_time(entry.get("completionTime"))
-        if finished is not None:
+        if finished is not None and entry.get("trigger") != Trigger.BACKFILL.value:
             outcomes.append((finished, str(entry.get("phase"))))
     outcomes.sort()
     successes = [t for t, p in outcomes if p == RunPhase.SUCCEEDED]

@@ -21,14 +21,19 @@ class AuditLog:
 
     def write(self, run: RunView, record: Audit) -> None:
         """Write one record about `run`."""
+        self.write_object(run.kind, run.namespace, run.name, run.uid, record)
+
+    def write_object(self, kind: str, namespace: str, name: str, uid: str, record: Audit) -> None:
+        """Write one record about any jobwarden object (a run, a ScheduledJob, a
+        Backfill)."""
         line = {
             "time": format_micro_time(datetime.datetime.now(datetime.UTC)),
             "audit": True,
             "action": record.action,
-            "namespace": run.namespace,
-            "kind": run.kind,
-            "name": run.name,
-            "uid": run.uid,
+            "namespace": namespace,
+            "kind": kind,
+            "name": name,
+            "uid": uid,
             "user": record.user,
             "outcome": record.outcome,
         }

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase
+from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase, Trigger
 from jobwarden.core.admission import Ticket, WaitingRun, free_slots, ticket_at
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
@@ -153,11 +153,21 @@ class Slots:
         return self.store.has_alive_pod(view.key)
 
     def blocking_run(self, view: RunView) -> RunView | None:
-        """Another run of the same ScheduledJob that must finish first (Forbid/Replace)."""
-        if not view.scheduled_job or self._policy(view) == ConcurrencyPolicy.ALLOW.value:
+        """Another run of the same ScheduledJob that must finish first (Forbid/Replace).
+        A Backfill's runs are outside the policy (its maxConcurrentRuns caps them)."""
+        if (
+            not view.scheduled_job
+            or view.trigger == Trigger.BACKFILL.value
+            or self._policy(view) == ConcurrencyPolicy.ALLOW.value
+        ):
             return None
         for other in self.store.runs_of(view.namespace, view.scheduled_job, live_only=True):
-            if other.key != view.key and not other.phase.terminal and self.holds(other):
+            if (
+                other.key != view.key
+                and other.trigger != Trigger.BACKFILL.value
+                and not other.phase.terminal
+                and self.holds(other)
+            ):
                 return other
         return None
 

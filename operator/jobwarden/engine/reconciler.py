@@ -29,6 +29,7 @@ from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.backfill import Backfiller
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
 from jobwarden.engine.quota import Slots
@@ -49,6 +50,8 @@ Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, nam
 _PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
 _HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
+#: Keys served by the schedule queue (apart from the runs').
+_SCHEDULE_KINDS = (c.KIND_SCHEDULED_JOB, c.KIND_BACKFILL)
 #: The whole queue of a namespace is walked for shown positions at most this often.
 _POSITION_SCAN_SECONDS = 1.0
 
@@ -89,6 +92,7 @@ class Engine:
         self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube, clock=clock)
         self.scheduler = Scheduler(self)
+        self.backfiller = Backfiller(self)
         self.audit = AuditLog()
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
@@ -111,9 +115,13 @@ class Engine:
         """Reconcile a ScheduledJob soon (its spec or one of its runs changed)."""
         self.schedule_queue.add((c.KIND_SCHEDULED_JOB, namespace, name))
 
+    def kick_backfill(self, namespace: str, name: str) -> None:
+        """Reconcile a Backfill soon (it, one of its runs or its ScheduledJob changed)."""
+        self.schedule_queue.add((c.KIND_BACKFILL, namespace, name))
+
     def requeue(self, key: Key, delay: float) -> None:
         """Reconcile `key` again after `delay` seconds, on the queue of its kind."""
-        queue = self.schedule_queue if key[0] == c.KIND_SCHEDULED_JOB else self.queue
+        queue = self.schedule_queue if key[0] in _SCHEDULE_KINDS else self.queue
         queue.add_after(key, delay)
 
     def forget_pod_uid(self, uid: str) -> None:
@@ -137,6 +145,8 @@ class Engine:
             self.kick_namespace(namespace)
         for namespace, name in list(self.store.scheduled_jobs):
             self.kick_scheduled_job(namespace, name)
+        for namespace, name in list(self.store.backfills):
+            self.kick_backfill(namespace, name)
         logger.info(
             "engine started: %d runs, %d pods known",
             len(self.store.runs),
@@ -161,6 +171,9 @@ class Engine:
         sj_path = resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS)
         async for item in self.kube.list_pages(sj_path):
             self.store.put_scheduled_job(item)
+        backfills_path = resource_path(c.API_VERSION, c.PLURAL_BACKFILLS)
+        async for item in self.kube.list_pages(backfills_path):
+            self.store.put_backfill(item)
         pods_path = resource_path("v1", "pods")
         async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
@@ -182,10 +195,12 @@ class Engine:
                 await self._rerank(key[1])
             elif key[0] == c.KIND_SCHEDULED_JOB:
                 await self.scheduler.reconcile(key[1], key[2])
+            elif key[0] == c.KIND_BACKFILL:
+                await self.backfiller.reconcile(key[1], key[2])
             else:
                 await self.reconcile_run(key)
         except KubeApiError as error:
-            if error.not_found and len(key) == 3 and key[0] != c.KIND_SCHEDULED_JOB:
+            if error.not_found and len(key) == 3 and key[0] not in _SCHEDULE_KINDS:
                 self.store.remove_run(key)  # deleted meanwhile
                 self.kick_namespace(key[1])
                 return

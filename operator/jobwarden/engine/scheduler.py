@@ -153,17 +153,23 @@ class Scheduler:
                 raise
 
     async def _cancel_run(self, namespace: str, cancel: CancelRun, now: datetime.datetime) -> None:
-        """Cancel through the lifecycle's normal path, without writing a user's spec."""
-        annotations = {
-            c.ANNOTATION_OPERATOR_CANCEL: "true",
-            c.ANNOTATION_CANCEL_REQUESTED_BY: cancel.user,
-            c.ANNOTATION_CANCEL_REQUESTED_AT: format_micro_time(now),
-            c.ANNOTATION_CANCEL_REASON: cancel.reason[:1024],
-        }
-        try:
-            await self.kube.merge_patch(
-                jobrun_path(namespace, cancel.name), {"metadata": {"annotations": annotations}}
-            )
-        except KubeApiError as error:
-            if not error.not_found:
-                raise
+        await cancel_run(self.kube, namespace, cancel, now)
+
+
+async def cancel_run(kube: Kube, namespace: str, cancel: CancelRun, now: datetime.datetime) -> None:
+    """Cancel a run through the lifecycle's normal path, without writing a user's spec:
+    the operator's cancel annotations (for Replace, a cancelled ScheduledJob or
+    Backfill)."""
+    annotations = {
+        c.ANNOTATION_OPERATOR_CANCEL: "true",
+        c.ANNOTATION_CANCEL_REQUESTED_BY: cancel.user,
+        c.ANNOTATION_CANCEL_REQUESTED_AT: format_micro_time(now),
+        c.ANNOTATION_CANCEL_REASON: cancel.reason[:1024],
+    }
+    try:
+        await kube.merge_patch(
+            jobrun_path(namespace, cancel.name), {"metadata": {"annotations": annotations}}
+        )
+    except KubeApiError as error:
+        if not error.not_found:
+            raise

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import BackfillPhase, RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
 from jobwarden.core.preview import rarity
 from jobwarden.core.refusals import ApiRefusal, classify
@@ -35,11 +35,15 @@ PLURALS: Final = {
     c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
     c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
     c.KIND_EXPORT: c.PLURAL_EXPORTS,
+    c.KIND_BACKFILL: c.PLURAL_BACKFILLS,
 }
 TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
 VERB_CANCEL: Final = "cancel"
+VERB_CREATE: Final = "create"
+#: A Backfill's `to` may be this far ahead of the webhook's clock (clocks drift).
+BACKFILL_CLOCK_SKEW: Final = datetime.timedelta(seconds=60)
 VERB_EXECUTE_SENSITIVE: Final = "execute-sensitive"
 #: Where the custom verbs come from (named in denials, so users know what to ask for).
 CANCEL_ROLES: Final = "the ClusterRole jobwarden-admin, or jobwarden-cancel bound in the namespace"
@@ -276,6 +280,9 @@ class ScheduledJobFacts:
     #: What a manual run of the job executes (its dry run is checked): the template and
     #: the grace period its pods get. As JSON, to keep the facts hashable and frozen.
     run_spec: str | None = None
+    #: Its schedule and time zone (a Backfill counts the fires in its range).
+    schedule: str | None = None
+    time_zone: str = "UTC"
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -289,6 +296,8 @@ class ScheduledJobFacts:
             sensitive=bool(spec.get("sensitive")),
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
+            schedule=str(spec["schedule"]) if spec.get("schedule") else None,
+            time_zone=str(spec.get("timeZone") or "UTC"),
         )
 
 
@@ -386,6 +395,10 @@ def _decide(request: Request, facts: Facts) -> Verdict:
         verdict = _decide_new_run(request, facts)
         if not verdict.allowed:
             return verdict
+    if request.kind == c.KIND_BACKFILL and request.operation == "CREATE":
+        verdict = _decide_new_backfill(request, facts)
+        if not verdict.allowed:
+            return verdict
     if request.operation == "UPDATE" and cancel_requested(request):
         return _decide_cancel(request, facts)
     return _check_worker_pod(request, facts)
@@ -401,6 +414,8 @@ def worker_run(request: Request, facts: Facts) -> dict[str, Any] | None:
     the namespace's policy changed since).
     """
     new = request.new
+    if request.kind == c.KIND_BACKFILL:
+        return None  # its runs are the ScheduledJob's: checked when the job was applied
     metadata = new.get("metadata") or {}
     name = str(metadata.get("name") or metadata.get("generateName") or "run").rstrip("-")
     run_meta = {"name": name, "namespace": request.namespace}
@@ -535,11 +550,79 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
     )
 
 
+def _decide_new_backfill(request: Request, facts: Facts) -> Verdict:
+    """A Backfill covers past fires only, at most MAX_BACKFILL_FIRES of them; it runs
+    its job as its creator would by hand: it needs the right to create JobRuns, and
+    for a sensitive job the verb execute-sensitive."""
+    spec = _spec(request.new)
+    ref = scheduled_job_ref(request.new) or ""
+    start, end = parse_time(spec.get("from")), parse_time(spec.get("to"))
+    if start is None or end is None:
+        return ALLOW  # the CRD's schema requires both: not reached
+    if end > request.now + BACKFILL_CLOCK_SKEW:
+        return _deny(
+            422,
+            f"spec.to: {format_micro_time(end)} is in the future; a Backfill runs past fires "
+            "only (the schedule runs the coming ones): set to no later than now",
+        )
+    if not facts.allowed(AccessReview(VERB_CREATE, c.PLURAL_JOB_RUNS, "")):
+        return _deny(
+            403,
+            f'{request.user.username} may not backfill ScheduledJob "{ref}": a Backfill '
+            f"creates JobRuns, and the RBAC verb create on {c.PLURAL_JOB_RUNS}.{c.GROUP} in "
+            f'namespace "{request.namespace}" is needed for that',
+            "backfill",
+        )
+    job = facts.scheduled_job(ref)
+    if not job.exists:
+        return ALLOW  # applied before its job (one kubectl apply): it waits, Pending
+    if job.sensitive and not facts.allowed(
+        AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)
+    ):
+        return _deny(
+            403,
+            f'{request.user.username} may not backfill ScheduledJob "{ref}": it is marked '
+            f"sensitive (spec.sensitive: true), and its runs need the RBAC verb "
+            f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
+            f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
+            "backfill-sensitive",
+        )
+    if job.schedule is None:
+        return _deny(
+            422,
+            f'spec.scheduledJobRef: ScheduledJob "{ref}" is a one-time job (no schedule): it '
+            "has no fires to backfill",
+        )
+    try:
+        schedule = schedule_of(
+            request.namespace, ref, {"schedule": job.schedule, "timeZone": job.time_zone}
+        )
+    except ScheduleError:
+        return ALLOW  # the operator reports the job's invalid schedule
+    fires = schedule.count_between(start - datetime.timedelta(microseconds=1), end)
+    if fires > c.MAX_BACKFILL_FIRES:
+        return _deny(
+            422,
+            f"spec: the range holds {fires} fires of {schedule}, more than "
+            f"{c.MAX_BACKFILL_FIRES}: split it into several Backfills",
+        )
+    if fires == 0:
+        return Verdict(
+            True, warnings=(f"the range holds no fire of {schedule}: nothing to backfill",)
+        )
+    return ALLOW
+
+
 def terminal_phase(kind: str, body: Mapping[str, Any] | None) -> str | None:
     """The object's phase if it is final (nothing left to cancel), else None."""
     phase = str(((body or {}).get("status") or {}).get("phase") or "")
     if kind == c.KIND_SCHEDULED_JOB:
         return phase if phase in TERMINAL_SCHEDULED_JOB_PHASES else None
+    if kind == c.KIND_BACKFILL:
+        try:
+            return phase if BackfillPhase(phase).terminal else None
+        except ValueError:
+            return None
     try:
         return phase if RunPhase(phase).terminal else None
     except ValueError:

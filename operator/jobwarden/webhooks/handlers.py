@@ -1,4 +1,4 @@
-"""kopf admission handlers for ScheduledJob, JobRun and Export.
+"""kopf admission handlers for ScheduledJob, JobRun, Export and Backfill.
 
 - `identity.<plural>` (mutating) stamps who created, triggered and cancelled, and
   overwrites whatever a request says in those annotations;
@@ -29,7 +29,12 @@ from jobwarden.webhooks.runtime import current, request_from, shutdown_admission
 
 logger = logging.getLogger("jobwarden.webhooks")
 
-PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
+PLURALS: Final = (
+    c.PLURAL_SCHEDULED_JOBS,
+    c.PLURAL_JOB_RUNS,
+    c.PLURAL_EXPORTS,
+    c.PLURAL_BACKFILLS,
+)
 OPERATIONS: Final = ("CREATE", "UPDATE")
 FAILURE_POLICY: Final = OperatorConfig.from_env().webhook_failure_policy
 
