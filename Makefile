@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEVCLUSTER_DIR := .devcluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(DEVCLUSTER_DIR)/kubeconfig
 
-.PHONY: help venv system-deps browser-deps cluster-binaries up down demo test lint typecheck unit integration crds bench bench-quick clean
+.PHONY: help venv system-deps browser-deps cluster-binaries image up down demo test lint typecheck unit integration crds bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,16 +35,19 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 
 browser-deps: tests/browser/node_modules/.package-lock.json
 
-system-deps: ## Debian packages the tests use (PostgreSQL, Prometheus, Chromium)
+system-deps: ## Debian packages the tests use (PostgreSQL, Prometheus, Chromium, buildah, runc)
 	bash devcluster/system-deps.sh
 
-cluster-binaries: ## build etcd, Kubernetes, kwok, helm, kstatus and krew from the Go module proxy (cached)
+cluster-binaries: ## build etcd, Kubernetes (+ kubelet), containerd, kwok, helm, kstatus and krew from the Go module proxy (cached)
 	bash devcluster/build.sh
 
-up: venv cluster-binaries ## start the local cluster in the background
+image: system-deps venv ## build jobwarden's image from the Dockerfile with buildah (cached by content); load it into a running real node
+	$(PY) -m devcluster image --dir $(DEVCLUSTER_DIR)
+
+up: system-deps venv cluster-binaries ## start the local cluster (kwok nodes, a real node, the operator) in the background
 	$(PY) -m devcluster up --dir $(DEVCLUSTER_DIR)
 
-down: venv ## stop the local cluster
+down: venv ## stop the local cluster and the real node; restore what the node changed on the machine
 	$(PY) -m devcluster down --dir $(DEVCLUSTER_DIR)
 
 demo: up ## run the demo on the local cluster
@@ -61,10 +64,10 @@ typecheck: venv ## mypy --strict
 unit: venv ## unit tests only (no cluster)
 	$(VENV)/bin/pytest tests/unit
 
-integration: system-deps venv cluster-binaries browser-deps ## integration tests on the local cluster (or $$KUBECONFIG)
+integration: system-deps venv cluster-binaries browser-deps image ## integration tests on the local cluster (or $$KUBECONFIG)
 	$(VENV)/bin/pytest tests/integration
 
-test: system-deps venv cluster-binaries browser-deps lint typecheck ## everything: lint, types, unit and integration tests
+test: system-deps venv cluster-binaries browser-deps image lint typecheck ## everything: lint, types, unit and integration tests
 	$(VENV)/bin/pytest tests
 
 crds: venv ## regenerate crds/ from the pydantic models (and the chart's copy)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries from the Go module proxy, once per version.
+# Builds the local control plane's and the real node's binaries from the Go module proxy,
+# once per version.
 # Binaries land in $JOBWARDEN_CACHE/bin/<component>-<version>/ (outside the repository);
 # a component whose binary is already there is skipped, so only the first run pays.
 # It says what it builds, step N of M, what that usually takes, and how long it has been
@@ -80,6 +81,15 @@ plan etcd "etcd $ETCD_VERSION" "1–2 min" "$etcd_out/etcd"
 plan kwok "kwok $KWOK_VERSION (simulated nodes)" "1–4 min" "$kwok_out/kwok"
 plan helm "helm $HELM_VERSION (the chart's tests)" "1–3 min" "$helm_out/helm"
 plan kstatus "Flux's kstatus $FLUX_CLI_UTILS_VERSION (the GitOps tests)" "under a minute" "$kstatus_out/kstatus"
+kubelet_out="$cache/bin/kubelet-$KUBERNETES_VERSION"
+containerd_out="$cache/bin/containerd-$CONTAINERD_VERSION"
+pause_hash="$(cat "$here/gomod/pause/main.go" "$here/gomod/pause/go.mod" | sha256sum | cut -c1-8)"
+pause_out="$cache/bin/pause-$pause_hash"
+plan kubelet "kubelet $KUBERNETES_VERSION (the real node)" "about a minute after kubernetes" \
+  "$kubelet_out/kubelet"
+plan containerd "containerd $CONTAINERD_VERSION with its runc shim and ctr (the real node)" \
+  "3–5 min" "$containerd_out/containerd" "$containerd_out/containerd-shim-runc-v2" "$containerd_out/ctr"
+plan pause "the real node's sandbox program" "seconds" "$pause_out/pause"
 krew_out="$cache/bin/krew-$KREW_VERSION"
 plan krew "krew $KREW_VERSION and its validate-krew-manifest (the krew manifest's tests)" \
   "about a minute" "$krew_out/krew" "$krew_out/validate-krew-manifest"
@@ -87,7 +97,7 @@ plan krew "krew $KREW_VERSION and its validate-krew-manifest (the krew manifest'
 if ((${#steps[@]} > 0)); then
   echo "devcluster build: ${#steps[@]} component(s) to build from source with $(go env GOVERSION) (first run only; cached in $cache/bin): ${steps[*]}"
   if planned kubernetes; then
-    echo "devcluster build: all of it usually takes 8–10 min on 2 cores (longer on a busy machine); a progress line comes at least every ${JOBWARDEN_TICK_SECONDS:-10} s"
+    echo "devcluster build: all of it usually takes 12–15 min on 2 cores (longer on a busy machine); a progress line comes at least every ${JOBWARDEN_TICK_SECONDS:-10} s"
   fi
 fi
 
@@ -99,6 +109,35 @@ if planned kubernetes; then
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   rm -rf "$k8s_out"; mv "$k8s_out.tmp" "$k8s_out"
+fi
+
+# The real node (devcluster/devcluster/realnode.py): the kubelet, from the same wrapper
+# module as the control plane, and containerd with its runc shim and ctr. Debian's runc
+# is the OCI runtime (system-deps.sh).
+if planned kubelet; then
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
+  mkdir -p "$kubelet_out.tmp"
+  run_build kubelet "$kubelet_out" "$here/gomod/kubernetes" build -trimpath -ldflags "$ldflags" -o "$kubelet_out.tmp/" \
+    k8s.io/kubernetes/cmd/kubelet
+  rm -rf "$kubelet_out"; mv "$kubelet_out.tmp" "$kubelet_out"
+fi
+
+if planned containerd; then
+  mkdir -p "$containerd_out.tmp"
+  # No replace directives: `go install module@version` works. btrfs and devmapper need
+  # cgo headers; the node uses the overlayfs snapshotter.
+  cmd=github.com/containerd/containerd/v2/cmd
+  GOBIN="$containerd_out.tmp" run_build containerd "$containerd_out" "$here/gomod/etcd" install -trimpath -tags no_btrfs,no_devmapper \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    "$cmd/containerd@$CONTAINERD_VERSION" "$cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$cmd/ctr@$CONTAINERD_VERSION"
+  rm -rf "$containerd_out"; mv "$containerd_out.tmp" "$containerd_out"
+fi
+
+if planned pause; then
+  mkdir -p "$pause_out.tmp"
+  run_build pause "$pause_out" "$here/gomod/pause" build -trimpath -ldflags "-s -w" -o "$pause_out.tmp/pause" .
+  rm -rf "$pause_out"; mv "$pause_out.tmp" "$pause_out"
 fi
 
 if planned etcd; then

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: a throw-away PostgreSQL (+PostGIS) for the export
 # worker, Prometheus (and promtool) for the metrics tests, Chromium for the dashboard's
-# browser tests, and the basics. Installs what is missing when run as root (CI does);
+# browser tests, the real node's runtime (runc, the CNI loopback plugin), the image
+# build (buildah, debootstrap for the base image), and the basics. Installs what is missing when run as root (CI does);
 # otherwise prints the command to run.
 set -euo pipefail
 
-wanted=(make git ca-certificates postgresql postgresql-postgis prometheus chromium)
+wanted=(make git ca-certificates postgresql postgresql-postgis prometheus chromium
+  runc containernetworking-plugins buildah debootstrap)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -128,9 +128,10 @@ k -n "$NS" wait scheduledjob/sync --for=jsonpath='{.status.phase}'=Active --time
 k -n "$NS" get scheduledjob sync
 k -n "$NS" get scheduledjob sync -o jsonpath='{range .status.log[*]}{.time}  {.message}{"\n"}{end}'
 
-say "Exports, run for real by the built-in export worker on the local process node"
-HOSTPATH="$PWD/.devcluster/processnode/hostpath/exports/demo"
-mkdir -p "$HOSTPATH"
+say "Exports, run for real by the built-in export worker in a container on the real node"
+HOSTPATH="$PWD/.devcluster/realnode-data/exports/demo"
+IMAGE=$(.venv/bin/python -c 'from devcluster.image import content_key, image_ref; print(image_ref(content_key()))')
+mkdir -p "$HOSTPATH/out" && chmod 0777 "$HOSTPATH" "$HOSTPATH/out"  # the image's user writes there
 .venv/bin/python - "$HOSTPATH/shop.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -157,10 +158,12 @@ spec:
   destination: {volume: data, path: out/$1.csv}
   volumes:
     - name: data
-      hostPath: {path: /exports/demo, type: DirectoryOrCreate}
+      hostPath: {path: $HOSTPATH, type: Directory}
   worker:
-    nodeSelector: {jobwarden.dev/node-kind: process}
-    tolerations: [{key: jobwarden.dev/node-kind, operator: Equal, value: process}]
+    image: $IMAGE
+    imagePullPolicy: IfNotPresent
+    nodeSelector: {jobwarden.dev/node-kind: real}
+    tolerations: [{key: jobwarden.dev/node-kind, operator: Equal, value: real}]
 YAML
 done
 wait_phase export orders-csv Succeeded 120s

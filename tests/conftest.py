@@ -17,11 +17,10 @@ import pytest
 
 from devcluster.binaries import ClusterError
 from devcluster.install import OperatorProcess, install
-from devcluster.processnode import ProcessNodeProcess
 from tests.support.cluster import TestCluster
 from tests.support.dist import Dists, build_dists
 from tests.support.postgres import PostgresServer, PostgresUnavailableError
-from tests.support.processnode import TEST_NODE_NAME, ProcessNode
+from tests.support.realnode import RealNodeHandle, RealNodeService
 from tests.support.wait import wait_until
 
 
@@ -93,25 +92,30 @@ def namespace(cluster: TestCluster) -> Iterator[str]:
     kube.delete(f"/api/v1/namespaces/{name}")
 
 
-# ------------------------------------------------------------ worker pods for real
+# ------------------------------------------------------------ real containers
 @pytest.fixture(scope="session")
-def process_node(
+def real_node_service(
     cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ProcessNode]:
-    """The process node: a kubelet stand-in running the pods placed on it
-    (`process_node.placement()`) as local processes, for the session."""
-    root = tmp_path_factory.mktemp("processnode")
-    process = ProcessNodeProcess(
-        cluster.kubeconfig(), root / "node", root / "process-node.log", name=TEST_NODE_NAME
-    )
+) -> Iterator[RealNodeService]:
+    """Owns the session's real node; it only starts when a test asks for `real_node`."""
+    service = RealNodeService(cluster, tmp_path_factory.mktemp("realnode"))
     try:
-        process.start()
-    except ClusterError as error:
-        pytest.fail(f"the process node did not start: {error}", pytrace=False)
-    try:
-        yield ProcessNode(process)
+        yield service
     finally:
-        process.stop()
+        service.stop()
+
+
+@pytest.fixture
+def real_node(real_node_service: RealNodeService) -> RealNodeHandle:
+    """Where pods run as real containers from jobwarden's image: the local cluster's
+    real node (kubelet + containerd), started on first use; on a KUBECONFIG cluster,
+    its own nodes.
+
+    The image is built first (cached by content: an unchanged tree builds nothing);
+    then the machine-wide real-node lock is taken, waiting for another session's node
+    up to JOBWARDEN_REAL_NODE_WAIT seconds (devcluster.realnode).
+    """
+    return real_node_service.ensure_running()
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,8 @@ TOKEN_FILE = "tokens.csv"
 KWOK_STAGES = DEVCLUSTER_DIR / "kwok" / "stages.yaml"
 NODE_LABEL = "type"
 NODE_LABEL_VALUE = "kwok"
+#: The API server's identity at the kubelet (logs, exec).
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 
 @dataclass(frozen=True)
@@ -176,13 +178,24 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
                 # Webhooks (and aggregated APIs) behind a Service are called at its
-                # endpoints: no kube-proxy routes ClusterIPs here (devcluster.processnode).
+                # endpoints: no kube-proxy routes ClusterIPs here (devcluster.realnode).
                 "--enable-aggregator-routing=true",
                 "--max-requests-inflight=1000",
                 "--max-mutating-requests-inflight=500",
                 # DEVCLUSTER_PROFILING=1 serves /debug/pprof (bench: where the API
                 # server's CPU goes); off otherwise, as a production server would be.
                 f"--profiling={'true' if os.environ.get('DEVCLUSTER_PROFILING') else 'false'}",
+                # `kubectl logs/exec` on the real node: the API server's client
+                # certificate at the kubelet (bound to system:kubelet-api-admin).
+                f"--kubelet-client-certificate={self.pki_dir / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={self.pki_dir / 'apiserver-kubelet-client.key'}",
+                # The real node's host-network policy (devcluster.realnode) is a
+                # MutatingAdmissionPolicy, beta in this Kubernetes.
+                "--feature-gates=MutatingAdmissionPolicy=true",
+                # Namespace-wide node selectors and tolerations (annotations): the
+                # install-doc test puts a namespace's pods on the real node unchanged.
+                "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
+                "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
                 "--v=1",
                 *self._audit_args(),
             ],
@@ -196,6 +209,25 @@ class LocalCluster:
             90,
             blame=apiserver,
             progress=self.progress,
+        )
+
+        self._post(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            {
+                "metadata": {"name": "devcluster:apiserver-kubelet-client"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:kubelet-api-admin",
+                },
+                "subjects": [
+                    {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "User",
+                        "name": KUBELET_CLIENT_USER,
+                    }
+                ],
+            },
         )
 
         kcm_kubeconfig = self.workdir / "kube-controller-manager.kubeconfig"
@@ -244,7 +276,6 @@ class LocalCluster:
                 f"--manage-nodes-with-label-selector={NODE_LABEL}={NODE_LABEL_VALUE}",
                 f"--server-address=127.0.0.1:{ports['kwok']}",
                 "--node-ip=127.0.0.1",
-                "--cidr=10.244.0.1/16",
                 # No node leases: a restarted kwok has a new identity and could not take
                 # them over for their whole duration; the heartbeat Stage keeps nodes Ready.
                 "--v=INFO",
@@ -338,6 +369,7 @@ class LocalCluster:
             server_ips=("127.0.0.1", "10.96.0.1"),
             server_dns=("localhost", "kubernetes", "kubernetes.default.svc"),
         )
+        ca.issue("apiserver-kubelet-client", KUBELET_CLIENT_USER)
         return ca, serving, write_service_account_keys(self.pki_dir)
 
     def _write_kubeconfigs(self, ca: CertificateAuthority) -> None:

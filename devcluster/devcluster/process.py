@@ -55,8 +55,9 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, die_with_parent: bool) -> None:
-        """Start the process detached in its own session, output to the log file."""
+    def start(self, *, die_with_parent: bool, pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the process detached in its own session, output to the log file
+        (`pass_fds`: descriptors it inherits, such as a lock it must hold)."""
         env = {**os.environ, **self.env}
         with self.log_path.open("ab") as log:
             try:
@@ -67,6 +68,7 @@ class Component:
                     stderr=subprocess.STDOUT,
                     env=env,
                     start_new_session=True,
+                    pass_fds=pass_fds,
                     # Only prctl runs between fork and exec: safe despite threads.
                     preexec_fn=kill_with_parent if die_with_parent else None,  # noqa: PLW1509
                 )

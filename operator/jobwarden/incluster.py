@@ -5,8 +5,8 @@ kopf's own `login_with_service_account` assumes the API server is
 container where it really is, in KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT;
 this login uses them, and the ServiceAccount's token, CA and namespace mounted under
 /var/run/secrets/kubernetes.io/serviceaccount. Those files are found through the
-node's path map (`JOBWARDEN_PATH_MAP`: the test process node's, which runs pods as
-local processes; in a real container the paths are what they say).
+path map (`JOBWARDEN_PATH_MAP`, for a worker run as a local process outside a
+container; in a real container the paths are what they say).
 """
 
 from __future__ import annotations

@@ -520,20 +520,28 @@ async def _serve_metrics(request: web.Request) -> web.Response:
     return response
 
 
-async def start_metrics_server(port: int, addr: str = "0.0.0.0") -> web.AppRunner | None:
-    """Serve /metrics on `addr:port` from the running event loop; port 0: disabled.
+async def _serve_health(_request: web.Request) -> web.Response:
+    """Liveness: answered by the operator's event loop, so a hung loop fails it."""
+    return web.json_response({})
 
-    A port already taken raises OSError: the operator must not run unobserved.
+
+async def start_metrics_server(port: int, addr: str = "0.0.0.0") -> web.AppRunner | None:
+    """Serve /metrics and /healthz (liveness) on `addr:port` from the running event
+    loop; port 0: disabled.
+
+    SO_REUSEPORT: replicas sharing one network (host-network pods on one node) can all
+    listen. A port otherwise taken raises OSError: the operator must not run unobserved.
     """
     if port == 0:
         logger.info("metrics disabled (JOBWARDEN_METRICS_PORT=0)")
         return None
     app = web.Application()
     app.router.add_get("/metrics", _serve_metrics)
+    app.router.add_get("/healthz", _serve_health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, addr, port).start()
+        await web.TCPSite(runner, addr, port, reuse_port=True).start()
     except BaseException:
         await runner.cleanup()
         raise

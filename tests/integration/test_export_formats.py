@@ -40,7 +40,7 @@ class Result:
 
 def export_env(tmp_path: Path, spec: dict[str, Any], uri: str = "") -> dict[str, str]:
     """The environment the operator's pod gives the worker, with the volumes of the
-    spec mapped to directories under tmp_path (as the process node does)."""
+    spec mapped to directories under tmp_path (as a hostPath volume would be)."""
     volumes = tmp_path / "volumes"
     volumes.mkdir(exist_ok=True)
     env = {

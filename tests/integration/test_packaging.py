@@ -107,7 +107,7 @@ def test_the_console_script_is_the_plugin(dists: Dists) -> None:
         ).decode()
     assert entry_points.split() == [
         "[console_scripts]",
-        *("kubectl-jobwarden", "=", "jobwarden.cli:main"),
+        *("kubectl-jobwarden", "=", "jobwarden.plugin:main"),
     ]
 
 

@@ -89,6 +89,22 @@ class Kube:
         result: JSON = json.loads(text) if text else {}
         return result
 
+    def get_text(self, path: str, **query: str) -> str:
+        """GET a plain-text answer (a pod's log: the API server asks the kubelet)."""
+        url_path = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        method_, url, headers, _body, _post = self.api_client.param_serialize(
+            method="GET",
+            resource_path=url_path,
+            header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method_, url, header_params=headers)
+        raw = response.read() or b""  # type: ignore[no-untyped-call]
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        if not 200 <= response.status < 300:
+            raise KubeError("GET", path, response.status, text)
+        return text
+
     def get(self, path: str, **query: str) -> JSON:
         """Read an object or list a collection."""
         return self.request("GET", path, query=query or None)

@@ -9,7 +9,7 @@ avoids kopf, aiohttp and the generated client. Credentials, in this order:
 
 Paths a container sees are resolved through the node's path map
 (`JOBWARDEN_PATH_MAP`, see `resolve_path`), so the same code runs in a container and
-as a local process on the test "process node".
+as a plain local process (tests of the worker outside a container).
 """
 
 from __future__ import annotations
