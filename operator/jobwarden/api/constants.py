@@ -36,6 +36,12 @@ ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"
 # Set by the operator itself (never by users) on a run it cancels: concurrencyPolicy
 # Replace, or a cancelled ScheduledJob. The operator never writes a user's spec.
 ANNOTATION_OPERATOR_CANCEL: Final = f"{GROUP}/operator-cancel"
+# Resume of a ScheduledJob paused after failures (`status.failurePause`): set to the
+# pause's `since` (what `kubectl jobwarden resume` does). Metadata, not spec: GitOps
+# tools see no spec diff; the operator never writes a user's spec.
+ANNOTATION_RESUME: Final = f"{GROUP}/resume"
+# Stamped by the admission webhook: who set `jobwarden.dev/resume` (for the audit).
+ANNOTATION_RESUME_REQUESTED_BY: Final = f"{GROUP}/resume-requested-by"
 
 # Labels the operator puts on the objects it creates, for selection and filtering.
 LABEL_SCHEDULED_JOB: Final = f"{GROUP}/scheduledjob"
@@ -71,10 +77,14 @@ MAX_START_TIMEOUT_SECONDS: Final = 3600
 DEFAULT_START_TIMEOUT_SECONDS: Final = 600
 MAX_CANCEL_GRACE_PERIOD_SECONDS: Final = 600
 DEFAULT_CANCEL_GRACE_PERIOD_SECONDS: Final = 30
+#: The longest `deadlineSeconds` (7 days from the scheduled time).
+MAX_DEADLINE_SECONDS: Final = 7 * 86400
 DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
 DEFAULT_RETRY_FACTOR: Final = 2.0
 DEFAULT_RETRY_MAX_SECONDS: Final = 3600
 
+#: The most failed runs in a row `pauseAfterConsecutiveFailures` may wait for.
+MAX_PAUSE_AFTER_FAILURES: Final = 100
 #: The most a ScheduledJob's `jitterSeconds` may delay a fire (one hour); each fire's
 #: delay also ends before the next fire.
 MAX_JITTER_SECONDS: Final = 3600

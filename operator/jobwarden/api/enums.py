@@ -127,6 +127,7 @@ class ConditionType(StrEnum):
     STALLED = "Stalled"
     SUSPENDED = "Suspended"
     STUCK = "Stuck"
+    DEADLINE_MISSED = "DeadlineMissed"
 
 
 class QueueReason(StrEnum):

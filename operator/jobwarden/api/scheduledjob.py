@@ -11,6 +11,7 @@ from jobwarden.api.base import ApiModel, cel, k8s_schema, validations
 from jobwarden.api.common import (
     Condition,
     LogEntry,
+    Message,
     Reason,
     conditions_field,
     log_field,
@@ -19,6 +20,7 @@ from jobwarden.api.constants import (
     MAX_ACTIVE_LISTED,
     MAX_HISTORY_ENTRIES,
     MAX_JITTER_SECONDS,
+    MAX_PAUSE_AFTER_FAILURES,
     MAX_RUN_NAME,
 )
 from jobwarden.api.enums import (
@@ -142,6 +144,19 @@ class ScheduledJobSpec(RunSettings):
             "does not change it. Unset: no delay."
         ),
     )
+    pause_after_consecutive_failures: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PAUSE_AFTER_FAILURES,
+        description=(
+            "Pause the schedule after this many failed runs in a row (1-100; cancelled "
+            "runs neither count nor break the streak; a Backfill's runs are not counted). "
+            "The pause is in status.failurePause (why, since when), with a Warning Event "
+            "PausedAfterFailures, an audit line and jobwarden_scheduledjob_failure_pauses_total; "
+            "spec is never written. Resume with `kubectl jobwarden resume` (it sets the "
+            "annotation jobwarden.dev/resume to status.failurePause.since). Unset: never."
+        ),
+    )
     suspend: bool = Field(
         default=False,
         description=(
@@ -202,6 +217,20 @@ class ScheduledJobSpec(RunSettings):
     cancel: bool = cancel_field()
 
 
+class FailurePause(ApiModel):
+    """Why a ScheduledJob is paused after failed runs (until resumed)."""
+
+    since: datetime = Field(
+        description="When it was paused; `kubectl jobwarden resume` sets the annotation "
+        "jobwarden.dev/resume to this value."
+    )
+    failures: int = Field(ge=1, description="Failed runs in a row that paused it.")
+    last_failed_run: str | None = Field(
+        default=None, max_length=MAX_RUN_NAME, description="The run whose failure paused it."
+    )
+    message: Message = Field(description="Why, in words.")
+
+
 class ScheduledJobStatus(ApiModel):
     """Observed state of a ScheduledJob, written by the operator."""
 
@@ -234,6 +263,21 @@ class ScheduledJobStatus(ApiModel):
     missed_runs: int = Field(
         default=0, ge=0, description="Fires missed so far (not run, or run late by policy)."
     )
+    failure_pause: FailurePause | None = Field(
+        default=None,
+        description=(
+            "Set while the job is paused after spec.pauseAfterConsecutiveFailures failed "
+            "runs in a row (phase Suspended, condition Suspended with reason "
+            "ConsecutiveFailures); cleared when resumed."
+        ),
+    )
+    failures_counted_since: datetime | None = Field(
+        default=None,
+        description=(
+            "Failures before this instant (the last resume after a pause for failures) do "
+            "not count toward pauseAfterConsecutiveFailures."
+        ),
+    )
     active_count: int = Field(default=0, ge=0, description="Number of unfinished runs.")
     active: list[ActiveRun] = Field(
         default_factory=list,
@@ -261,6 +305,7 @@ class ScheduledJob(ApiModel):
 
 __all__ = [
     "ActiveRun",
+    "FailurePause",
     "MissedRunSettings",
     "RunSummary",
     "ScheduledJob",

@@ -22,6 +22,7 @@ from jobwarden.api.constants import (
     DEFAULT_START_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_CANCEL_GRACE_PERIOD_SECONDS,
+    MAX_DEADLINE_SECONDS,
     MAX_DISRUPTIONS,
     MAX_RETRIES,
     MAX_START_TIMEOUT_SECONDS,
@@ -40,6 +41,7 @@ StartTimeoutSeconds = Annotated[
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
 GracePeriodSeconds = Annotated[int, Field(ge=0, le=MAX_CANCEL_GRACE_PERIOD_SECONDS)]
 StuckAfterSeconds = Annotated[int, Field(ge=1, le=_DAY)]
+DeadlineSeconds = Annotated[int, Field(ge=1, le=MAX_DEADLINE_SECONDS)]
 
 DESCRIPTIONS = {
     "priority": (
@@ -73,6 +75,13 @@ DESCRIPTIONS = {
     "stuck_after_seconds": (
         "If set, a running attempt whose worker has not reported progress for this "
         "many seconds is flagged with the condition Stuck (it is not killed)."
+    ),
+    "deadline_seconds": (
+        "If set, a run not finished this many seconds after its scheduled time (its "
+        "creation for a run without one) gets the condition DeadlineMissed, a Warning "
+        "Event and a count in jobwarden_deadline_missed_total, and so does its "
+        "ScheduledJob: an alert that a run is late (queued, retrying or slow). The run "
+        f"is not stopped (timeoutSeconds does that). 1-{MAX_DEADLINE_SECONDS} (7 days)."
     ),
 }
 CANCEL_DESCRIPTION = (
@@ -154,6 +163,9 @@ class RunSettings(ApiModel):
     stuck_after_seconds: StuckAfterSeconds | None = Field(
         default=None, description=DESCRIPTIONS["stuck_after_seconds"]
     )
+    deadline_seconds: DeadlineSeconds | None = Field(
+        default=None, description=DESCRIPTIONS["deadline_seconds"]
+    )
 
     def settings(self) -> RunSettings:
         """Just the run settings (drops the fields of a subclass such as a spec)."""
@@ -192,6 +204,9 @@ class RunSettingsOverrides(ApiModel):
     )
     stuck_after_seconds: StuckAfterSeconds | None = Field(
         default=None, description=DESCRIPTIONS["stuck_after_seconds"] + _INHERITED.format("unset")
+    )
+    deadline_seconds: DeadlineSeconds | None = Field(
+        default=None, description=DESCRIPTIONS["deadline_seconds"] + _INHERITED.format("unset")
     )
 
     def effective_settings(self, inherited: RunSettings | None = None) -> RunSettings:

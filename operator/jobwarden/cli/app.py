@@ -42,7 +42,12 @@ SUSPEND_NOTES = {
         "While paused no new runs start (running ones continue), nextScheduleTime is "
         "cleared, and history is kept."
     ),
-    "resume": "Fires missed while paused follow the job's missedRunPolicy.",
+    "resume": (
+        "Fires missed while paused follow the job's missedRunPolicy. A job the operator "
+        "paused after failed runs in a row (spec.pauseAfterConsecutiveFailures, "
+        "status.failurePause) is resumed with the annotation jobwarden.dev/resume, not "
+        "a spec change: GitOps tools see no drift."
+    ),
 }
 OUTPUT_HELP = "output format: {choices}"
 

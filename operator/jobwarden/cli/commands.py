@@ -508,7 +508,8 @@ def _report_suspend(ctx: Context, outcomes: Sequence[Outcome], args: argparse.Na
             elif o.result == Result.UNCHANGED:
                 ctx.print(f"{_ref(o.kind, o.name)} unchanged ({o.message})")
             else:
-                ctx.print(f"{_ref(o.kind, o.name)} {o.result}{dry}")
+                note = f" ({o.message})" if o.message and o.message != "would be" else ""
+                ctx.print(f"{_ref(o.kind, o.name)} {o.result}{dry}{note}")
         else:
             failed += 1
             ctx.error(f"error: {_ref(o.kind, o.name)} {_SAID.get(o.result, o.result)}: {o.message}")

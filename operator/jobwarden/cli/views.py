@@ -394,6 +394,9 @@ def next_summary(job: Mapping[str, Any], schedule: Schedule) -> str:
         lines.append("  cancelled: none of these fires will run")
     elif spec.get("suspend"):
         lines.append("  paused (spec.suspend): these fires run only once it is resumed")
+    elif status.get("failurePause"):
+        message = str((status.get("failurePause") or {}).get("message") or "")
+        lines.append(f"  {message}: these fires run only once it is resumed")
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
 from jobwarden.client.objects import (
     PLURALS,
     cancel_requested,
+    failure_pause,
     is_finished,
     is_terminal,
     metadata,
@@ -189,26 +190,57 @@ def request_suspend(
     return kube.merge_patch(path, {"spec": {"suspend": suspend}}, **_query(dry_run))
 
 
+def resume_patch(job: Mapping[str, Any]) -> JSON | None:
+    """What resuming `job` takes (None: it is not paused): `spec.suspend: false` if
+    the user paused it, and, if the operator paused it after failed runs, the
+    annotation jobwarden.dev/resume naming that pause (status.failurePause.since):
+    metadata, never spec, so a GitOps tool sees no drift."""
+    patch: JSON = {}
+    if spec_of(job).get("suspend"):
+        patch["spec"] = {"suspend": False}
+    pause = failure_pause(job)
+    if pause is not None:
+        patch["metadata"] = {"annotations": {c.ANNOTATION_RESUME: str(pause.get("since"))}}
+    return patch or None
+
+
+def request_resume(kube: Kube, job: Mapping[str, Any], *, dry_run: str = NO_DRY_RUN) -> JSON:
+    """Resume a ScheduledJob (see `resume_patch`); the updated object, or `job` itself
+    when it is not paused (KubeError if refused)."""
+    patch = resume_patch(job)
+    if patch is None:
+        return dict(job)
+    path = resource_path(c.PLURAL_SCHEDULED_JOBS, namespace_of(job), name_of(job))
+    return kube.merge_patch(path, patch, **_query(dry_run))
+
+
 def suspend(
     kube: Kube, job: Mapping[str, Any], suspend: bool, *, dry_run: str = NO_DRY_RUN
 ) -> Outcome:
     """Pause (`suspend`) or resume a ScheduledJob and say what happened; nothing is
-    sent when it already is as wanted (unchanged) or for a client dry run."""
+    sent when it already is as wanted (unchanged) or for a client dry run. Resume also
+    ends a pause after failed runs (status.failurePause)."""
     namespace, name = namespace_of(job), name_of(job)
     done = Result.PAUSED if suspend else Result.RESUMED
 
     def outcome(result: Result, message: str = "") -> Outcome:
         return Outcome(c.KIND_SCHEDULED_JOB, namespace, name, result, message)
 
-    if bool(spec_of(job).get("suspend")) == suspend:
+    if suspend and bool(spec_of(job).get("suspend")):
         return outcome(Result.UNCHANGED, f"already {done}")
+    if not suspend and resume_patch(job) is None:
+        return outcome(Result.UNCHANGED, f"already {done}")
+    note = "" if suspend or failure_pause(job) is None else "after a pause for failures"
     if dry_run == CLIENT_DRY_RUN:
-        return outcome(done, "would be")
+        return outcome(done, "would be" + (f" ({note})" if note else ""))
     try:
-        request_suspend(kube, namespace, name, suspend, dry_run=dry_run)
+        if suspend:
+            request_suspend(kube, namespace, name, True, dry_run=dry_run)
+        else:
+            request_resume(kube, job, dry_run=dry_run)
     except KubeError as error:
         return outcome(Result.DENIED if error.status == 403 else Result.FAILED, error.describe())
-    return outcome(done)
+    return outcome(done, note)
 
 
 # ------------------------------------------------------------- run now / re-run

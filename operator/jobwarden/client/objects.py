@@ -262,11 +262,22 @@ def job_state(job: Mapping[str, Any]) -> JobState:
         return JobState.CANCELLED
     if phase == ScheduledJobPhase.COMPLETED.value:
         return JobState.COMPLETED
-    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED.value:
+    if (
+        spec.get("suspend")
+        or phase == ScheduledJobPhase.SUSPENDED.value
+        or failure_pause(job) is not None
+    ):
         return JobState.PAUSED
     if int(status_of(job).get("consecutiveFailures") or 0) > 0:
         return JobState.FAILING
     return JobState.ACTIVE
+
+
+def failure_pause(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """status.failurePause: set while the operator has paused the job after failed
+    runs in a row (spec.pauseAfterConsecutiveFailures), until it is resumed."""
+    pause = status_of(job).get("failurePause")
+    return pause if isinstance(pause, Mapping) and pause else None
 
 
 def time_zone_of(job: Mapping[str, Any]) -> str:

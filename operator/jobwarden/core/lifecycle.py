@@ -29,6 +29,7 @@ from jobwarden.core.conditions import (
     parse_time,
     set_condition,
 )
+from jobwarden.core.deadline import deadline_of, missed
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
@@ -903,6 +904,7 @@ def _close(draft: _Draft) -> Plan:
     for condition in draft.conditions:
         condition["observedGeneration"] = draft.run.generation
     _flag_stuck(draft, phase)
+    _flag_deadline(draft, phase)
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation
@@ -926,6 +928,25 @@ def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
         draft.event(True, EventReason.STUCK, check.message)
     if check.wake_after is not None:
         draft.plan.wake_in(check.wake_after)
+
+
+def _flag_deadline(draft: _Draft, phase: RunPhase) -> None:
+    """The `DeadlineMissed` condition for runs with `deadlineSeconds` (core.deadline):
+    set once, when the run is not finished by then (or is seen to have finished
+    late); the run goes on. Otherwise wake up at the deadline."""
+    deadline = deadline_of(draft.run)
+    if deadline is None or is_true(draft.conditions, RunCondition.DEADLINE_MISSED):
+        return
+    completion = parse_time(draft.status.get("completionTime")) if phase.terminal else None
+    if not missed(deadline, completion, draft.now):
+        if not phase.terminal:
+            draft.plan.wake_in((deadline.due - draft.now).total_seconds())
+        return
+    message = deadline.message()
+    draft.condition(RunCondition.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
+    draft.log(f"deadline missed: {message}")
+    draft.event(True, EventReason.DEADLINE_MISSED, message)
+    draft.audit(AuditAction.DEADLINE_MISSED, phase.value, detail=message)
 
 
 def _admitted_message(conditions: Sequence[Condition]) -> str:

@@ -33,6 +33,7 @@ _SETTING_KEYS = frozenset(
         "cancelGracePeriodSeconds",
         "cancel",
         "stuckAfterSeconds",
+        "deadlineSeconds",
     }
 )
 
@@ -49,6 +50,7 @@ class RunSettings:
     cancel_grace_period_seconds: int = c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS
     cancel: bool = False
     stuck_after_seconds: int | None = None
+    deadline_seconds: int | None = None
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> RunSettings:
@@ -78,6 +80,9 @@ class RunSettings:
             cancel=bool(spec.get("cancel", False)),
             stuck_after_seconds=(
                 int(spec["stuckAfterSeconds"]) if spec.get("stuckAfterSeconds") else None
+            ),
+            deadline_seconds=(
+                int(spec["deadlineSeconds"]) if spec.get("deadlineSeconds") else None
             ),
         )
 

@@ -18,6 +18,7 @@ class RunCondition(StrEnum):
     RECONCILING = "Reconciling"  # kstatus: True while the run is not finished
     STALLED = "Stalled"  # kstatus: True for Failed and Cancelled
     STUCK = "Stuck"  # the worker stopped reporting progress (flagged, not killed)
+    DEADLINE_MISSED = "DeadlineMissed"  # not finished by deadlineSeconds (flagged, not stopped)
 
 
 class Reason(StrEnum):
@@ -52,6 +53,8 @@ class Reason(StrEnum):
     CANCEL_TIMEOUT = "CancelTimeout"
     NOT_REQUESTED = "NotRequested"
     IN_PROGRESS = "InProgress"
+    DEADLINE_MISSED = "DeadlineMissed"
+    DEADLINE_MET = "DeadlineMet"
 
 
 class EventReason(StrEnum):
@@ -73,6 +76,9 @@ class EventReason(StrEnum):
     WORKER_PENDING = "WorkerPending"  # the pod cannot start yet (Unschedulable, image, …)
     DISRUPTED = "Disrupted"  # retried without spending a retry
     COMPLETED = "Completed"  # a Backfill handled every fire
+    DEADLINE_MISSED = "DeadlineMissed"  # a run not finished by its deadlineSeconds
+    PAUSED_AFTER_FAILURES = "PausedAfterFailures"  # a ScheduledJob's failure streak
+    RESUMED_AFTER_FAILURES = "ResumedAfterFailures"
 
 
 class PodReason(StrEnum):
@@ -111,6 +117,9 @@ class AuditAction(StrEnum):
     FINISHED = "finished"
     POD_REJECTED = "pod-rejected"
     DISRUPTED = "disrupted"
+    DEADLINE_MISSED = "deadline-missed"
+    PAUSED_AFTER_FAILURES = "paused-after-failures"
+    RESUMED_AFTER_FAILURES = "resumed-after-failures"
     BACKFILL_CANCEL_REQUESTED = "backfill-cancel-requested"
     BACKFILL_FINISHED = "backfill-finished"
 
@@ -132,3 +141,11 @@ class BackfillReason(StrEnum):
     RUNNING = "Running"
     COMPLETED = "Completed"
     CANCELLED = "Cancelled"
+
+
+class JobReason(StrEnum):
+    """Reasons on a ScheduledJob's conditions written by the features of issue 22."""
+
+    CONSECUTIVE_FAILURES = "ConsecutiveFailures"  # Suspended: paused after failures
+    DEADLINE_MISSED = "DeadlineMissed"  # its newest run with a deadline missed it
+    DEADLINE_MET = "DeadlineMet"  # its newest run with a deadline finished in time

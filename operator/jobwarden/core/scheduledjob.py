@@ -19,6 +19,7 @@ from typing import Any
 from jobwarden.api import constants as c
 from jobwarden.api.enums import (
     ConcurrencyPolicy,
+    ConditionType,
     MissedRunPolicy,
     RunPhase,
     ScheduledJobPhase,
@@ -31,8 +32,17 @@ from jobwarden.core.conditions import (
     parse_time,
     set_condition,
 )
+from jobwarden.core.deadline import deadline_of, missed
+from jobwarden.core.failures import (
+    Outcome,
+    PauseDecision,
+    Streak,
+    decide_failure_pause,
+    failure_streak,
+)
 from jobwarden.core.observed import RunView
-from jobwarden.core.plan import Event
+from jobwarden.core.plan import Audit, Event
+from jobwarden.core.reasons import AuditAction, EventReason, JobReason
 from jobwarden.core.scheduling import ScheduleError, due_fires, run_name, schedule_of
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -141,6 +151,7 @@ class ScheduledJobPlan:
     cancel: list[CancelRun] = field(default_factory=list)
     prune: list[PruneRun] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    audit: list[Audit] = field(default_factory=list)
     requeue_after: float | None = None
 
 
@@ -208,22 +219,73 @@ def decide_scheduled_job(
     active = [r for r in runs if not r.phase.terminal]
     previous_phase = str(sj.status.get("phase") or "")
 
+    streak = failure_streak(
+        _outcomes(runs, draft.status.get("history") or []),
+        parse_time(draft.status.get("failuresCountedSince")),
+    )
+    pause = _failure_pause(draft, streak)
     if spec.get("cancel"):
         phase = _decide_cancelled(draft, active, previous_phase)
     elif not spec.get("schedule"):
         phase = _decide_one_time(draft, runs)
-    elif spec.get("suspend"):
+    elif spec.get("suspend") or pause.paused:
         phase = ScheduledJobPhase.SUSPENDED
         draft.status["nextScheduleTime"] = None
-        if previous_phase != phase:
+        if previous_phase != phase and not pause.tripped:
             draft.log("suspended: no new runs until resumed (running ones continue)")
             draft.event(False, "Suspended", "schedule paused")
     else:
         phase = _decide_schedule(draft, runs, previous_phase)
 
     _prune_and_summarise(draft, runs)
-    _close(draft, phase, runs)
+    _close(draft, phase, runs, streak)
     return draft.plan
+
+
+def _outcomes(runs: Sequence[RunView], history: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+    """The finished runs of the job that count for its failure streak: each once
+    (a pruned run is in history, perhaps still listed), a Backfill's runs left out."""
+    found: dict[str, Outcome] = {}
+    for entry in history:
+        finished = parse_time(entry.get("completionTime"))
+        if finished is not None and entry.get("trigger") != Trigger.BACKFILL.value:
+            name = str(entry.get("name"))
+            found[name] = Outcome(finished, str(entry.get("phase")), name)
+    for run in runs:
+        if run.phase.terminal and run.trigger != Trigger.BACKFILL.value:
+            found[run.name] = Outcome(_finished_at(run), run.phase.value, run.name)
+    return list(found.values())
+
+
+def _failure_pause(draft: _Draft, streak: Streak) -> PauseDecision:
+    """spec.pauseAfterConsecutiveFailures: pause, stay paused, or resume (see
+    core/failures.py); the pause is in status only."""
+    spec = draft.sj.spec
+    if spec.get("cancel") or not spec.get("schedule"):
+        return PauseDecision(paused=False, record=None)
+    limit = spec.get("pauseAfterConsecutiveFailures")
+    current = draft.status.get("failurePause")
+    pause = decide_failure_pause(
+        int(limit) if limit else None,
+        current if isinstance(current, Mapping) else None,
+        draft.sj.annotations.get(c.ANNOTATION_RESUME),
+        streak,
+        draft.now,
+    )
+    draft.status["failurePause"] = pause.record
+    if pause.tripped and pause.record is not None:
+        message = str(pause.record["message"])
+        draft.log(message)
+        draft.event(True, EventReason.PAUSED_AFTER_FAILURES, message)
+        draft.plan.audit.append(Audit(AuditAction.PAUSED_AFTER_FAILURES, "paused", detail=message))
+    if pause.resumed:
+        user = draft.sj.annotations.get(c.ANNOTATION_RESUME_REQUESTED_BY) or "unknown"
+        draft.status["failuresCountedSince"] = format_micro_time(draft.now)
+        message = f"resumed by {user} after a pause for failures; failures count from now"
+        draft.log(message)
+        draft.event(False, EventReason.RESUMED_AFTER_FAILURES, message)
+        draft.plan.audit.append(Audit(AuditAction.RESUMED_AFTER_FAILURES, "resumed", user=user))
+    return pause
 
 
 # ------------------------------------------------------------------ cancel
@@ -421,7 +483,9 @@ def _prune_and_summarise(draft: _Draft, runs: Sequence[RunView]) -> None:
 
 
 # -------------------------------------------------------------- status
-def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> None:
+def _close(
+    draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView], streak: Streak
+) -> None:
     pruned = {p.name for p in draft.plan.prune}
     active = [r for r in runs if not r.phase.terminal]
     draft.status["active"] = [
@@ -446,16 +510,17 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     failures = [t for t, p in outcomes if p == RunPhase.FAILED]
     draft.status["lastSuccessfulTime"] = format_micro_time(successes[-1]) if successes else None
     draft.status["lastFailureTime"] = format_micro_time(failures[-1]) if failures else None
-    streak = 0
-    for _, outcome in reversed(outcomes):
-        if outcome == RunPhase.SUCCEEDED:
-            break
-        if outcome == RunPhase.FAILED:
-            streak += 1
-    draft.status["consecutiveFailures"] = streak
+    draft.status["consecutiveFailures"] = streak.failures
 
     suspended = phase == ScheduledJobPhase.SUSPENDED
-    draft.condition("Suspended", suspended, "Suspended" if suspended else "Active", "")
+    pause = draft.status.get("failurePause")
+    if suspended and pause and not draft.sj.spec.get("suspend"):
+        draft.condition(
+            "Suspended", True, JobReason.CONSECUTIVE_FAILURES, str(pause.get("message") or "")
+        )
+    else:
+        draft.condition("Suspended", suspended, "Suspended" if suspended else "Active", "")
+    _deadline_condition(draft, runs)
     stalled = phase == ScheduledJobPhase.CANCELLED or any(
         c_["type"] == "Stalled" and c_["status"] == "True" and c_["reason"] == "InvalidSchedule"
         for c_ in draft.conditions
@@ -481,6 +546,35 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     # without nulls, or every reconcile writes again and its watch event starts the next.
     if _without_nulls(draft.status) != _without_nulls(dict(draft.sj.status)):
         draft.plan.status = draft.status
+
+
+def _deadline_condition(draft: _Draft, runs: Sequence[RunView]) -> None:
+    """DeadlineMissed on the job: whether its newest run whose deadline outcome is
+    known (finished, or past its deadline) missed it; a Warning Event when it turns
+    True. Without deadlineSeconds on the job or its runs, no such condition."""
+    decided = [
+        (deadline, run)
+        for run in runs
+        if (deadline := deadline_of(run)) is not None
+        and (run.phase.terminal or draft.now >= deadline.due)
+    ]
+    if not decided:
+        return
+    deadline, run = max(decided, key=lambda pair: (pair[0].start, pair[1].created))
+    completion = parse_time(run.status.get("completionTime")) if run.phase.terminal else None
+    late = missed(deadline, completion, draft.now)
+    was_late = any(
+        cond["type"] == ConditionType.DEADLINE_MISSED and cond["status"] == "True"
+        for cond in draft.conditions
+    )
+    if late:
+        message = f"run {run.name} {deadline.message()}"
+        draft.condition(ConditionType.DEADLINE_MISSED, True, JobReason.DEADLINE_MISSED, message)
+        if not was_late:
+            draft.event(True, EventReason.DEADLINE_MISSED, message)
+    else:
+        message = f"run {run.name} finished within {deadline.seconds} s of its scheduled time"
+        draft.condition(ConditionType.DEADLINE_MISSED, False, JobReason.DEADLINE_MET, message)
 
 
 def _without_nulls(value: Any) -> Any:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
+from jobwarden.api.enums import ConditionType
 from jobwarden.client.access import CancelRight, Right
 from jobwarden.client.actions import MAX_REASON_CHARS
 from jobwarden.client.objects import (
@@ -30,9 +31,11 @@ from jobwarden.client.objects import (
     JobState,
     annotation,
     cancel_requested,
+    condition,
     created_at,
     elapsed_seconds,
     event_time,
+    failure_pause,
     is_stuck,
     is_terminal,
     job_state,
@@ -724,8 +727,20 @@ def _stuck_message(obj: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------ scheduled jobs
 def paused(job: Mapping[str, Any]) -> bool:
-    """spec.suspend."""
-    return bool(spec_of(job).get("suspend"))
+    """spec.suspend, or paused by the operator after failed runs (status.failurePause)."""
+    return bool(spec_of(job).get("suspend")) or failure_pause(job) is not None
+
+
+def _deadline_text(job: Mapping[str, Any]) -> str:
+    """spec.deadlineSeconds and whether the newest run met it (condition DeadlineMissed)."""
+    seconds = spec_of(job).get("deadlineSeconds")
+    if not seconds:
+        return DASH
+    state = condition(job, ConditionType.DEADLINE_MISSED.value)
+    text = f"{human_duration(float(seconds))} after each fire"
+    if state is not None:
+        text += f"; {state.get('message')}"
+    return text
 
 
 def job_buttons(job: Mapping[str, Any], rights: JobRights | None, *, named: bool) -> str:
@@ -840,6 +855,8 @@ def job_page(
         ("Last success", when(status.get("lastSuccessfulTime"), zone)),
         ("Last failure", when(status.get("lastFailureTime"), zone)),
         ("Failed in a row", h(status.get("consecutiveFailures") or 0)),
+        ("Paused after failures", h((failure_pause(job) or {}).get("message") or DASH)),
+        ("Deadline", h(_deadline_text(job))),
         ("Concurrency policy", h(spec.get("concurrencyPolicy") or "Allow")),
         ("Created by", h(annotation(job, c.ANNOTATION_CREATED_BY) or DASH)),
     ]

@@ -865,7 +865,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _suspend(self, data: JSON, *, suspend: bool) -> None:
         namespace, name = str(data["namespace"]), str(data["name"])
-        updated = actions.request_suspend(self.app.kube, namespace, name, suspend)
+        if suspend:
+            updated = actions.request_suspend(self.app.kube, namespace, name, True)
+        else:  # also ends a pause after failures (an annotation, never spec)
+            job = self.app.store.get(c.KIND_SCHEDULED_JOB, namespace, name) or {
+                "metadata": {"namespace": namespace, "name": name},
+                "spec": {"suspend": True},
+            }
+            updated = actions.request_resume(self.app.kube, job)
         self.app.store.apply(c.KIND_SCHEDULED_JOB, updated)
         self._json(200, {"ok": True, "suspend": suspend})
 

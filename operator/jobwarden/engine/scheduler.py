@@ -36,6 +36,7 @@ SNAPSHOT_SETTINGS = (
     "startTimeoutSeconds",
     "cancelGracePeriodSeconds",
     "stuckAfterSeconds",
+    "deadlineSeconds",
 )
 _WAKE_EPSILON = 0.002  # fire a hair after the instant, never before it
 
@@ -137,6 +138,8 @@ class Scheduler:
                     raise
         for event in plan.events:
             self.engine.events.emit_for(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, event)
+        for record in plan.audit:
+            self.engine.audit.write_object(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, record)
         for create in plan.create:
             lag = (self.engine.clock() - create.fire).total_seconds() - create.delay_seconds
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)

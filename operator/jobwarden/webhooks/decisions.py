@@ -29,6 +29,7 @@ STAMPED: Final = (
     c.ANNOTATION_CANCEL_REQUESTED_BY,
     c.ANNOTATION_CANCEL_REQUESTED_AT,
     c.ANNOTATION_OPERATOR_CANCEL,
+    c.ANNOTATION_RESUME_REQUESTED_BY,
 )
 MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
 PLURALS: Final = {
@@ -121,6 +122,16 @@ def cancel_requested(request: Request) -> bool:
     return new and not bool(_spec(request.old).get("cancel"))
 
 
+def resume_requested(request: Request) -> bool:
+    """This request sets (or changes) a ScheduledJob's resume annotation: a resume
+    after a pause for failures."""
+    if request.kind != c.KIND_SCHEDULED_JOB:
+        return False
+    new = _annotations(request.new).get(c.ANNOTATION_RESUME)
+    old = _annotations(request.old).get(c.ANNOTATION_RESUME)
+    return bool(new) and new != old
+
+
 def is_manual_run(request: Request) -> bool:
     """A JobRun created by hand (trigger Manual or Rerun), not by a schedule."""
     trigger = str(_spec(request.new).get("trigger") or Trigger.MANUAL.value)
@@ -160,6 +171,8 @@ def expected_stamps(request: Request) -> dict[str, str]:
     if cancel_requested(request):
         stamps[c.ANNOTATION_CANCEL_REQUESTED_BY] = request.user.username
         stamps[c.ANNOTATION_CANCEL_REQUESTED_AT] = format_micro_time(request.now)
+    if resume_requested(request):
+        stamps[c.ANNOTATION_RESUME_REQUESTED_BY] = request.user.username
     if request.trusted:
         new = _annotations(request.new)
         stamps.update({key: new[key] for key in STAMPED if key in new})
