@@ -1,8 +1,9 @@
-"""Stop after repeated failures and deadlines on the real control plane (issue 22,
-points 4 and 5): the pause is in status only (the spec's generation never moves), with
-an Event, an audit line and metrics; `kubectl jobwarden resume` clears it with an
-annotation; a run not finished `deadlineSeconds` after its fire gets DeadlineMissed
-(and its ScheduledJob too), a Warning Event and a count, and goes on."""
+"""Stop after repeated failures, deadlines and queue start estimates on the real
+control plane (issue 22, points 4, 5 and 6): the pause is in status only (the spec's
+generation never moves), with an Event, an audit line and metrics, and `kubectl
+jobwarden resume` clears it with an annotation; a run not finished `deadlineSeconds`
+after its fire gets DeadlineMissed (and its ScheduledJob too), a Warning Event and a
+count, and goes on; queued runs show when they should start."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
+from tests.support.dashboard import start_dashboard, stop_dashboard
 from tests.support.kube import JSON, Kube
 from tests.support.runs import sim
 from tests.support.wait import wait_until
@@ -265,3 +267,83 @@ def test_a_run_late_for_its_deadline_is_flagged_and_goes_on(
         "status"
     ] == "True"
     assert done["metadata"]["generation"] == 1  # flagged in status only
+
+
+def test_queued_runs_show_when_they_should_start(
+    cluster: TestCluster, kube: Kube, namespace: str
+) -> None:
+    """`status.queue.estimatedStartTime`, in `kubectl jobwarden active` and on the
+    dashboard, once the namespace has freed a quota's worth of slots."""
+    runs.create(
+        kube,
+        namespace,
+        {
+            "apiVersion": runs.API,
+            "kind": "WorkerQuota",
+            "metadata": {"name": "quota"},
+            "spec": {"maxRunning": 2},
+        },
+    )
+    names = [f"q-{i:02d}" for i in range(16)]
+    for name in names:
+        runs.create(kube, namespace, runs.jobrun(name, sim(run_seconds=4)))
+
+    def estimated() -> list[JSON]:
+        items = kube.get(runs.path(namespace))["items"]
+        return [
+            r
+            for r in items
+            if r.get("status", {}).get("phase") == "Queued"
+            and r["status"].get("queue", {}).get("estimatedStartTime")
+        ]
+
+    queued = wait_until(estimated, timeout=90, message="queued runs with a start estimate")
+    for run in queued:
+        queue = run["status"]["queue"]
+        since = datetime.datetime.fromisoformat(queue["since"].replace("Z", "+00:00"))
+        expected = datetime.datetime.fromisoformat(
+            queue["estimatedStartTime"].replace("Z", "+00:00")
+        )
+        assert expected > since, queue
+
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+
+    def active_with_starts() -> list[list[str]] | None:
+        done = subprocess.run(
+            [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig()), "-n", namespace, "active"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        if not lines or "STARTS" not in lines[0].split():
+            return None
+        cuts = [m.start() for m in re.finditer(r"\S+", lines[0])] + [None]
+        heads = lines[0].split()
+        rows = [
+            {heads[i]: line[cuts[i] : cuts[i + 1]].strip() for i in range(len(heads))}
+            for line in lines[1:]
+        ]
+        starts = [row for row in rows if row["STARTS"].startswith("~")]
+        return [[row["NAME"], row["PHASE"], row["STARTS"]] for row in starts] or None
+
+    rows = wait_until(active_with_starts, timeout=60, message="active shows a start estimate")
+    assert all(row[1] == "Queued" for row in rows), rows
+
+    dashboard = start_dashboard(cluster, "admin", namespace)
+    try:
+
+        def page() -> str | None:
+            with urllib.request.urlopen(dashboard.page_url("runs"), timeout=10) as response:
+                text = str(response.read().decode())
+            return text if "starts ≈" in text else None
+
+        html = wait_until(page, timeout=60, message="the runs page with a start estimate")
+    finally:
+        stop_dashboard(dashboard)
+    assert "QuotaExhausted" in html
+    for name in names:
+        runs.wait_phase(kube, namespace, name, "Succeeded", timeout=180)

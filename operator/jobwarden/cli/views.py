@@ -21,6 +21,7 @@ from jobwarden.client.objects import (
     condition,
     created_at,
     elapsed_seconds,
+    estimated_start,
     event_time,
     is_stuck,
     is_terminal,
@@ -34,6 +35,7 @@ from jobwarden.client.objects import (
     queue_text,
     scheduled_job_of,
     spec_of,
+    start_text,
     status_of,
 )
 from jobwarden.client.schedule import PreviewFire, Schedule
@@ -54,7 +56,17 @@ from jobwarden.client.text import (
 
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
 
-ACTIVE_HEADERS = ("kind", "name", "phase", "progress", "elapsed", "stuck", "queue", "cancel")
+ACTIVE_HEADERS = (
+    "kind",
+    "name",
+    "phase",
+    "progress",
+    "elapsed",
+    "stuck",
+    "queue",
+    "starts",
+    "cancel",
+)
 ACTIVE_WIDE_HEADERS = (
     *ACTIVE_HEADERS,
     "priority",
@@ -98,6 +110,7 @@ def active_rows(
             human_duration(elapsed_seconds(obj, now)) or DASH,
             "yes" if is_stuck(obj) else "no",
             queue_text(obj),
+            start_text(obj, now),
             right.cell() if right else "?",
         ]
         if wide:
@@ -268,6 +281,9 @@ def _queue_line(obj: Mapping[str, Any], now: datetime.datetime) -> str:
     since = parse_time(queue.get("since"))
     if since is not None:
         parts.append(f"waiting {age(since, now)}")
+    expected = estimated_start(obj)
+    if expected is not None:
+        parts.append(f"expected to start {_when(expected, now, future=True)}")
     return ", ".join(p for p in parts if p)
 
 

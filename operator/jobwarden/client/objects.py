@@ -18,7 +18,7 @@ from jobwarden.api.enums import (
     ScheduledJobPhase,
     Trigger,
 )
-from jobwarden.client.text import DASH, parse_time, seconds_between
+from jobwarden.client.text import DASH, human_duration, parse_time, seconds_between
 
 JSON = dict[str, Any]
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
@@ -212,6 +212,25 @@ def queue_text(obj: Mapping[str, Any]) -> str:
     if position is None:
         return str(reason or DASH)
     return f"{position} ({reason})" if reason else str(position)
+
+
+def estimated_start(obj: Mapping[str, Any]) -> datetime.datetime | None:
+    """`status.queue.estimatedStartTime` of a run waiting in the queue (None when it
+    does not wait, or before the operator could estimate it)."""
+    queue = status_of(obj).get("queue") or {}
+    if not queue or phase_of(obj) not in (RunPhase.QUEUED.value, NEW_PHASE):
+        return None
+    return parse_time(queue.get("estimatedStartTime"))
+
+
+def start_text(obj: Mapping[str, Any], now: datetime.datetime) -> str:
+    """`~3m` (expected to start in about 3 minutes), `~now`, or `-` (not waiting, or
+    no estimate yet)."""
+    moment = estimated_start(obj)
+    if moment is None:
+        return DASH
+    seconds = (moment - now).total_seconds()
+    return f"~{human_duration(seconds)}" if seconds >= 1 else "~now"
 
 
 def owner_candidates(obj: Mapping[str, Any], job: Mapping[str, Any] | None) -> list[str]:

@@ -30,6 +30,7 @@ from jobwarden.core.conditions import (
     set_condition,
 )
 from jobwarden.core.deadline import deadline_of, missed
+from jobwarden.core.eta import estimate_worth_writing, stored_estimate
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
@@ -328,14 +329,18 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
     # No live count in the message: it would change with every slot taken or freed,
     # and each change is a status write for every waiting run.
     message = slot.message or f"quota of {slot.limit} reached"
+    estimate = format_micro_time(slot.estimated_start) if slot.estimated_start else None
     if queue is None or queue.get("reason") != slot.reason:
-        draft.status["queue"] = {
-            "position": position,
-            "reason": slot.reason,
-            "message": message,
-            "since": (queue or {}).get("since") or draft.stamp,
-            "positionTime": draft.stamp,
-        }
+        draft.status["queue"] = _with_estimate(
+            {
+                "position": position,
+                "reason": slot.reason,
+                "message": message,
+                "since": (queue or {}).get("since") or draft.stamp,
+                "positionTime": draft.stamp,
+            },
+            estimate,
+        )
         draft.log(f"queued (position {position}: {message})")
         if queue is None:
             draft.event(
@@ -344,14 +349,12 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
                 f"waiting for a worker slot: position {position}, {message}",
             )
     else:
-        due = position_update_due(queue, position, draft.now)
+        due = queue_update_due(queue, position, slot.estimated_start, draft.now)
         if due == 0:
-            draft.status["queue"] = {
-                **queue,
-                "position": position,
-                "message": message,
-                "positionTime": draft.stamp,
-            }
+            draft.status["queue"] = _with_estimate(
+                {**queue, "position": position, "message": message, "positionTime": draft.stamp},
+                estimate,
+            )
         elif due is not None:
             draft.plan.wake_in(due)
     draft.condition(RunCondition.ADMITTED, False, slot.reason, message)
@@ -384,6 +387,27 @@ def position_update_due(
         return 0.0
     interval = POSITION_REFRESH_SECONDS * max(1, -(-actual // 10))  # ceil(actual / 10)
     return max(0.0, interval - (now - written).total_seconds())
+
+
+def _with_estimate(queue: dict[str, Any], estimate: str | None) -> dict[str, Any]:
+    """`status.queue` with the start estimate, when there is one (else as it was)."""
+    if estimate is not None:
+        queue["estimatedStartTime"] = estimate
+    return queue
+
+
+def queue_update_due(
+    queue: Mapping[str, Any],
+    actual: int,
+    estimate: datetime.datetime | None,
+    now: datetime.datetime,
+) -> float | None:
+    """Seconds until `status.queue` should be rewritten (0: now), or None: its position
+    (`position_update_due`), or at once when the start estimate moved enough to tell
+    the user (core.eta)."""
+    if estimate_worth_writing(stored_estimate(queue), estimate, now):
+        return 0.0
+    return position_update_due(queue, actual, now)
 
 
 def _start_attempt(draft: _Draft, slot: Slot) -> None:

@@ -380,3 +380,5 @@ class Slot:
     limit: int  # the namespace's quota
     reason: str = "QuotaExhausted"  # why it waits: QuotaExhausted | ConcurrencyPolicy
     message: str = ""  # details when the reason is not the quota
+    #: When it should start (core.eta), for a run waiting for the quota; None: unknown.
+    estimated_start: datetime.datetime | None = None

@@ -34,6 +34,7 @@ from jobwarden.client.objects import (
     condition,
     created_at,
     elapsed_seconds,
+    estimated_start,
     event_time,
     failure_pause,
     is_stuck,
@@ -373,6 +374,16 @@ def elapsed_cell(obj: Mapping[str, Any], now: datetime.datetime) -> str:
     return f'<span class="elapsed"{attrs}>{h(text)}</span>'
 
 
+def queue_cell(obj: Mapping[str, Any]) -> str:
+    """The queue position and why, and when the run is expected to start
+    (status.queue.estimatedStartTime), shown relative by the page's script."""
+    text = h(queue_text(obj))
+    expected = estimated_start(obj)
+    if expected is None:
+        return text
+    return f'{text}<br><span class="muted">starts ≈ {when(expected)}</span>'
+
+
 def can_offer_cancel(obj: Mapping[str, Any]) -> bool:
     """The run is in a phase where a Cancel button belongs."""
     return phase_of(obj) in CANCELLABLE_PHASES and not cancel_requested(obj)
@@ -495,7 +506,7 @@ def run_row(
         f"<td>{phase_cell(obj)}</td>",
         f"<td>{progress_cell(obj)}</td>",
         f"<td>{elapsed_cell(obj, page.now)}</td>",
-        f"<td>{h(queue_text(obj))}</td>",
+        f"<td>{queue_cell(obj)}</td>",
         f"<td>{h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)}</td>",
         f"<td>{actions}</td>",
     ]
@@ -1010,7 +1021,7 @@ def run_page(
         ("Scheduled job", job_link),
         ("Trigger", h(spec.get("trigger") or DASH)),
         ("Priority", h(priority_of(obj))),
-        ("Queue", h(queue_text(obj))),
+        ("Queue", queue_cell(obj)),
         ("Started by", h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)),
         ("Created", when(created_at(obj))),
         ("Started", when(started)),

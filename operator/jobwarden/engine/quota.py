@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from bisect import bisect_left, insort
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -12,6 +12,7 @@ from enum import Enum
 from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase, Trigger
 from jobwarden.core.admission import Ticket, WaitingRun, free_slots, ticket_at
 from jobwarden.core.conditions import parse_time
+from jobwarden.core.eta import RATE_SAMPLES, estimate_start, min_samples
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
 
@@ -132,6 +133,9 @@ class Slots:
         self.default_limit = default_limit
         self.reserved: set[RunKey] = set()  # change only through reserve/unreserve
         self._queues: dict[str, Queue] = {}
+        #: Per namespace, when its latest worker slots were freed (core.eta): what
+        #: queue start estimates are computed from.
+        self.freed: dict[str, deque[datetime.datetime]] = {}
         self.classified = 0  # runs (re)classified, for tests of the incremental path
 
     def reserve(self, key: RunKey) -> None:
@@ -145,6 +149,19 @@ class Slots:
         if key in self.reserved:
             self.reserved.discard(key)
             self.store.changed(key)
+
+    def record_release(self, namespace: str, when: datetime.datetime) -> None:
+        """A worker slot of `namespace` was freed: the pace queued runs move at
+        (core.eta)."""
+        self.freed.setdefault(namespace, deque(maxlen=RATE_SAMPLES)).append(when)
+
+    def estimate_start(
+        self, namespace: str, position: int, now: datetime.datetime
+    ) -> datetime.datetime | None:
+        """When the run at `position` of the namespace's queue should start."""
+        times = list(self.freed.get(namespace, ()))
+        needed = min_samples(self.store.quota(namespace, self.default_limit))
+        return estimate_start(position, times, now, needed)
 
     def holds(self, view: RunView) -> bool:
         """Whether the run occupies a worker slot now."""
@@ -253,4 +270,13 @@ class Slots:
         ticket = queue.ticket(view.kind, view.name)
         if ticket is None:
             return Slot(admit=False, position=0, running=holders, limit=limit)
-        return Slot(admit=ticket.admit, position=ticket.position, running=holders, limit=limit)
+        estimate = (
+            None if ticket.admit else self.estimate_start(view.namespace, ticket.position, now)
+        )
+        return Slot(
+            admit=ticket.admit,
+            position=ticket.position,
+            running=holders,
+            limit=limit,
+            estimated_start=estimate,
+        )

@@ -23,7 +23,7 @@ from jobwarden import metrics
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.core.lifecycle import decide, position_update_due
+from jobwarden.core.lifecycle import decide, queue_update_due
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
@@ -239,7 +239,9 @@ class Engine:
                 view = self.store.run(key)
                 if view is None:
                     continue
-                due = position_update_due(view.status.get("queue") or {}, ticket.position, now)
+                estimate = self.slots.estimate_start(namespace, ticket.position, now)
+                queue = view.status.get("queue") or {}
+                due = queue_update_due(queue, ticket.position, estimate, now)
                 if due == 0:
                     self.kick_run(key)
                 elif due is not None:
@@ -318,6 +320,8 @@ class Engine:
         slot = self.slots.slot_for(view, now) if not view.phase.terminal else _NO_SLOT
         margin = self.config.exit_margin_seconds
         plan = decide(view, pods, slot, now, exit_margin_seconds=margin)
+        if held_before and not plan.holds_slot:
+            self.slots.record_release(view.namespace, now)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if snapshot_added:
