@@ -229,10 +229,13 @@ the admission webhook are shown with their message and make the exit status 1.
 
 On a terminal you are asked to confirm. Without a terminal nothing is asked, and
 -l / --all need -y. A bare NAME is a JobRun, then an Export; a ScheduledJob only with
--k scheduledjob or scheduledjob/NAME (it ends the schedule and cancels its runs).""",
+-k scheduledjob or scheduledjob/NAME (it ends the schedule and cancels its runs); a
+Backfill with -k backfill or backfill/NAME (no more runs; its active ones cancelled).""",
     )
     cancel.add_argument("names", nargs="*", metavar="NAME", help="NAME or KIND/NAME")
-    cancel.add_argument("-k", "--kind", metavar="KIND", help="jobrun, export or scheduledjob")
+    cancel.add_argument(
+        "-k", "--kind", metavar="KIND", help="jobrun, export, scheduledjob or backfill"
+    )
     cancel.add_argument(
         "-l", "--selector", help="cancel the unfinished runs matching this label selector"
     )
