@@ -240,7 +240,11 @@ def test_cancelling_a_backfill_stops_it_and_cancels_its_runs(
     active = list(status["activeRuns"])
     for name in active:
         runs.wait_phase(kube, namespace, name, "Running")
-    runs.cancel(kube, namespace, "long", BACKFILL)
+    cancelled = _plugin(
+        cluster, namespace, "cancel", "-k", "backfill", "long", "--reason", "wrong range"
+    )
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "backfill.jobwarden.dev/long cancel requested" in cancelled.stdout
     status = _wait_backfill(kube, namespace, "long", "Cancelled")
     assert (status["created"], status["cancelled"], status["active"]) == (2, 2, 0), status["log"]
     for name in active:
