@@ -28,6 +28,7 @@ import datetime
 import logging
 import platform
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -47,16 +48,25 @@ from prometheus_client.registry import Collector
 
 from jobwarden import __version__
 from jobwarden.api import constants as c
-from jobwarden.api.enums import CancelOutcome, Priority, RunPhase
+from jobwarden.api.enums import (
+    AuditAction,
+    AuditOutcome,
+    CancelOutcome,
+    ConditionStatus,
+    ConditionType,
+    Priority,
+    Reason,
+    RunPhase,
+    ScheduledJobPhase,
+)
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Plan
-from jobwarden.core.reasons import AuditAction, Reason
-from jobwarden.core.refusals import RefusalCause
+from jobwarden.core.refusals import RefusalCause, RefusalOutcome
+from jobwarden.core.scheduledjob import ScheduledJobView
 
 if TYPE_CHECKING:
-    from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
-    from jobwarden.engine.reconciler import Engine
+    from jobwarden.core.scheduledjob import ScheduledJobPlan
 
 logger = logging.getLogger("jobwarden.metrics")
 
@@ -108,7 +118,7 @@ COMMON_ENDINGS = (
     (RunPhase.FAILED.value, Reason.START_TIMEOUT.value),
     (RunPhase.CANCELLED.value, Reason.CANCELLED.value),
 )
-REFUSAL_OUTCOMES = ("retried", "rejected")
+REFUSAL_OUTCOMES = tuple(o.value for o in RefusalOutcome)
 RECONCILE_KINDS = (
     c.KIND_JOB_RUN,
     c.KIND_EXPORT,
@@ -263,7 +273,9 @@ def ensure_namespace(namespace: str) -> None:
         DEADLINE_MISSED.labels(namespace, kind)
         for outcome in REFUSAL_OUTCOMES:
             POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.POLICY.value, outcome)
-        POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.QUOTA.value, "retried")
+        POD_CREATE_REFUSALS.labels(
+            namespace, kind, RefusalCause.QUOTA.value, RefusalOutcome.RETRIED.value
+        )
 
 
 # ------------------------------------------------------------ engine callbacks
@@ -310,7 +322,7 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
     cancellation = status.get("cancellation") or {}
     requested_at = cancellation.get("requestedAt") if isinstance(cancellation, dict) else None
     if plan.refusal is not None:
-        outcome = "rejected" if plan.refusal.permanent else "retried"
+        outcome = plan.refusal.outcome.value
         POD_CREATE_REFUSALS.labels(namespace, kind, plan.refusal.cause.value, outcome).inc()
     for record in plan.audit:
         if record.action == AuditAction.DISRUPTED:
@@ -322,7 +334,7 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
                 max(0.0, (now - view.created).total_seconds())
             )
         elif record.action == AuditAction.CANCEL_REQUESTED:
-            if record.outcome == "ignored":
+            if record.outcome == AuditOutcome.IGNORED:
                 CANCELLATIONS.labels(namespace, kind, CancelOutcome.IGNORED.value).inc()
                 continue
             latency = _seconds_between(requested_at, now)
@@ -388,7 +400,8 @@ def is_stuck(view: RunView) -> bool:
     if view.phase != RunPhase.RUNNING:
         return False
     return any(
-        condition.get("type") == "Stuck" and condition.get("status") == "True"
+        condition.get("type") == ConditionType.STUCK
+        and condition.get("status") == ConditionStatus.TRUE
         for condition in view.status.get("conditions") or []
     )
 
@@ -420,11 +433,36 @@ _STATE_HELP = {
 }
 
 
+@dataclass(frozen=True)
+class NamespaceState:
+    """A namespace as the state gauges read it."""
+
+    namespace: str
+    limit: int  # its quota
+    #: Its runs that may hold or want a slot, each with whether it holds one now.
+    runs: Iterable[tuple[RunView, bool]]
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """What the engine shows at a scrape (`Engine.state`). `namespaces` and
+    `scheduled_jobs` are read only on the leader (they may be lazy)."""
+
+    workqueue_depth: int
+    events_waiting: int
+    namespaces: Iterable[NamespaceState] = ()
+    scheduled_jobs: Iterable[ScheduledJobView] = ()
+
+
+#: Called at every scrape.
+StateSource = Callable[[], EngineState]
+
+
 class EngineStateCollector(Collector):
-    """Computes the state gauges from the engine's store at scrape time."""
+    """Computes the state gauges at scrape time from a snapshot of the engine."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self.source: StateSource | None = None
         self.is_leader: Callable[[], bool] = lambda: True
 
     def describe(self) -> Iterable[Metric]:
@@ -437,18 +475,17 @@ class EngineStateCollector(Collector):
             name: GaugeMetricFamily(name, text, labels=_STATE_LABELS[name])
             for name, text in _STATE_HELP.items()
         }
-        engine = self.engine
-        leading = engine is not None and self.is_leader()
+        state = self.source() if self.source is not None else None
+        leading = state is not None and self.is_leader()
         families["jobwarden_leader"].add_metric([], 1.0 if leading else 0.0)
         families["jobwarden_workqueue_depth"].add_metric(
-            [],
-            float(len(engine.queue) + len(engine.schedule_queue)) if engine is not None else 0.0,
+            [], float(state.workqueue_depth) if state is not None else 0.0
         )
         families["jobwarden_events_waiting"].add_metric(
-            [], float(engine.events.waiting()) if engine is not None else 0.0
+            [], float(state.events_waiting) if state is not None else 0.0
         )
-        if engine is not None and leading:
-            _fill_state(engine, families)
+        if state is not None and leading:
+            _fill_state(state, families)
         return [f for f in families.values() if f.samples or f.name in _ALWAYS]
 
 
@@ -471,20 +508,16 @@ _STATE_LABELS: dict[str, list[str]] = {
 }
 
 
-def _fill_state(engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
+def _fill_state(state: EngineState, families: dict[str, GaugeMetricFamily]) -> None:
     """Add the store-derived samples; every namespace gets all its zeros too."""
-    store, slots = engine.store, engine.slots
-    namespaces = {ns for ns, keys in list(store.by_namespace.items()) if keys}
-    namespaces |= {ns for ns, quotas in list(store.quotas.items()) if quotas}
-    scheduled_jobs = list(store.scheduled_jobs.values())
-    namespaces |= {sj.namespace for sj in scheduled_jobs}
-    for namespace in sorted(namespaces):
+    for namespace_state in state.namespaces:
+        namespace = namespace_state.namespace
         ensure_namespace(namespace)
         active = {(p, ph): 0 for p in PRIORITIES for ph in ACTIVE_PHASES}
         queued = dict.fromkeys(PRIORITIES, 0)
         stuck = used = 0
-        for view in store.live_runs(namespace):  # finished runs count nowhere here
-            if slots.holds(view):
+        for view, holds in namespace_state.runs:  # finished runs count nowhere here
+            if holds:
                 used += 1
             priority = view.settings.priority.value
             phase = view.phase.value
@@ -499,16 +532,16 @@ def _fill_state(engine: Engine, families: dict[str, GaugeMetricFamily]) -> None:
         for priority, count in queued.items():
             families["jobwarden_runs_queued"].add_metric([namespace, priority], count)
         families["jobwarden_runs_stuck"].add_metric([namespace], stuck)
-        limit = store.quota(namespace, slots.default_limit)
-        families["jobwarden_worker_quota_limit"].add_metric([namespace], limit)
+        families["jobwarden_worker_quota_limit"].add_metric([namespace], namespace_state.limit)
         families["jobwarden_worker_quota_used"].add_metric([namespace], used)
+    scheduled_jobs = list(state.scheduled_jobs)
     phases: dict[tuple[str, str], int] = {}
     for sj in scheduled_jobs:
         if sj.deleting:
             continue
         labels = [sj.namespace, sj.name]
         status = sj.status
-        phase = str(status.get("phase") or "Active")
+        phase = str(status.get("phase") or ScheduledJobPhase.ACTIVE)
         phases[sj.namespace, phase] = phases.get((sj.namespace, phase), 0) + 1
         for field, name in (
             ("nextScheduleTime", "jobwarden_scheduledjob_next_schedule_timestamp_seconds"),
@@ -530,9 +563,10 @@ STATE = EngineStateCollector()
 REGISTRY.register(STATE)
 
 
-def watch_engine(engine: Engine, is_leader: Callable[[], bool] | None = None) -> None:
-    """Report the state gauges of `engine` while `is_leader()` says this replica leads."""
-    STATE.engine = engine
+def watch_state(source: StateSource, is_leader: Callable[[], bool] | None = None) -> None:
+    """Report the state gauges from `source()` (the engine's `state`) while
+    `is_leader()` says this replica leads."""
+    STATE.source = source
     STATE.is_leader = is_leader or (lambda: True)
 
 

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube
 from tests.support.runs import export, jobrun, pod_template, sim
 from tests.support.wait import wait_until
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.paths import resource_path
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.wait import assert_holds, wait_until
 
 pytestmark = pytest.mark.cluster

@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import (
@@ -36,7 +37,7 @@ from tests.support.dashboard import (
 from tests.support.dashboard import axe as _axe
 from tests.support.dashboard import open_live as _open
 from tests.support.dashboard import shot as _shot
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
 

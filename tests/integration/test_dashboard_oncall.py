@@ -29,6 +29,7 @@ import yaml
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.core.scheduling import parse_schedule
 from tests.support import runs
 from tests.support.cluster import TestCluster
@@ -44,7 +45,7 @@ from tests.support.dashboard import (
     stop_dashboard,
     wait_can,
 )
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
 

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.postgres import PostgresServer
 from tests.support.realnode import RealNodeHandle
 from tests.support.wait import wait_until

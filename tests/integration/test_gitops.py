@@ -15,9 +15,10 @@ import yaml
 
 from devcluster.binaries import REPO_ROOT, Binaries
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, resource_path
+from tests.support.kube import JSON
 from tests.support.runs import jobrun, pod_template, sim
 
 pytestmark = pytest.mark.cluster

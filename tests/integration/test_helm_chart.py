@@ -23,9 +23,10 @@ from devcluster.binaries import REPO_ROOT, Binaries
 from devcluster.install import READY_LINE, WEBHOOK_READY_LINE, OperatorProcess
 from devcluster.process import free_port
 from devcluster.realnode import NODE_NAME
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.realnode import RealNodeHandle
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until

@@ -19,8 +19,9 @@ from devcluster.binaries import REPO_ROOT, Binaries
 from devcluster.install import OperatorProcess, install
 from devcluster.process import free_port
 from devcluster.realnode import NODE_KIND, NODE_LABEL
+from jobwarden.api.paths import resource_path
 from tests.support.cluster import TestCluster
-from tests.support.kube import KubeError, resource_path
+from tests.support.kube import KubeError
 from tests.support.realnode import RealNodeHandle
 
 pytestmark = pytest.mark.cluster

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, resource_path
+from tests.support.kube import JSON
 from tests.support.realnode import RealNodeHandle
 from tests.support.runs import jobrun, sim
 from tests.support.wait import wait_until

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from devcluster.install import STANDBY_LINE, OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import Kube, resource_path
+from tests.support.kube import Kube
 from tests.support.runs import jobrun, sim
 from tests.support.wait import wait_until
 

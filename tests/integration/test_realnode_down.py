@@ -34,8 +34,8 @@ from devcluster.realnode import (
     RealNode,
     mounts_under,
 )
+from jobwarden.api.paths import resource_path
 from tests.support.cluster import TestCluster
-from tests.support.kube import resource_path
 from tests.support.realnode import RealNodeService
 from tests.support.wait import wait_until
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from devcluster.install import WEBHOOK_READY_LINE, OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.runs import PodWatcher, jobrun, sim
 from tests.support.wait import wait_until
 

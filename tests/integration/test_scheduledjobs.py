@@ -11,9 +11,10 @@ import pytest
 
 from devcluster.cluster import IDENTITIES
 from devcluster.install import OperatorProcess
+from jobwarden.api.paths import resource_path
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, resource_path
+from tests.support.kube import JSON, Kube
 from tests.support.runs import pod_template, sim
 from tests.support.wait import wait_until
 

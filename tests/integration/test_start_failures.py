@@ -32,11 +32,12 @@ from typing import Any
 import pytest
 
 from devcluster.install import WEBHOOK_READY_LINE, OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import CREATES_PER_MINUTE_BOUND
 from tests.support import runs
 from tests.support.cluster import AuditedCreate, TestCluster, most_in_any_minute
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.runs import PodWatcher, sim
 from tests.support.wait import wait_until
 

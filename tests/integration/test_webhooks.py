@@ -12,10 +12,11 @@ import pytest
 
 from devcluster.cluster import IDENTITIES
 from devcluster.install import OPERATOR_NAMESPACE, OperatorProcess
+from jobwarden.api.paths import resource_path
 from jobwarden.core.scheduling import ScheduleError, parse_schedule
 from tests.support import runs
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.runs import jobrun, pod_template, sim
 from tests.support.wait import wait_until
 from tests.unit.test_cronjob_conformance import ACCEPT

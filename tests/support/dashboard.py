@@ -20,8 +20,9 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
+from jobwarden.api.paths import resource_path
 from tests.support.cluster import TestCluster
-from tests.support.kube import JSON, resource_path
+from tests.support.kube import JSON
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

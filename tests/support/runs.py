@@ -9,17 +9,12 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from tests.support.kube import JSON, Kube, KubeError, resource_path
+from jobwarden.api.constants import API_VERSION
+from jobwarden.api.paths import object_path, resource_path
+from tests.support.kube import JSON, Kube, KubeError
 from tests.support.wait import wait_until
 
-API = "jobwarden.dev/v1alpha1"
-PLURALS = {
-    "JobRun": "jobruns",
-    "Export": "exports",
-    "ScheduledJob": "scheduledjobs",
-    "Backfill": "backfills",
-    "WorkerQuota": "workerquotas",
-}
+API = API_VERSION
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
@@ -95,7 +90,7 @@ def export(name: str, annotations: dict[str, str], **spec: Any) -> JSON:
 
 def path(namespace: str, name: str | None = None, kind: str = "JobRun") -> str:
     """REST path of jobwarden objects of `kind`."""
-    return resource_path(API, PLURALS[kind], namespace, name)
+    return object_path(kind, namespace, name)
 
 
 def create(kube: Kube, namespace: str, body: JSON) -> JSON:

@@ -1,11 +1,12 @@
 """Builders of raw API objects and their core projections, for the core's unit tests.
 
-Raw dict builders (`run_body`, `pod_body`) produce what the API server would return;
-`make_run` / `make_pod` project them with `RunView.from_body` / `PodView.from_body`,
-exactly as the engine does. `apply_status` plays the API server's part in a story:
-it merge-patches a plan's status into the run (RFC 7386: `null` deletes a key), as the
-engine's write does, and then prunes and defaults it by the CRD's structural schema, as
-the API server does, so a field the CRD would drop shows up as a write that never ends.
+Raw dict builders (`run_body`, `pod_body`, `scheduled_job_body`) produce what the API
+server would return; `make_run` / `make_pod` / `make_scheduled_job` (and `run_of_job`)
+project them with the core's `from_body`, exactly as the engine does. `apply_status`
+plays the API server's part in a story: it merge-patches a plan's status into the run
+(RFC 7386: `null` deletes a key), as the engine's write does, and then prunes and
+defaults it by the CRD's structural schema, as the API server does, so a field the CRD
+would drop shows up as a write that never ends.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from typing import Any
 import yaml
 
 from jobwarden.api import constants as c
-from jobwarden.core.conditions import format_time
+from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import TRACKING_FINALIZER, PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
+from jobwarden.core.scheduledjob import ScheduledJobView
+from tests.support.fakeapi import merge
 
 UTC = datetime.UTC
 #: The moment most stories start at; everything else is an offset from it.
@@ -61,6 +64,7 @@ def run_body(
     labels: Mapping[str, str] | None = None,
     status: Mapping[str, Any] | None = None,
     deleting: bool = False,
+    resource_version: str = "1000",
 ) -> dict[str, Any]:
     """A JobRun (or Export) as the API server returns it."""
     metadata: dict[str, Any] = {
@@ -68,7 +72,7 @@ def run_body(
         "namespace": namespace,
         "uid": uid,
         "generation": generation,
-        "resourceVersion": "1000",
+        "resourceVersion": resource_version,
         "creationTimestamp": format_time(created),
     }
     if annotations:
@@ -92,6 +96,67 @@ def run_body(
 def make_run(**kwargs: Any) -> RunView:
     """`RunView.from_body(run_body(**kwargs))`."""
     return RunView.from_body(run_body(**kwargs))
+
+
+def run_of_job(
+    name: str,
+    phase: str | None = None,
+    *,
+    job: str = "nightly",
+    created: datetime.datetime = T0,
+    completed: datetime.datetime | None = None,
+    trigger: str = "Schedule",
+    cancel: bool = False,
+) -> RunView:
+    """A JobRun of the ScheduledJob `job` (uid `uid-<name>`); a `completed` one started
+    30 s before it completed."""
+    status: dict[str, Any] = {}
+    if phase:
+        status["phase"] = phase
+    if completed:
+        status["completionTime"] = format_micro_time(completed)
+        status["startTime"] = format_micro_time(completed - datetime.timedelta(seconds=30))
+    spec = {"scheduledJobRef": {"name": job}, "trigger": trigger, "cancel": cancel}
+    return make_run(name=name, uid=f"uid-{name}", created=created, spec=spec, status=status)
+
+
+# ---------------------------------------------------------------- scheduled jobs
+def scheduled_job_body(
+    name: str = "nightly",
+    *,
+    namespace: str = NAMESPACE,
+    uid: str = "sj-uid",
+    generation: int = 1,
+    created: datetime.datetime | None = T0,
+    spec: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    resource_version: str | None = None,
+) -> dict[str, Any]:
+    """A ScheduledJob as the API server returns it (`created` None: no creation time)."""
+    metadata: dict[str, Any] = {
+        "namespace": namespace,
+        "name": name,
+        "uid": uid,
+        "generation": generation,
+        "annotations": dict(annotations or {}),
+    }
+    if created is not None:
+        metadata["creationTimestamp"] = format_time(created)
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_SCHEDULED_JOB,
+        "metadata": metadata,
+        "spec": dict(spec or {}),
+        "status": dict(status or {}),
+    }
+
+
+def make_scheduled_job(**kwargs: Any) -> ScheduledJobView:
+    """`ScheduledJobView.from_body(scheduled_job_body(**kwargs))`."""
+    return ScheduledJobView.from_body(scheduled_job_body(**kwargs))
 
 
 def request_cancel(
@@ -137,6 +202,8 @@ def pod_body(
     labels: Mapping[str, str] | None = None,
     container_statuses: Sequence[Mapping[str, Any]] | None = None,
     node_name: str | None = "kwok-node-0",
+    run_kind: str | None = None,
+    resource_version: str = "2000",
 ) -> dict[str, Any]:
     """A worker pod as the API server returns it (bound to `node_name`; None = unscheduled).
 
@@ -149,7 +216,7 @@ def pod_body(
         "name": name,
         "namespace": NAMESPACE,
         "uid": uid or f"pod-uid-{name}",
-        "resourceVersion": "2000",
+        "resourceVersion": resource_version,
         "creationTimestamp": format_time(created),
         "labels": dict(labels)
         if labels is not None
@@ -178,6 +245,8 @@ def pod_body(
     elif phase == "Running":
         since = format_time(running_since or created)
         status["containerStatuses"] = [{"name": "main", "state": {"running": {"startedAt": since}}}]
+    if run_kind is not None:  # whose pod it is, as the store finds its run
+        metadata["labels"][c.LABEL_RUN_KIND] = run_kind
     spec: dict[str, Any] = {"nodeName": node_name} if node_name else {}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": status}
 
@@ -188,26 +257,13 @@ def make_pod(attempt: int = 1, **kwargs: Any) -> PodView:
 
 
 # ------------------------------------------------------------- the API's part
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (what `kubectl patch --type=merge` does)."""
-    if not isinstance(patch, dict):
-        return patch
-    result: dict[str, Any] = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 
 @functools.cache
 def status_schema(kind: str) -> dict[str, Any]:
     """The openAPIV3Schema of `status` in the checked-in CRD of a run kind."""
-    plural = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}[kind]
+    plural = c.PLURALS[kind]
     with (CRDS / f"{plural}.{c.GROUP}.yaml").open() as file:
         crd = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == c.VERSION]
@@ -254,7 +310,7 @@ def apply_status(run: RunView, plan: Plan, *, verbatim: bool = False) -> RunView
     written = json.loads(json.dumps(plan.status))  # what goes over the wire
     if verbatim:
         return dataclasses.replace(run, status=written)
-    stored = structural(merge_patch(dict(run.status), written), status_schema(run.kind))
+    stored = structural(merge(dict(run.status), written), status_schema(run.kind))
     return dataclasses.replace(run, status=stored)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.enums import ConditionType, Reason
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -19,7 +20,6 @@ from jobwarden.core.conditions import (
     parse_time,
     set_condition,
 )
-from jobwarden.core.reasons import Reason, RunCondition
 
 T0 = datetime.datetime(2025, 3, 1, 12, 0, 0, tzinfo=datetime.UTC)
 LATER = T0 + datetime.timedelta(minutes=5)
@@ -119,7 +119,7 @@ def test_set_condition(case: SetCase) -> None:
 def test_set_condition_accepts_enums_and_stores_plain_strings() -> None:
     conditions: list[Condition] = []
     set_condition(
-        conditions, RunCondition.FINISHED, True, Reason.SUCCEEDED, "done", now=T0, generation=3
+        conditions, ConditionType.FINISHED, True, Reason.SUCCEEDED, "done", now=T0, generation=3
     )
     assert conditions == [
         cond("Finished", "True", "Succeeded", message="done", when=T0, generation=3)

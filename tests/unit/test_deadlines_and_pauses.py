@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.enums import AuditAction, ConditionType, EventReason
+from jobwarden.api.shapes import FailurePauseDict
 from jobwarden.core.conditions import find_condition, format_micro_time
 from jobwarden.core.failures import Outcome, decide_failure_pause, failure_streak
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import RunView
-from jobwarden.core.reasons import AuditAction, EventReason, RunCondition
 from jobwarden.core.scheduledjob import ScheduledJobView, decide_scheduled_job
 from tests.unit.factories import T0, at, full, make_run
 
@@ -94,7 +95,7 @@ def test_deadline_missed(name: str) -> None:
     run = make_run(spec={"template": {"spec": {}}, **row.spec}, status=row.status)
     plan = decide(run, [], full(position=3), row.now)
     status = plan.status or dict(run.status)
-    flag = find_condition(status.get("conditions") or [], RunCondition.DEADLINE_MISSED)
+    flag = find_condition(status.get("conditions") or [], ConditionType.DEADLINE_MISSED)
     assert (flag is not None and flag["status"] == "True") == row.missed
     events = [e for e in plan.events if e.reason == EventReason.DEADLINE_MISSED]
     audits = [a for a in plan.audit if a.action == AuditAction.DEADLINE_MISSED]
@@ -167,9 +168,9 @@ def test_failure_streak(name: str) -> None:
 
 
 PAUSE_SINCE = "2025-03-01T12:00:00.000000Z"
-PAUSE: dict[str, Any] = {"since": PAUSE_SINCE, "failures": 3, "message": "paused"}
+PAUSE = FailurePauseDict(since=PAUSE_SINCE, failures=3, message="paused")
 PAUSES: dict[
-    str, tuple[int | None, dict[str, Any] | None, str | None, int, tuple[bool, bool, bool]]
+    str, tuple[int | None, FailurePauseDict | None, str | None, int, tuple[bool, bool, bool]]
 ] = {
     # limit, current pause, resume annotation, counted failures -> paused, tripped, resumed
     "below the limit: nothing": (3, None, None, 2, (False, False, False)),

@@ -6,19 +6,19 @@ admitted is written once it starts (or after a few seconds), not twice."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from jobwarden.api import constants as c
+from jobwarden.api.paths import object_path
 from jobwarden.core.lifecycle import START_QUIET_SECONDS
 from jobwarden.engine import reconciler
-from jobwarden.engine.kube import JSON, Kube, KubeApiError
+from jobwarden.engine.port import JSON, KubeApiError
 from jobwarden.engine.reconciler import Engine, EngineConfig
+from tests.support.fakeapi import FakeApi
 from tests.unit.factories import NAMESPACE, T0, pod_body, run_body
 
 KEY = (c.KIND_JOB_RUN, NAMESPACE, "r")
@@ -27,50 +27,33 @@ QUOTA = {"reason": "Forbidden", "message": 'pods "r-1" is forbidden: exceeded qu
 PSA = {"reason": "Forbidden", "message": 'pods "r-1" is forbidden: violates PodSecurity'}
 
 
-class FakeKube(Kube):
-    """Pod creates fail as told (or succeed); status patches are stored and echoed."""
+RUN = object_path(c.KIND_JOB_RUN, NAMESPACE, "r")
 
-    def __init__(self, pod_error: BaseException | None) -> None:
-        super().__init__()
-        self.pod_error = pod_error
-        self.sent: list[tuple[str, str]] = []
-        self.run = run_body("r", spec={"template": {"spec": {"containers": [{"name": "w"}]}}})
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: JSON | list[JSON] | None = None,
-        params: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-        _retried: bool = False,
-    ) -> JSON:
-        self.sent.append((method, path))
-        if method == "POST" and path == PODS:
-            if self.pod_error is not None:
-                raise self.pod_error
-            assert isinstance(body, dict)
-            return copy.deepcopy(body)
-        if method == "PATCH" and path.endswith("/status"):
-            assert isinstance(body, dict)
-            status = {**(self.run.get("status") or {}), **copy.deepcopy(body["status"])}
-            self.run = {**self.run, "status": {k: v for k, v in status.items() if v is not None}}
-            self.run["metadata"] = {**self.run["metadata"], "resourceVersion": "1001"}
-            return copy.deepcopy(self.run)
-        return {}
+def _api(pod_error: BaseException | None) -> FakeApi:
+    """The run `r` stored; its pod creates fail with `pod_error` (or succeed)."""
+    api = FakeApi(clock=lambda: T0)
+    api.put(RUN, run_body("r", spec={"template": {"spec": {"containers": [{"name": "w"}]}}}))
+    if pod_error is not None:
+        api.fail("POST", PODS, pod_error)
+    return api
+
+
+def _status(api: FakeApi) -> JSON:
+    status: JSON = api.objects[RUN]["status"]
+    return status
 
 
 async def _reconcile(
     error: BaseException, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Engine, FakeKube]:
+) -> tuple[Engine, FakeApi]:
     async def no_identity(*_: Any) -> None:
         return None
 
     monkeypatch.setattr(reconciler, "ensure_worker_identity", no_identity)
-    kube = FakeKube(error)
+    kube = _api(error)
     engine = Engine(kube, EngineConfig(operator_username="op"), clock=lambda: T0)
-    engine.store.put_run(kube.run)
+    engine.store.put_run(kube.objects[RUN])
     await engine.reconcile_run(KEY)
     return engine, kube
 
@@ -94,9 +77,9 @@ def test_a_refused_create_is_decided_again_with_what_the_api_said(
     error: BaseException, phase: str, reason: str, holds: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, kube = asyncio.run(_reconcile(error, monkeypatch))
-    assert kube.sent.count(("POST", PODS)) == 1, "one create per reconcile, not a loop"
-    assert [m for m, p in kube.sent if p.endswith("/status")] == ["PATCH"], "one status write"
-    status = kube.run["status"]
+    assert kube.requests().count(("POST", PODS)) == 1, "one create per reconcile, not a loop"
+    assert [m for m, p in kube.requests() if p.endswith("/status")] == ["PATCH"], "one status write"
+    status = _status(kube)
     assert (status["phase"], status["reason"]) == (phase, reason)
     view = engine.store.run(KEY)
     assert view is not None and engine.slots.holds(view) is holds
@@ -115,36 +98,35 @@ class Clock:
         return self.now
 
 
-def _started_pod(kube: FakeKube) -> JSON:
-    return pod_body(1, run="r", created=T0, running_since=T0, labels={
-        c.LABEL_RUN: "r", c.LABEL_RUN_KIND: c.KIND_JOB_RUN, c.LABEL_ATTEMPT: "1"})  # fmt: skip
+def _started_pod() -> JSON:
+    return pod_body(1, run="r", created=T0, running_since=T0, run_kind=c.KIND_JOB_RUN)
 
 
 def test_an_admission_is_written_with_the_start_of_its_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def story() -> FakeKube:
+    async def story() -> FakeApi:
         async def no_identity(*_: Any) -> None:
             return None
 
         monkeypatch.setattr(reconciler, "ensure_worker_identity", no_identity)
-        kube, clock = FakeKube(None), Clock()
+        kube, clock = _api(None), Clock()
         engine = Engine(kube, EngineConfig(operator_username="op"), clock=clock)
-        engine.store.put_run(kube.run)
+        engine.store.put_run(kube.objects[RUN])
         await engine.reconcile_run(KEY)
-        assert kube.sent.count(("POST", PODS)) == 1
-        assert not any(p.endswith("/status") for _, p in kube.sent), "not written yet"
+        assert kube.requests().count(("POST", PODS)) == 1
+        assert not any(p.endswith("/status") for _, p in kube.requests()), "not written yet"
         assert engine.slots.holds(engine.store.run(KEY))  # type: ignore[arg-type]
         clock.now = T0 + datetime.timedelta(seconds=1)
         await engine.reconcile_run(KEY)
-        assert kube.sent.count(("POST", PODS)) == 1, "not admitted (or created) twice"
-        engine.store.put_pod(_started_pod(kube))
+        assert kube.requests().count(("POST", PODS)) == 1, "not admitted (or created) twice"
+        engine.store.put_pod(_started_pod())
         await engine.reconcile_run(KEY)
         return kube
 
     kube = asyncio.run(story())
-    assert [m for m, p in kube.sent if p.endswith("/status")] == ["PATCH"]
-    status = kube.run["status"]
+    assert [m for m, p in kube.requests() if p.endswith("/status")] == ["PATCH"]
+    status = _status(kube)
     assert status["phase"] == "Running"
     assert status["attempts"][0]["podName"] == "r-1"
     assert status["attempts"][0]["startTime"] == "2025-03-01T12:00:00.000000Z"
@@ -153,14 +135,14 @@ def test_an_admission_is_written_with_the_start_of_its_worker(
 def test_a_slow_start_is_written_as_starting_after_a_few_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def story() -> FakeKube:
+    async def story() -> FakeApi:
         async def no_identity(*_: Any) -> None:
             return None
 
         monkeypatch.setattr(reconciler, "ensure_worker_identity", no_identity)
-        kube, clock = FakeKube(None), Clock()
+        kube, clock = _api(None), Clock()
         engine = Engine(kube, EngineConfig(operator_username="op"), clock=clock)
-        engine.store.put_run(kube.run)
+        engine.store.put_run(kube.objects[RUN])
         await engine.reconcile_run(KEY)
         assert KEY in engine.queue._due, "woken when the status is due"
         clock.now = T0 + datetime.timedelta(seconds=START_QUIET_SECONDS)
@@ -168,6 +150,6 @@ def test_a_slow_start_is_written_as_starting_after_a_few_seconds(
         return kube
 
     kube = asyncio.run(story())
-    assert [m for m, p in kube.sent if p.endswith("/status")] == ["PATCH"]
-    assert kube.run["status"]["phase"] == "Starting"
-    assert kube.run["status"]["attempt"] == 1
+    assert [m for m, p in kube.requests() if p.endswith("/status")] == ["PATCH"]
+    assert _status(kube)["phase"] == "Starting"
+    assert _status(kube)["attempt"] == 1

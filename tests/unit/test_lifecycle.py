@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pytest
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import RunPhase
+from jobwarden.api.enums import EventReason, RunPhase
 from jobwarden.api.runstatus import RunStatus
 from jobwarden.core.conditions import Condition, copy_conditions, format_micro_time
 from jobwarden.core.lifecycle import (
@@ -37,7 +37,6 @@ from jobwarden.core.lifecycle import (
 )
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import Action, CreatePod, DeletePod, Plan, ReleasePod
-from jobwarden.core.reasons import EventReason
 from tests.unit.factories import (
     ADMIT,
     RUN,

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from jobwarden.core.lifecycle import decide
+from jobwarden.core.lifecycle import decide, decide_without_scheduled_job, needs_snapshot
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, ReleasePod
-from tests.unit.factories import T0, apply_status, at, make_pod, make_run, pod_body, request_cancel
-
-ADMIT = Slot(admit=True, position=0, running=0, limit=10)
+from tests.unit.factories import (
+    ADMIT,
+    T0,
+    apply_status,
+    at,
+    make_pod,
+    make_run,
+    pod_body,
+    request_cancel,
+)
 
 
 def _running(pod_node: str | None) -> tuple[RunView, PodView]:
@@ -112,3 +119,34 @@ def test_runs_without_stuck_after_seconds_get_no_stuck_condition() -> None:
     plan = decide(run, [make_pod(1)], ADMIT, at(100000))
     status = plan.status or dict(run.status)
     assert not any(c["type"] == "Stuck" for c in status.get("conditions", []))
+
+
+def test_a_run_of_a_missing_scheduled_job_fails_with_its_conditions() -> None:
+    run = make_run(spec={"scheduledJobRef": {"name": "gone"}})
+    assert needs_snapshot(run)
+    plan = decide_without_scheduled_job(run, at(3))
+    assert plan.status is not None
+    status = plan.status
+    message = "ScheduledJob gone not found in team-a"
+    assert (status["phase"], status["reason"], status["message"]) == (
+        "Failed",
+        "ScheduledJobNotFound",
+        message,
+    )
+    assert status["completionTime"] == "2025-03-01T12:00:03.000000Z"
+    assert status["log"][-1]["message"] == message
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions["Finished"] == ("True", "ScheduledJobNotFound")
+    assert conditions["Stalled"] == ("True", "ScheduledJobNotFound")
+    assert conditions["Ready"][0] == conditions["Reconciling"][0] == "False"
+    assert [(e.type, e.reason, e.message) for e in plan.events] == [("Warning", "Failed", message)]
+    assert not plan.pre_actions and not plan.holds_slot
+    failed = apply_status(run, plan)
+    assert not needs_snapshot(failed), "decided once: a failed run takes no snapshot"
+
+
+def test_only_an_unfinished_run_of_a_job_without_a_snapshot_needs_one() -> None:
+    job = {"scheduledJobRef": {"name": "nightly"}}
+    assert not needs_snapshot(make_run())
+    assert not needs_snapshot(make_run(spec=job, status={"snapshot": {"settings": {}}}))
+    assert not needs_snapshot(make_run(spec=job, status={"phase": "Cancelled"}))

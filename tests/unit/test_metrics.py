@@ -22,28 +22,29 @@ from prometheus_client import Metric
 from devcluster.process import free_port
 from jobwarden import __version__, metrics
 from jobwarden.api import constants as c
+from jobwarden.api.enums import AuditAction, AuditOutcome
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import PodView, RunView, Slot
 from jobwarden.core.plan import Audit, Plan
-from jobwarden.core.reasons import AuditAction
 from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.scheduledjob import ScheduledJobPlan, ScheduledJobView
 from jobwarden.engine.kube import Kube
 from jobwarden.engine.reconciler import Engine, EngineConfig
 from jobwarden.settings import OperatorConfig
 from tests.unit.factories import (
+    ADMIT,
     T0,
     apply_status,
     at,
     full,
     make_pod,
     make_run,
+    make_scheduled_job,
     request_cancel,
     run_body,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-ADMIT = Slot(admit=True, position=0, running=0, limit=10)
 #: Label names that would carry an object's name (unbounded: one series per run).
 FORBIDDEN_LABEL = re.compile(
     r"(?:^|_)(?:name|pod|run|jobrun|export|uid|attempt)(?:_|$)|podname|runname|jobname"
@@ -102,9 +103,9 @@ def admitted(namespace: str, **spec: Any) -> RunView:
 def engine() -> Iterator[Engine]:
     """An engine (never started) whose store the state collector reads."""
     engine = Engine(Kube(), EngineConfig(default_max_running=3))
-    metrics.watch_engine(engine)
+    metrics.watch_state(engine.state)
     yield engine
-    metrics.STATE.engine = None
+    metrics.STATE.source = None
     metrics.STATE.is_leader = lambda: True
 
 
@@ -376,13 +377,7 @@ def test_an_unknown_reason_becomes_other() -> None:
 
 # ---------------------------------------------------------- schedules and errors
 def _scheduled_job(namespace: str, status: dict[str, Any]) -> ScheduledJobView:
-    return ScheduledJobView.from_body(
-        {
-            "metadata": {"namespace": namespace, "name": "nightly", "uid": "sj-uid"},
-            "spec": {"schedule": "0 3 * * *"},
-            "status": status,
-        }
-    )
+    return make_scheduled_job(namespace=namespace, spec={"schedule": "0 3 * * *"}, status=status)
 
 
 def test_fires_observe_the_schedule_lag() -> None:
@@ -609,6 +604,6 @@ def test_refused_creates_and_disruptions_are_counted() -> None:
                  outcome="rejected") == 1  # fmt: skip
     assert value("jobwarden_runs_finished_total", **labels, result="Failed",
                  reason="PodRejected") == 1  # fmt: skip
-    disrupted = Plan(audit=[Audit(AuditAction.DISRUPTED, "retried")])
+    disrupted = Plan(audit=[Audit(AuditAction.DISRUPTED, AuditOutcome.RETRIED)])
     metrics.observe_plan(run, disrupted, T0)
     assert value("jobwarden_run_disruptions_total", **labels) == 1

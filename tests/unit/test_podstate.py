@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jobwarden.api.enums import Reason
 from jobwarden.core.observed import PodView
 from jobwarden.core.podstate import (
     CONFIG_ERROR_GRACE_SECONDS,
@@ -17,7 +18,6 @@ from jobwarden.core.podstate import (
     safe_reason,
     start_state,
 )
-from jobwarden.core.reasons import Reason
 from tests.unit.factories import T0, at, pod_body
 
 SCHEDULER_WORDS = (

@@ -18,6 +18,7 @@ from jobwarden.core.scheduledjob import (
     decide_scheduled_job,
 )
 from jobwarden.core.scheduling import run_name
+from tests.unit.factories import make_scheduled_job, run_of_job
 
 UTC = datetime.UTC
 CREATED = datetime.datetime(2026, 3, 1, 0, 0, 30, tzinfo=UTC)
@@ -31,49 +32,18 @@ def stamp(t: datetime.datetime) -> str:
 def sj(
     spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **meta: Any
 ) -> ScheduledJobView:
-    body = {
-        "metadata": {
-            "namespace": "team-a",
-            "name": "nightly",
-            "uid": "sj-uid",
-            "generation": 1,
-            "creationTimestamp": CREATED.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "annotations": meta.get("annotations", {}),
-        },
-        "spec": {"schedule": "0 * * * *", "concurrencyPolicy": "Forbid", **(spec or {})},
-        "status": status or {},
-    }
-    return ScheduledJobView.from_body(body)
-
-
-def run(
-    name: str,
-    phase: str | None = None,
-    *,
-    created: datetime.datetime = CREATED,
-    completed: datetime.datetime | None = None,
-    trigger: str = "Schedule",
-    cancel: bool = False,
-) -> RunView:
-    status: dict[str, Any] = {}
-    if phase:
-        status["phase"] = phase
-    if completed:
-        status["completionTime"] = stamp(completed)
-        status["startTime"] = stamp(completed - datetime.timedelta(seconds=30))
-    return RunView.from_body(
-        {
-            "kind": "JobRun",
-            "metadata": {
-                "namespace": "team-a",
-                "name": name,
-                "uid": f"uid-{name}",
-                "creationTimestamp": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
-            "spec": {"scheduledJobRef": {"name": "nightly"}, "trigger": trigger, "cancel": cancel},
-            "status": status,
-        }
+    """The table's ScheduledJob: hourly, Forbid, created at CREATED."""
+    return make_scheduled_job(
+        created=CREATED,
+        spec={"schedule": "0 * * * *", "concurrencyPolicy": "Forbid", **(spec or {})},
+        status=status,
+        annotations=meta.get("annotations"),
     )
+
+
+def run(name: str, phase: str | None = None, **kwargs: Any) -> RunView:
+    """A run of the table's ScheduledJob (created at CREATED unless said)."""
+    return run_of_job(name, phase, **{"created": CREATED, **kwargs})
 
 
 FIRE_10 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -13,24 +13,21 @@ from jobwarden.core.admission import Ticket
 from jobwarden.core.conditions import format_time
 from jobwarden.engine.quota import Slots
 from jobwarden.engine.store import Store
-from tests.unit.factories import NAMESPACE, T0, at, pod_body, run_body
+from tests.unit.factories import NAMESPACE, T0, at, pod_body, run_body, scheduled_job_body
 
 JOB_RUN = c.KIND_JOB_RUN
 
 
 def body(name: str, seconds: float = 0, *, rv: int = 1, **kwargs: Any) -> dict[str, Any]:
+    """A JobRun created `seconds` after T0, at resourceVersion `rv`."""
     created = T0 + datetime.timedelta(seconds=seconds)
-    run = run_body(name, uid=f"uid-{name}", created=created, **kwargs)
-    run["kind"] = JOB_RUN
-    run["metadata"]["resourceVersion"] = str(rv)
-    return run
+    return run_body(name, uid=f"uid-{name}", created=created, resource_version=str(rv), **kwargs)
 
 
 def pod(run: str, *, rv: int = 1, **kwargs: Any) -> dict[str, Any]:
+    """The first attempt's pod of the JobRun `run`, at resourceVersion `rv`."""
     labels = {c.LABEL_RUN: run, c.LABEL_RUN_KIND: JOB_RUN, c.LABEL_ATTEMPT: "1"}
-    manifest = pod_body(1, run=run, labels=labels, **kwargs)
-    manifest["metadata"]["resourceVersion"] = str(rv)
-    return manifest
+    return pod_body(1, run=run, labels=labels, resource_version=str(rv), **kwargs)
 
 
 def slots_with(*runs: dict[str, Any], limit: int = 2) -> tuple[Store, Slots]:
@@ -199,17 +196,8 @@ PHASES = ("Queued", "Running", "Retrying", "Cancelling", "Succeeded", "Failed", 
 
 
 def _scheduled_job(name: str, policy: str, *, rv: int) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "namespace": NAMESPACE,
-            "name": name,
-            "uid": f"sj-{name}",
-            "generation": 1,
-            "resourceVersion": str(rv),
-        },
-        "spec": {"schedule": "0 * * * *", "concurrencyPolicy": policy},
-        "status": {},
-    }
+    spec = {"schedule": "0 * * * *", "concurrencyPolicy": policy}
+    return scheduled_job_body(name, uid=f"sj-{name}", spec=spec, resource_version=str(rv))
 
 
 def test_the_head_of_the_queue_and_the_counts_by_priority() -> None:

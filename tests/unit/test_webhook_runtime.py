@@ -7,19 +7,25 @@ import asyncio
 import base64
 import copy
 import datetime
+import io
+import json
 import socket
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devcluster.install import webhook_port
-from jobwarden.engine.kube import JSON, Kube, KubeApiError
+from jobwarden.api.enums import AuditAction, Guard, RunPhase
+from jobwarden.core.plan import Audit
+from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.port import JSON
 from jobwarden.settings import OperatorConfig
 from jobwarden.webhooks import certs
-from jobwarden.webhooks.decisions import AccessReview, Request, User
+from jobwarden.webhooks.decisions import AccessReview, Request, User, Verdict
 from jobwarden.webhooks.runtime import AdmissionRuntime, AdmissionServer, request_from
+from tests.support.fakeapi import FakeApi
+from tests.unit.factories import make_run
 
 SECRET = "/api/v1/namespaces/jobwarden-system/secrets/jobwarden-webhook-tls"
 SECRETS = "/api/v1/namespaces/jobwarden-system/secrets"
@@ -27,68 +33,19 @@ SAR = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 NOW = datetime.datetime.now(datetime.UTC)
 
 
-class FakeKube(Kube):
-    """Answers requests from a dict of objects by path; records what was sent."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.objects: dict[str, JSON] = {}
-        self.sent: list[tuple[str, str, Any]] = []
-        self.before_write: Callable[[], None] | None = None
-        self.allowed = True
-        self.version = 0
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: JSON | list[JSON] | None = None,
-        params: Mapping[str, str] | None = None,
-        content_type: str = "application/json",
-        _retried: bool = False,
-    ) -> JSON:
-        self.sent.append((method, path, copy.deepcopy(body)))
-        if path == SAR:
-            assert isinstance(body, dict)
-            return {**body, "status": {"allowed": self.allowed}}
-        if method == "GET":
-            if path not in self.objects:
-                raise KubeApiError(method, path, 404, '{"reason": "NotFound"}')
-            return copy.deepcopy(self.objects[path])
-        assert isinstance(body, dict)
-        if self.before_write is not None:
-            hook, self.before_write = self.before_write, None
-            hook()
-        target = f"{path}/{body['metadata']['name']}" if method == "POST" else path
-        stored = self.objects.get(target)
-        if method == "POST" and stored is not None:
-            raise KubeApiError(method, path, 409, '{"reason": "AlreadyExists"}')
-        if method == "PUT" and (
-            stored is None
-            or stored["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]
-        ):
-            raise KubeApiError(method, path, 409, '{"reason": "Conflict"}')
-        self.version += 1
-        written = copy.deepcopy(body)
-        written["metadata"]["resourceVersion"] = str(self.version)
-        self.objects[target] = written
-        return copy.deepcopy(written)
-
-
 @pytest.fixture
 def runtime(tmp_path: Path) -> AdmissionRuntime:
     config = OperatorConfig(webhook_address="127.0.0.1", webhook_cert_dir=str(tmp_path))
-    return AdmissionRuntime(config, FakeKube())
+    return AdmissionRuntime(config, FakeApi())
 
 
-def fake(runtime: AdmissionRuntime) -> FakeKube:
-    assert isinstance(runtime.kube, FakeKube)
+def fake(runtime: AdmissionRuntime) -> FakeApi:
+    assert isinstance(runtime.kube, FakeApi)
     return runtime.kube
 
 
-def writes(kube: FakeKube) -> list[str]:
-    return [method for method, path, _ in kube.sent if method != "GET" and "secrets" in path]
+def writes(kube: FakeApi) -> list[str]:
+    return [method for method, path, _ in kube.calls if method != "GET" and "secrets" in path]
 
 
 def test_the_first_replica_creates_the_secret_and_the_files(runtime: AdmissionRuntime) -> None:
@@ -140,7 +97,7 @@ def test_an_access_review_asks_about_the_requesting_user(runtime: AdmissionRunti
     assert asyncio.run(runtime.access_review(user, "team-a", review)) is True
     kube.allowed = False
     assert asyncio.run(runtime.access_review(user, "team-a", review)) is False
-    _, _, body = kube.sent[0]
+    _, _, body = kube.calls[0]
     assert body["spec"] == {
         "user": "bob",
         "uid": "u-1",
@@ -184,11 +141,11 @@ def test_decide_asks_the_api_only_what_it_needs(runtime: AdmissionRuntime) -> No
         "status": {"phase": "Running"},
     }
     assert asyncio.run(runtime.decide(_run_request("alice", old))).allowed
-    assert [(m, p) for m, p, _ in kube.sent] == [("GET", sj)]
+    assert [(m, p) for m, p, _ in kube.calls] == [("GET", sj)]
     kube.allowed = False
     verdict = asyncio.run(runtime.decide(_run_request("bob", old)))
     assert not verdict.allowed
-    assert [p for _, p, _ in kube.sent[1:]] == [sj, SAR]
+    assert [p for _, p, _ in kube.calls[1:]] == [sj, SAR]
 
 
 def test_request_from_a_create_with_generate_name() -> None:
@@ -202,7 +159,7 @@ def test_request_from_a_create_with_generate_name() -> None:
 
 def test_in_a_cluster_the_webhooks_are_called_through_the_service(tmp_path: Path) -> None:
     config = OperatorConfig(webhook_service="jobwarden-webhook", webhook_cert_dir=str(tmp_path))
-    server = AdmissionServer(AdmissionRuntime(config, FakeKube()))
+    server = AdmissionServer(AdmissionRuntime(config, FakeApi()))
     given: Any = {"url": "https://0.0.0.0:9443", "caBundle": "Q0E="}
     assert server._client_config(given) == {
         "service": {"namespace": "jobwarden-system", "name": "jobwarden-webhook", "port": 443},
@@ -212,7 +169,7 @@ def test_in_a_cluster_the_webhooks_are_called_through_the_service(tmp_path: Path
 
 def test_files_mode_needs_a_directory() -> None:
     with pytest.raises(ValueError, match="JOBWARDEN_WEBHOOK_CERT_DIR"):
-        AdmissionRuntime(OperatorConfig(webhook_cert_source="files"), FakeKube())
+        AdmissionRuntime(OperatorConfig(webhook_cert_source="files"), FakeApi())
 
 
 def test_local_operators_of_one_cluster_share_a_webhook_port(tmp_path: Path) -> None:
@@ -228,3 +185,28 @@ def test_local_operators_of_one_cluster_share_a_webhook_port(tmp_path: Path) -> 
     kubeconfig.write_text("clusters: [{cluster: {server: 'https://127.0.0.1:40002'}}]\n")
     fresh = webhook_port(kubeconfig)  # a new cluster: a port chosen afresh
     assert (tmp_path / "jobwarden-webhook-port").read_text() == f"{fresh} https://127.0.0.1:40002\n"
+
+
+def test_a_denial_is_audited_in_the_engines_format(runtime: AdmissionRuntime) -> None:
+    lines = io.StringIO()
+    runtime.audit = AuditLog(lines)
+    old: JSON = {"kind": "JobRun", "metadata": {"name": "r", "namespace": "t", "annotations": {}},
+                 "spec": {"cancel": False}}  # fmt: skip
+    request = _run_request("bob", old)
+    runtime.audit_denial(request, Verdict(False, "no", 403, Guard.CANCEL), "uid-1")
+    runtime.audit_denial(request, Verdict(False, "invalid", 422), "uid-1")  # not audited
+    denial = json.loads(lines.getvalue())
+    assert {k: v for k, v in denial.items() if k != "time"} == {
+        "audit": True,
+        "action": "cancel-denied",
+        "namespace": "t",
+        "kind": "JobRun",
+        "name": "r",
+        "uid": "uid-1",
+        "user": "bob",
+        "outcome": "Denied",
+        "detail": "no",
+    }
+    engine_line = io.StringIO()
+    AuditLog(engine_line).write(make_run(), Audit(AuditAction.FINISHED, RunPhase.FAILED))
+    assert list(json.loads(engine_line.getvalue())) == [k for k in denial if k != "detail"]

@@ -4,14 +4,12 @@ created when missing, converged when drifted, cached; and the worker pod's defau
 from __future__ import annotations
 
 import asyncio
-import copy
-from typing import Any, cast
+from typing import Any
 
 from jobwarden.api import constants as c
 from jobwarden.core import podspec
 from jobwarden.core.podspec import EXPORT_SOURCE_URI_ENV, export_template, worker_pod
 from jobwarden.engine import workers
-from jobwarden.engine.kube import Kube, KubeApiError
 from jobwarden.engine.workers import (
     WORKER_RULES,
     WORKER_SERVICE_ACCOUNT,
@@ -20,42 +18,10 @@ from jobwarden.engine.workers import (
     forget_worker_identity,
     uses_worker_identity,
 )
+from tests.support.fakeapi import FakeApi, api_error
 from tests.unit.factories import run_body
 
 JSON = dict[str, Any]
-
-
-class FakeKube:
-    """An in-memory API for the calls `engine.workers` makes."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, JSON] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.conflict_on_create = False
-
-    async def get(self, path: str, **_: str) -> JSON:
-        self.calls.append(("GET", path))
-        if path not in self.objects:
-            raise KubeApiError("GET", path, 404, "{}")
-        return copy.deepcopy(self.objects[path])
-
-    async def create(self, path: str, body: JSON) -> JSON:
-        self.calls.append(("POST", path))
-        name = f"{path}/{body['metadata']['name']}"
-        if self.conflict_on_create:
-            self.objects[name] = {**copy.deepcopy(body), "metadata": {"uid": "u2"}}
-            raise KubeApiError("POST", path, 409, '{"reason": "AlreadyExists"}')
-        self.objects[name] = {**copy.deepcopy(body), "metadata": {**body["metadata"], "uid": "u1"}}
-        return self.objects[name]
-
-    async def merge_patch(self, path: str, body: JSON) -> JSON:
-        self.calls.append(("PATCH", path))
-        self.objects[path].update(copy.deepcopy(body))
-        return self.objects[path]
-
-    async def delete(self, path: str, **_: Any) -> JSON:
-        self.calls.append(("DELETE", path))
-        return self.objects.pop(path)
 
 
 SA = "/api/v1/namespaces/team-a/serviceaccounts/jobwarden-worker"
@@ -63,14 +29,14 @@ ROLE = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/roles/jobwarden-wor
 BINDING = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/jobwarden-worker"
 
 
-def ensure(kube: FakeKube, identities: WorkerIdentities | None = None) -> WorkerIdentities:
-    identities = identities or WorkerIdentities(cast(Kube, kube))
+def ensure(kube: FakeApi, identities: WorkerIdentities | None = None) -> WorkerIdentities:
+    identities = identities or WorkerIdentities(kube)
     asyncio.run(identities.ensure("team-a"))
     return identities
 
 
 def test_creates_the_three_objects_with_least_privilege() -> None:
-    kube = FakeKube()
+    kube = FakeApi()
     ensure(kube)
     assert set(kube.objects) == {SA, ROLE, BINDING}
     assert kube.objects[ROLE]["rules"] == [
@@ -97,26 +63,26 @@ def test_creates_the_three_objects_with_least_privilege() -> None:
 
 
 def test_cached_per_namespace_until_forgotten() -> None:
-    kube = FakeKube()
+    kube = FakeApi()
     identities = ensure(kube)
-    calls = len(kube.calls)
+    calls = len(kube.requests())
     ensure(kube, identities)
-    assert len(kube.calls) == calls, "a second ensure must not touch the API"
+    assert len(kube.requests()) == calls, "a second ensure must not touch the API"
     identities.forget("team-a")
     ensure(kube, identities)
-    assert [m for m, _ in kube.calls[calls:]] == ["GET", "GET", "GET"]  # all present
+    assert [m for m, _ in kube.requests()[calls:]] == ["GET", "GET", "GET"]  # all present
 
 
 def test_expired_cache_checks_again() -> None:
-    kube = FakeKube()
-    identities = ensure(kube, WorkerIdentities(cast(Kube, kube), cache_seconds=0))
-    calls = len(kube.calls)
+    kube = FakeApi()
+    identities = ensure(kube, WorkerIdentities(kube, cache_seconds=0))
+    calls = len(kube.requests())
     ensure(kube, identities)
-    assert len(kube.calls) == calls + 3
+    assert len(kube.requests()) == calls + 3
 
 
 def test_drift_is_converged() -> None:
-    kube = FakeKube()
+    kube = FakeApi()
     identities = ensure(kube)
     kube.objects[ROLE]["rules"] = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
     kube.objects[BINDING]["roleRef"] = {"apiGroup": "x", "kind": "ClusterRole", "name": "admin"}
@@ -124,36 +90,38 @@ def test_drift_is_converged() -> None:
     ensure(kube, identities)
     assert kube.objects[ROLE]["rules"] == WORKER_RULES
     assert kube.objects[BINDING]["roleRef"]["name"] == "jobwarden-worker"
-    assert ("DELETE", BINDING) in kube.calls  # roleRef is immutable: replaced
+    assert ("DELETE", BINDING) in kube.requests()  # roleRef is immutable: replaced
 
 
 def test_created_meanwhile_is_fine() -> None:
-    kube = FakeKube()
-    kube.conflict_on_create = True
+    kube = FakeApi()
+    # Another writer creates each object between our read and our create.
+    conflict = api_error("POST", "", 409, "AlreadyExists")
+    kube.fail("POST", "/", conflict, times=3, after_write=True)
     ensure(kube)
     assert set(kube.objects) == {SA, ROLE, BINDING}
 
 
 def test_concurrent_ensures_create_once() -> None:
-    kube = FakeKube()
-    identities = WorkerIdentities(cast(Kube, kube))
+    kube = FakeApi()
+    identities = WorkerIdentities(kube)
 
     async def both() -> None:
         await asyncio.gather(identities.ensure("team-a"), identities.ensure("team-a"))
 
     asyncio.run(both())
-    assert [m for m, _ in kube.calls].count("POST") == 3
+    assert [m for m, _ in kube.requests()].count("POST") == 3
 
 
 def test_module_functions_keep_one_cache_per_client() -> None:
-    kube = FakeKube()
-    asyncio.run(ensure_worker_identity(cast(Kube, kube), "team-a"))
-    calls = len(kube.calls)
-    asyncio.run(ensure_worker_identity(cast(Kube, kube), "team-a"))
-    assert len(kube.calls) == calls
-    forget_worker_identity(cast(Kube, kube), "team-a")
-    asyncio.run(ensure_worker_identity(cast(Kube, kube), "team-a"))
-    assert len(kube.calls) == calls + 3
+    kube = FakeApi()
+    asyncio.run(ensure_worker_identity(kube, "team-a"))
+    calls = len(kube.requests())
+    asyncio.run(ensure_worker_identity(kube, "team-a"))
+    assert len(kube.requests()) == calls
+    forget_worker_identity(kube, "team-a")
+    asyncio.run(ensure_worker_identity(kube, "team-a"))
+    assert len(kube.requests()) == calls + 3
 
 
 # --------------------------------------------------------------- the pod side

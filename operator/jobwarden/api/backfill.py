@@ -17,6 +17,7 @@ from jobwarden.api.common import (
     log_field,
 )
 from jobwarden.api.constants import (
+    DEFAULT_BACKFILL_CONCURRENT_RUNS,
     MAX_BACKFILL_CONCURRENT_RUNS,
     MAX_BACKFILL_FIRES,
     MAX_BACKFILL_SKIPPED_LISTED,
@@ -53,7 +54,7 @@ class BackfillSpec(ApiModel):
         )
     )
     max_concurrent_runs: int = Field(
-        default=1,
+        default=DEFAULT_BACKFILL_CONCURRENT_RUNS,
         ge=1,
         le=MAX_BACKFILL_CONCURRENT_RUNS,
         description=(

@@ -5,6 +5,8 @@ Kept in one place so a label or annotation key is never spelled two ways.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 GROUP: Final = "jobwarden.dev"
@@ -23,6 +25,18 @@ PLURAL_JOB_RUNS: Final = "jobruns"
 PLURAL_EXPORTS: Final = "exports"
 PLURAL_WORKER_QUOTAS: Final = "workerquotas"
 PLURAL_BACKFILLS: Final = "backfills"
+#: The one map from a kind to its plural (the REST paths' resource name).
+PLURALS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        KIND_SCHEDULED_JOB: PLURAL_SCHEDULED_JOBS,
+        KIND_JOB_RUN: PLURAL_JOB_RUNS,
+        KIND_EXPORT: PLURAL_EXPORTS,
+        KIND_WORKER_QUOTA: PLURAL_WORKER_QUOTAS,
+        KIND_BACKFILL: PLURAL_BACKFILLS,
+    }
+)
+#: The kinds one engine runs (same lifecycle, same status).
+RUN_KINDS: Final = (KIND_JOB_RUN, KIND_EXPORT)
 
 # Annotations stamped by the admission webhook from the request's user; users cannot
 # forge them (the webhook overwrites whatever a request carries).
@@ -93,6 +107,8 @@ MAX_JITTER_SECONDS: Final = 3600
 MAX_BACKFILL_FIRES: Final = 1000
 #: The most runs one Backfill keeps active at once (its own cap, under the quota).
 MAX_BACKFILL_CONCURRENT_RUNS: Final = 100
+#: A Backfill's maxConcurrentRuns when unset.
+DEFAULT_BACKFILL_CONCURRENT_RUNS: Final = 1
 #: Skipped fires a Backfill lists in its status (all are counted).
 MAX_BACKFILL_SKIPPED_LISTED: Final = 50
 
@@ -104,6 +120,13 @@ MAX_CONDITIONS: Final = 16
 #: The longest free text the CRDs keep (`Message` in common.py), e.g.
 #: `status.cancellation.reason`: a longer cancel reason is cut to it.
 MAX_MESSAGE_CHARS: Final = 1024
+
+# Defaults of a ScheduledJob's spec, shared by the model and the decisions.
+DEFAULT_TIME_ZONE: Final = "UTC"
+DEFAULT_MISSED_RUNS_MAX: Final = 10  # missedRunPolicy.maxRuns (RunAll)
+DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT: Final = 10
+DEFAULT_FAILED_RUNS_HISTORY_LIMIT: Final = 10
+DEFAULT_RUN_RETENTION_DAYS: Final = 90
 
 #: The operator-wide quota for namespaces without a WorkerQuota.
 DEFAULT_MAX_RUNNING: Final = 10

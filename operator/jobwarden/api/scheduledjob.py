@@ -17,6 +17,11 @@ from jobwarden.api.common import (
     log_field,
 )
 from jobwarden.api.constants import (
+    DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
+    DEFAULT_MISSED_RUNS_MAX,
+    DEFAULT_RUN_RETENTION_DAYS,
+    DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
+    DEFAULT_TIME_ZONE,
     MAX_ACTIVE_LISTED,
     MAX_HISTORY_ENTRIES,
     MAX_JITTER_SECONDS,
@@ -24,6 +29,8 @@ from jobwarden.api.constants import (
     MAX_RUN_NAME,
 )
 from jobwarden.api.enums import (
+    DEFAULT_CONCURRENCY_POLICY,
+    DEFAULT_MISSED_RUN_POLICY,
     ConcurrencyPolicy,
     MissedRunPolicy,
     RunPhase,
@@ -59,7 +66,7 @@ class MissedRunSettings(ApiModel):
     was suspended, or concurrencyPolicy Forbid skipped them."""
 
     policy: MissedRunPolicy = Field(
-        default=MissedRunPolicy.RUN_ONCE,
+        default=DEFAULT_MISSED_RUN_POLICY,
         description=(
             "Skip: run none of them. RunOnce (default): run only the latest missed "
             "fire, found exactly (a CronJob's estimate can skip it on irregular "
@@ -70,7 +77,7 @@ class MissedRunSettings(ApiModel):
         ),
     )
     max_runs: int = Field(
-        default=10,
+        default=DEFAULT_MISSED_RUNS_MAX,
         ge=1,
         le=100,
         description="RunAll only: the most missed fires run after an outage (1-100).",
@@ -125,7 +132,7 @@ class ScheduledJobSpec(RunSettings):
         ),
     )
     time_zone: str = Field(
-        default="UTC",
+        default=DEFAULT_TIME_ZONE,
         max_length=64,
         description="IANA time zone of the schedule, e.g. Europe/Berlin. DST-correct.",
         json_schema_extra=validations(
@@ -165,7 +172,7 @@ class ScheduledJobSpec(RunSettings):
         ),
     )
     concurrency_policy: ConcurrencyPolicy = Field(
-        default=ConcurrencyPolicy.FORBID,
+        default=DEFAULT_CONCURRENCY_POLICY,
         description=(
             "When a fire comes while a run of this job is still active. Allow: run both. "
             "Forbid (default): skip the new fire (counted as missed). Replace: cancel the "
@@ -196,16 +203,19 @@ class ScheduledJobSpec(RunSettings):
         ),
     )
     successful_runs_history_limit: int = Field(
-        default=10, ge=0, le=1000, description="Finished successful JobRuns to keep."
+        default=DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT,
+        ge=0,
+        le=1000,
+        description="Finished successful JobRuns to keep.",
     )
     failed_runs_history_limit: int = Field(
-        default=10,
+        default=DEFAULT_FAILED_RUNS_HISTORY_LIMIT,
         ge=0,
         le=1000,
         description="Failed and cancelled JobRuns to keep.",
     )
     run_retention_days: float = Field(
-        default=90,
+        default=DEFAULT_RUN_RETENTION_DAYS,
         gt=0,
         le=3650,
         description=(

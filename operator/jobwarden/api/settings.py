@@ -30,7 +30,7 @@ from jobwarden.api.constants import (
     MIN_START_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
 )
-from jobwarden.api.enums import Priority
+from jobwarden.api.enums import DEFAULT_PRIORITY, Priority
 
 _DAY = 86400
 
@@ -142,7 +142,7 @@ class RetryBackoff(ApiModel):
 class RunSettings(ApiModel):
     """How a run is admitted, bounded in time, retried and cancelled (with defaults)."""
 
-    priority: Priority = Field(default=Priority.MEDIUM, description=DESCRIPTIONS["priority"])
+    priority: Priority = Field(default=DEFAULT_PRIORITY, description=DESCRIPTIONS["priority"])
     timeout_seconds: TimeoutSeconds = Field(
         default=DEFAULT_TIMEOUT_SECONDS, description=DESCRIPTIONS["timeout_seconds"]
     )

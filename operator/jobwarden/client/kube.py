@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from jobwarden.api import paths
+from jobwarden.api.constants import API_VERSION
 from jobwarden.client.kubeconfig import CredentialError
 
 if TYPE_CHECKING:
@@ -24,8 +26,6 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
-GROUP = "jobwarden.dev"
-API_VERSION = "jobwarden.dev/v1alpha1"
 _WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 
 
@@ -77,17 +77,10 @@ def resource_path(
     api_version: str = API_VERSION,
     subresource: str | None = None,
 ) -> str:
-    """REST path of a collection or object; no namespace means all namespaces."""
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    parts = [base]
-    if namespace:
-        parts.append(f"namespaces/{urllib.parse.quote(namespace)}")
-    parts.append(plural)
-    if name:
-        parts.append(urllib.parse.quote(name))
-    if subresource:
-        parts.append(subresource)
-    return "/".join(parts)
+    """REST path of a collection or object; no namespace means all namespaces.
+
+    The plugin's argument order (jobwarden's plural first) over `api.paths`' one builder."""
+    return paths.resource_path(api_version, plural, namespace, name, subresource)
 
 
 class Kube:

@@ -24,13 +24,7 @@ JSON = dict[str, Any]
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
 
 RUN_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT)
-PLURALS = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-    c.KIND_WORKER_QUOTA: c.PLURAL_WORKER_QUOTAS,
-    c.KIND_BACKFILL: c.PLURAL_BACKFILLS,
-}
+PLURALS = c.PLURALS
 KINDS_BY_PLURAL = {plural: kind for kind, plural in PLURALS.items()}
 #: What users may type for a kind: singular, plural, short name, `<plural>.<group>`.
 KIND_ALIASES: dict[str, str] = {}
@@ -301,4 +295,4 @@ def failure_pause(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def time_zone_of(job: Mapping[str, Any]) -> str:
     """spec.timeZone (UTC when unset)."""
-    return str(spec_of(job).get("timeZone") or "UTC")
+    return str(spec_of(job).get("timeZone") or c.DEFAULT_TIME_ZONE)

@@ -12,6 +12,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
+from jobwarden.api.constants import DEFAULT_TIME_ZONE
 from jobwarden.client.objects import name_of, namespace_of, spec_of
 from jobwarden.core.preview import PreviewFire, preview
 from jobwarden.core.scheduling import Schedule, ScheduleError, run_name, schedule_of
@@ -73,7 +74,7 @@ def expression_preview(
     """The next `count` fires of an expression typed in a form, with their DST marks
     (its `H` fields hashed from namespace/name, as the job's will be);
     InvalidScheduleError for what the operator would refuse."""
-    spec = {"schedule": expression, "timeZone": time_zone or "UTC"}
+    spec = {"schedule": expression, "timeZone": time_zone or DEFAULT_TIME_ZONE}
     return preview(spec_schedule(namespace, name, spec), now, count)
 
 

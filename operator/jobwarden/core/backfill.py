@@ -16,32 +16,43 @@ whatever the range.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import BackfillPhase, ConditionType, RunPhase, SkipReason, Trigger
-from jobwarden.core.conditions import (
-    Condition,
-    copy_conditions,
-    format_micro_time,
-    parse_time,
-    set_condition,
+from jobwarden.api.enums import (
+    AuditAction,
+    AuditOutcome,
+    BackfillPhase,
+    ConditionType,
+    EventReason,
+    Reason,
+    RunPhase,
+    SkipReason,
+    Trigger,
 )
+from jobwarden.api.shapes import (
+    BackfillSpecDict,
+    BackfillStatusDict,
+    RunSummaryDict,
+    SkippedFireDict,
+)
+from jobwarden.core.conditions import format_micro_time, parse_time
+from jobwarden.core.draft import StatusDraft
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Audit, Event
-from jobwarden.core.reasons import AuditAction, BackfillReason, EventReason
 from jobwarden.core.scheduledjob import CancelRun, CreateRun, ScheduledJobView
 from jobwarden.core.scheduling import Schedule, ScheduleError, run_name, schedule_of
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _TICK = datetime.timedelta(microseconds=1)
+#: A count kept in a Backfill's status.
+Count = Literal["created", "skipped", "succeeded", "failed", "cancelled"]
 #: Outcomes counted in status, by the run's final phase.
-_OUTCOME_KEYS = {
+_OUTCOME_KEYS: dict[RunPhase, Count] = {
     RunPhase.SUCCEEDED: "succeeded",
     RunPhase.FAILED: "failed",
     RunPhase.CANCELLED: "cancelled",
@@ -69,15 +80,15 @@ class BackfillView:
         return (c.KIND_BACKFILL, self.namespace, self.name)
 
     @property
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> BackfillSpecDict:
         """The spec (a fresh copy)."""
-        spec: dict[str, Any] = json.loads(self.spec_json)
+        spec: BackfillSpecDict = json.loads(self.spec_json)
         return spec
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> BackfillStatusDict:
         """The status (a fresh copy)."""
-        status: dict[str, Any] = json.loads(self.status_json)
+        status: BackfillStatusDict = json.loads(self.status_json)
         return status
 
     @property
@@ -115,7 +126,7 @@ class BackfillView:
 class BackfillPlan:
     """The result of one decision about a Backfill."""
 
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None  # JSON: a `BackfillStatusDict`
     create: list[CreateRun] = field(default_factory=list)
     cancel: list[CancelRun] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -143,36 +154,15 @@ def nominal_schedule(job: ScheduledJobView) -> Schedule:
     return schedule_of(job.namespace, job.name, spec)
 
 
-class _Draft:
+class _Draft(StatusDraft[BackfillStatusDict]):
+    """A Backfill's status being built, plus the plan."""
+
     def __init__(self, view: BackfillView, now: datetime.datetime) -> None:
-        self.view = view
-        self.now = now
-        self.status: dict[str, Any] = copy.deepcopy(view.status)
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
         self.plan = BackfillPlan()
+        super().__init__(view.status, now, view.generation, self.plan.events)
+        self.view = view
 
-    def log(self, message: str) -> None:
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": format_micro_time(self.now), "message": message[:1024]})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
-
-    def event(self, warning: bool, reason: EventReason, message: str) -> None:
-        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
-
-    def condition(
-        self, type_: ConditionType, status: bool, reason: BackfillReason, message: str = ""
-    ) -> None:
-        set_condition(
-            self.conditions,
-            type_,
-            status,
-            reason,
-            message,
-            now=self.now,
-            generation=self.view.generation,
-        )
-
-    def count(self, key: str, by: int = 1) -> None:
+    def count(self, key: Count, by: int = 1) -> None:
         self.status[key] = int(self.status.get(key) or 0) + by
 
 
@@ -189,18 +179,14 @@ def decide_backfill(
     draft.status.setdefault("startTime", format_micro_time(now))
     if job is None:
         if view.spec.get("cancel"):
-            _finish(draft, BackfillPhase.CANCELLED, BackfillReason.CANCELLED, "cancelled")
+            _finish(draft, BackfillPhase.CANCELLED, Reason.CANCELLED, "cancelled")
         else:
             _wait(draft, f"ScheduledJob {view.scheduled_job} does not exist (yet)")
         return _close(draft)
     try:
         schedule = nominal_schedule(job)
     except ScheduleError as error:
-        reason = (
-            BackfillReason.NO_SCHEDULE
-            if not job.spec.get("schedule")
-            else BackfillReason.INVALID_SCHEDULE
-        )
+        reason = Reason.NO_SCHEDULE if not job.spec.get("schedule") else Reason.INVALID_SCHEDULE
         return _close(_fail(draft, reason, f"ScheduledJob {job.name}: {error.message}"))
     start, end = range_of(view)
     total = backfill_fires(schedule, start, end) if end >= start else 0
@@ -208,7 +194,7 @@ def decide_backfill(
         return _close(
             _fail(
                 draft,
-                BackfillReason.TOO_MANY_FIRES,
+                Reason.TOO_MANY_FIRES,
                 f"the range holds {total} fires, more than {c.MAX_BACKFILL_FIRES}: split it "
                 "into several Backfills",
             )
@@ -237,27 +223,29 @@ def _wait(draft: _Draft, message: str) -> None:
     if draft.status.get("message") != message:
         draft.log(message)
     draft.status.update(
-        phase=BackfillPhase.PENDING.value,
-        reason=BackfillReason.SCHEDULED_JOB_NOT_FOUND.value,
-        message=message,
+        BackfillStatusDict(
+            phase=BackfillPhase.PENDING.value,
+            reason=Reason.SCHEDULED_JOB_NOT_FOUND.value,
+            message=message,
+        )
     )
-    draft.condition(ConditionType.READY, False, BackfillReason.SCHEDULED_JOB_NOT_FOUND, message)
-    draft.condition(
-        ConditionType.RECONCILING, True, BackfillReason.SCHEDULED_JOB_NOT_FOUND, message
-    )
+    draft.condition(ConditionType.READY, False, Reason.SCHEDULED_JOB_NOT_FOUND, message)
+    draft.condition(ConditionType.RECONCILING, True, Reason.SCHEDULED_JOB_NOT_FOUND, message)
 
 
-def _fail(draft: _Draft, reason: BackfillReason, message: str) -> _Draft:
+def _fail(draft: _Draft, reason: Reason, message: str) -> _Draft:
     draft.log(f"failed: {message}")
     draft.event(True, EventReason.FAILED, message)
     draft.plan.audit.append(
-        Audit(AuditAction.BACKFILL_FINISHED, BackfillPhase.FAILED.value, detail=message)
+        Audit(AuditAction.BACKFILL_FINISHED, BackfillPhase.FAILED, detail=message)
     )
     draft.status.update(
-        phase=BackfillPhase.FAILED.value,
-        reason=reason.value,
-        message=message,
-        completionTime=format_micro_time(draft.now),
+        BackfillStatusDict(
+            phase=BackfillPhase.FAILED.value,
+            reason=reason.value,
+            message=message,
+            completionTime=format_micro_time(draft.now),
+        )
     )
     draft.condition(ConditionType.STALLED, True, reason, message)
     draft.condition(ConditionType.READY, False, reason, message)
@@ -268,7 +256,7 @@ def _fail(draft: _Draft, reason: BackfillReason, message: str) -> _Draft:
 def _settle(
     draft: _Draft,
     by_name: Mapping[str, RunView],
-    history: Mapping[str, Mapping[str, Any]],
+    history: Mapping[str, RunSummaryDict],
 ) -> list[str]:
     """Count the runs that ended, adopt runs created before a lost status write;
     return the names still active."""
@@ -306,7 +294,7 @@ def _settle(
     return still
 
 
-def _history_phase(summary: Mapping[str, Any] | None) -> RunPhase | None:
+def _history_phase(summary: RunSummaryDict | None) -> RunPhase | None:
     if summary is None:
         return None
     try:
@@ -320,7 +308,7 @@ def _skip(draft: _Draft, name: str, fire: datetime.datetime | None, reason: Skip
     listed = list(draft.status.get("skippedFires") or [])
     if len(listed) < c.MAX_BACKFILL_SKIPPED_LISTED and fire is not None:
         listed.append(
-            {"scheduledTime": format_micro_time(fire), "name": name, "reason": reason.value}
+            SkippedFireDict(scheduledTime=format_micro_time(fire), name=name, reason=reason.value)
         )
         draft.status["skippedFires"] = listed
     where = "exists" if reason is SkipReason.RUN_EXISTS else "ran already (in history)"
@@ -338,7 +326,7 @@ def _cancel(draft: _Draft, active: list[str], by_name: Mapping[str, RunView]) ->
         draft.log(message)
         draft.event(False, EventReason.CANCEL_REQUESTED, message)
         draft.plan.audit.append(
-            Audit(AuditAction.BACKFILL_CANCEL_REQUESTED, "requested", user=user)
+            Audit(AuditAction.BACKFILL_CANCEL_REQUESTED, AuditOutcome.REQUESTED, user=user)
         )
     for name in active:
         run = by_name.get(name)
@@ -349,15 +337,13 @@ def _cancel(draft: _Draft, active: list[str], by_name: Mapping[str, RunView]) ->
     draft.status["activeRuns"] = active
     if active:
         draft.status.update(
-            phase=BackfillPhase.CANCELLING.value, reason=BackfillReason.CANCELLED.value
+            BackfillStatusDict(phase=BackfillPhase.CANCELLING.value, reason=Reason.CANCELLED.value)
         )
         draft.status["message"] = f"cancelling {len(active)} run(s)"
-        draft.condition(
-            ConditionType.RECONCILING, True, BackfillReason.CANCELLED, "cancelling its runs"
-        )
-        draft.condition(ConditionType.READY, False, BackfillReason.CANCELLED, "cancelling its runs")
+        draft.condition(ConditionType.RECONCILING, True, Reason.CANCELLED, "cancelling its runs")
+        draft.condition(ConditionType.READY, False, Reason.CANCELLED, "cancelling its runs")
         return
-    _finish(draft, BackfillPhase.CANCELLED, BackfillReason.CANCELLED, "cancelled")
+    _finish(draft, BackfillPhase.CANCELLED, Reason.CANCELLED, "cancelled")
 
 
 def _create(
@@ -369,10 +355,10 @@ def _create(
     end: datetime.datetime,
     active: list[str],
     by_name: Mapping[str, RunView],
-    history: Mapping[str, Mapping[str, Any]],
+    history: Mapping[str, RunSummaryDict],
 ) -> None:
     view = draft.view
-    limit = int(view.spec.get("maxConcurrentRuns") or 1)
+    limit = int(view.spec.get("maxConcurrentRuns") or c.DEFAULT_BACKFILL_CONCURRENT_RUNS)
     cursor = parse_time(draft.status.get("lastFireTime")) or (start - _TICK)
     fire = schedule.next_after(cursor)
     while fire <= end and len(active) < limit:
@@ -393,14 +379,14 @@ def _create(
     draft.status["activeRuns"] = active
     if fire > end and not active:
         message = _summary(draft.status)
-        _finish(draft, BackfillPhase.COMPLETED, BackfillReason.COMPLETED, message)
+        _finish(draft, BackfillPhase.COMPLETED, Reason.COMPLETED, message)
         return
-    draft.status.update(phase=BackfillPhase.RUNNING.value, reason=BackfillReason.RUNNING.value)
-    draft.status["message"] = _summary(draft.status)
-    draft.condition(
-        ConditionType.RECONCILING, True, BackfillReason.RUNNING, "creating and following runs"
+    draft.status.update(
+        BackfillStatusDict(phase=BackfillPhase.RUNNING.value, reason=Reason.RUNNING.value)
     )
-    draft.condition(ConditionType.READY, False, BackfillReason.RUNNING, "not done yet")
+    draft.status["message"] = _summary(draft.status)
+    draft.condition(ConditionType.RECONCILING, True, Reason.RUNNING, "creating and following runs")
+    draft.condition(ConditionType.READY, False, Reason.RUNNING, "not done yet")
     if draft.view.phase is None:
         draft.event(
             False, EventReason.STARTED, f"backfilling {draft.status.get('fires', 0)} fire(s)"
@@ -415,19 +401,21 @@ def _summary(status: Mapping[str, Any]) -> str:
     )
 
 
-def _finish(draft: _Draft, phase: BackfillPhase, reason: BackfillReason, message: str) -> None:
+def _finish(draft: _Draft, phase: BackfillPhase, reason: Reason, message: str) -> None:
     draft.status.update(
-        phase=phase.value,
-        reason=reason.value,
-        message=message,
-        completionTime=format_micro_time(draft.now),
-        activeRuns=[],
+        BackfillStatusDict(
+            phase=phase.value,
+            reason=reason.value,
+            message=message,
+            completionTime=format_micro_time(draft.now),
+            activeRuns=[],
+        )
     )
     draft.log(f"{phase.value.lower()}: {_summary(draft.status)}")
     event = EventReason.COMPLETED if phase is BackfillPhase.COMPLETED else EventReason.CANCELLED
     draft.event(False, event, _summary(draft.status))
     draft.plan.audit.append(
-        Audit(AuditAction.BACKFILL_FINISHED, phase.value, detail=_summary(draft.status))
+        Audit(AuditAction.BACKFILL_FINISHED, phase, detail=_summary(draft.status))
     )
     draft.condition(ConditionType.READY, phase is BackfillPhase.COMPLETED, reason, message)
     draft.condition(ConditionType.RECONCILING, False, reason, message)
@@ -439,7 +427,7 @@ def _close(draft: _Draft) -> BackfillPlan:
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.view.generation
     if draft.status != draft.view.status:
-        draft.plan.status = draft.status
+        draft.plan.status = draft.written()
     return draft.plan
 
 

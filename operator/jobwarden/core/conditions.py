@@ -9,18 +9,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any
 
+from jobwarden.api.enums import ConditionStatus
+from jobwarden.api.shapes import ConditionDict
 
-class Condition(TypedDict):
-    """metav1.Condition, as stored in `status.conditions`."""
-
-    type: str
-    status: str  # "True" | "False" | "Unknown"
-    reason: str
-    message: str
-    lastTransitionTime: str
-    observedGeneration: int
+#: metav1.Condition, as stored in `status.conditions`.
+Condition = ConditionDict
 
 
 def format_time(moment: datetime.datetime) -> str:
@@ -47,7 +42,7 @@ def copy_conditions(raw: Iterable[Mapping[str, Any]] | None) -> list[Condition]:
         result.append(
             Condition(
                 type=str(item.get("type", "")),
-                status=str(item.get("status", "Unknown")),
+                status=str(item.get("status", ConditionStatus.UNKNOWN)),
                 reason=str(item.get("reason", "")),
                 message=str(item.get("message", "")),
                 lastTransitionTime=str(item.get("lastTransitionTime", "")),
@@ -68,7 +63,7 @@ def find_condition(conditions: Iterable[Condition], type_: str) -> Condition | N
 def is_true(conditions: Iterable[Condition], type_: str) -> bool:
     """Whether a condition is present with status True."""
     condition = find_condition(conditions, type_)
-    return condition is not None and condition["status"] == "True"
+    return condition is not None and condition["status"] == ConditionStatus.TRUE
 
 
 def set_condition(
@@ -82,7 +77,11 @@ def set_condition(
     generation: int,
 ) -> bool:
     """Set a condition in place; return whether anything changed."""
-    status_text = status if isinstance(status, str) else ("True" if status else "False")
+    status_text = (
+        status
+        if isinstance(status, str)
+        else str(ConditionStatus.TRUE if status else ConditionStatus.FALSE)
+    )
     type_text, reason_text = str(type_), str(reason)
     if not reason_text:
         raise ValueError(f"condition {type_text}: reason must not be empty")

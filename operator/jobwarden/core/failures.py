@@ -11,11 +11,12 @@ earlier pause) resumes nothing. After a resume only failures that end later coun
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from jobwarden.api.enums import RunPhase
+from jobwarden.api.shapes import FailurePauseDict
 from jobwarden.core.conditions import format_micro_time, parse_time
 
 
@@ -57,14 +58,14 @@ class PauseDecision:
     """What the failure rule decides this time."""
 
     paused: bool  #: no new fires while True
-    record: dict[str, Any] | None  #: status.failurePause to write (None: none)
+    record: FailurePauseDict | None  #: status.failurePause to write (None: none)
     tripped: bool = False  #: paused by this decision
     resumed: bool = False  #: resumed by this decision
 
 
 def decide_failure_pause(
     limit: int | None,
-    current: Mapping[str, Any] | None,
+    current: FailurePauseDict | None,
     resume: str | None,
     streak: Streak,
     now: datetime.datetime,
@@ -75,18 +76,18 @@ def decide_failure_pause(
         since = _time(current.get("since"))
         if since is not None and _time(resume) == since:
             return PauseDecision(paused=False, record=None, resumed=True)
-        return PauseDecision(paused=True, record=dict(current))
+        return PauseDecision(paused=True, record=FailurePauseDict(**current))
     if limit is not None and streak.counted >= limit:
         message = (
             f"paused after {streak.counted} failed runs in a row (pauseAfterConsecutiveFailures: "
             f"{limit}; the last: {streak.last_failed}); resume with kubectl jobwarden resume"
         )
-        record = {
-            "since": format_micro_time(now),
-            "failures": streak.counted,
-            "lastFailedRun": streak.last_failed,
-            "message": message,
-        }
+        record = FailurePauseDict(
+            since=format_micro_time(now),
+            failures=streak.counted,
+            lastFailedRun=streak.last_failed,
+            message=message,
+        )
         return PauseDecision(paused=True, record=record, tripped=True)
     return PauseDecision(paused=False, record=None)
 

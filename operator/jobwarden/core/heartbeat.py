@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime
 from typing import NamedTuple
 
-from jobwarden.api.enums import RunPhase
+from jobwarden.api.enums import Reason, RunPhase
 from jobwarden.core.conditions import format_time, parse_time
 from jobwarden.core.observed import RunView
 
 #: Reasons of the `Stuck` condition.
-REASON_NO_PROGRESS = "NoProgress"  # Stuck=True
-REASON_PROGRESSING = "ProgressReported"  # Stuck=False: heard from within the limit
-REASON_NOT_WATCHED = "NotWatched"  # Stuck=False: not running, or no stuckAfterSeconds
+REASON_NO_PROGRESS = Reason.NO_PROGRESS  # Stuck=True
+REASON_PROGRESSING = Reason.PROGRESS_REPORTED  # Stuck=False: heard from within the limit
+REASON_NOT_WATCHED = Reason.NOT_WATCHED  # Stuck=False: not running, or no stuckAfterSeconds
 
 
 class StuckCheck(NamedTuple):
@@ -34,7 +34,7 @@ class StuckCheck(NamedTuple):
     wake_after: float | None
 
     @property
-    def reason(self) -> str:
+    def reason(self) -> Reason:
         """The `Stuck` condition's reason."""
         if self.stuck:
             return REASON_NO_PROGRESS

@@ -12,14 +12,24 @@ after that, so a restarted operator always knows where every run stands.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import CancelOutcome, RunPhase
+from jobwarden.api.enums import (
+    AuditAction,
+    AuditOutcome,
+    CancelOutcome,
+    ConditionStatus,
+    ConditionType,
+    EventReason,
+    QueueReason,
+    Reason,
+    RunPhase,
+)
+from jobwarden.api.shapes import AttemptDict, CancellationDict, QueueDict, RunStatusDict
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -27,15 +37,22 @@ from jobwarden.core.conditions import (
     format_micro_time,
     is_true,
     parse_time,
-    set_condition,
 )
 from jobwarden.core.deadline import deadline_of, missed
+from jobwarden.core.draft import StatusDraft, clip
 from jobwarden.core.eta import estimate_worth_writing, stored_estimate
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
-from jobwarden.core.plan import Audit, CreatePod, DeletePod, Event, Plan, ReleasePod
+from jobwarden.core.plan import (
+    Audit,
+    AuditOutcomeValue,
+    CreatePod,
+    DeletePod,
+    Plan,
+    ReleasePod,
+)
 from jobwarden.core.podstate import disruption_of, oom_message, start_state
-from jobwarden.core.reasons import AuditAction, EventReason, PodReason, Reason, RunCondition
+from jobwarden.core.reasons import PodReason
 from jobwarden.core.refusals import ApiRefusal, Refusal, classify, create_retry_delay, describe
 
 #: How long past the grace period a worker may take to be seen exiting before the
@@ -50,8 +67,6 @@ UNKNOWN_USER = "unknown"
 #: (a service account's name can exceed 256) would make the API reject every status write.
 MAX_USER_CHARS = 256
 MAX_REASON_CHARS = 1024
-#: `status.message` and a log entry's message are bounded by the CRD.
-MAX_MESSAGE_CHARS = 1024
 MAX_ATTEMPT_MESSAGE_CHARS = 4096
 #: For this long after its pod was created, a start that is merely on its way (no
 #: problem named) is not written as each pod state it passes (PodPending,
@@ -67,11 +82,6 @@ _ON_ITS_WAY = frozenset(
         PodReason.POD_INITIALIZING.value,
     }
 )
-
-
-def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text` cut to `limit` characters (with an ellipsis), as the CRD bounds it."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def pod_name(run_name: str, attempt: int) -> str:
@@ -92,63 +102,37 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-class _Draft:
-    """The status being built, plus the plan; helpers keep `decide` readable."""
+class _Draft(StatusDraft[RunStatusDict]):
+    """A run's status being built, plus the plan; helpers keep `decide` readable."""
 
     def __init__(
         self, run: RunView, now: datetime.datetime, refusal: Refusal | None = None
     ) -> None:
+        self.plan = Plan()
+        super().__init__(run.status, now, run.generation, self.plan.events)
         self.run = run
-        self.now = now
         self.refusal = refusal
         self.original = run.status
-        self.status: dict[str, Any] = copy.deepcopy(dict(run.status))
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
-        self.plan = Plan()
         self.current_pod: PodView | None = None
 
-    @property
-    def stamp(self) -> str:
-        return format_micro_time(self.now)
-
-    def log(self, message: str) -> None:
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": self.stamp, "message": clip(message)})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
-
-    def condition(self, type_: RunCondition, status: bool, reason: str, message: str) -> None:
-        set_condition(
-            self.conditions,
-            type_,
-            status,
-            reason,
-            message,
-            now=self.now,
-            generation=self.run.generation,
-        )
-
-    def event(self, warning: bool, reason: EventReason, message: str) -> None:
-        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
-
-    def audit(self, action: AuditAction, outcome: str, user: str = "", detail: str = "") -> None:
+    def audit(
+        self, action: AuditAction, outcome: AuditOutcomeValue, user: str = "", detail: str = ""
+    ) -> None:
         self.plan.audit.append(Audit(action, outcome, user, detail))
 
-    def attempts(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = self.status.setdefault("attempts", [])
-        return records
+    def attempts(self) -> list[AttemptDict]:
+        return self.status.setdefault("attempts", [])
 
-    def open_attempt(self) -> dict[str, Any] | None:
+    def open_attempt(self) -> AttemptDict | None:
         """The record of the current attempt while its outcome is not yet known."""
         attempt = int(self.status.get("attempt") or 0)
-        records: list[dict[str, Any]] = self.attempts()
-        for record in reversed(records):
+        for record in reversed(self.attempts()):
             if int(record.get("attempt", 0)) == attempt and not record.get("finishTime"):
-                found: dict[str, Any] = record
-                return found
+                return record
         return None
 
-    def cancellation(self) -> dict[str, Any] | None:
-        record: dict[str, Any] | None = self.status.get("cancellation")
+    def cancellation(self) -> CancellationDict | None:
+        record = self.status.get("cancellation")
         return record if isinstance(record, dict) else None
 
     def finish(self, phase: RunPhase, reason: Reason | str, message: str) -> None:
@@ -159,8 +143,8 @@ class _Draft:
         started = parse_time(self.status.get("startTime"))
         if started is not None:
             self.status["duration"] = format_duration((self.now - started).total_seconds())
-        self.condition(RunCondition.FINISHED, True, reason, message)
-        self.condition(RunCondition.ADMITTED, False, Reason(phase.value), "run has finished")
+        self.condition(ConditionType.FINISHED, True, reason, message)
+        self.condition(ConditionType.ADMITTED, False, Reason(phase.value), "run has finished")
         self.status["reason"] = str(reason)
         self.status["message"] = clip(message)
         self.plan.holds_slot = False
@@ -207,6 +191,24 @@ def decide(
     return _close(draft)
 
 
+def needs_snapshot(run: RunView) -> bool:
+    """A run of a ScheduledJob takes the job's template and settings (`status.snapshot`)
+    at its first reconcile, before anything else is decided."""
+    return bool(run.scheduled_job) and not run.status.get("snapshot") and not run.phase.terminal
+
+
+def decide_without_scheduled_job(run: RunView, now: datetime.datetime) -> Plan:
+    """A run of a ScheduledJob that does not exist has nothing to run: it fails (once:
+    a failed run is not decided on again)."""
+    draft = _Draft(run, now)
+    message = f"ScheduledJob {run.scheduled_job} not found in {run.namespace}"
+    draft.finish(RunPhase.FAILED, Reason.SCHEDULED_JOB_NOT_FOUND, message)
+    draft.log(message)
+    draft.event(True, EventReason.FAILED, message)
+    draft.audit(AuditAction.FINISHED, RunPhase.FAILED, detail=Reason.SCHEDULED_JOB_NOT_FOUND)
+    return _close(draft)
+
+
 # ---------------------------------------------------------------------- terminal
 def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
     """A final run changes no more: a late cancel is recorded as ignored."""
@@ -222,7 +224,7 @@ def _decide_terminal(draft: _Draft, pods: Sequence[PodView]) -> None:
         phase = draft.run.phase.value
         draft.log(f"cancel requested by {user} ignored: the run had already {phase.lower()}")
         draft.event(True, EventReason.CANCEL_IGNORED, f"not in a cancellable state: {phase}")
-        draft.audit(AuditAction.CANCEL_REQUESTED, "ignored", user, f"phase {phase}")
+        draft.audit(AuditAction.CANCEL_REQUESTED, AuditOutcome.IGNORED, user, f"phase {phase}")
     _release_finished_pods(draft, pods)
     for pod in pods:
         if pod.alive and pod.deletion_requested is None:
@@ -252,7 +254,7 @@ def _requested_at(draft: _Draft) -> str:
 
 def _record_cancel_request(draft: _Draft) -> None:
     draft.condition(
-        RunCondition.CANCEL_REQUESTED, True, Reason.CANCEL_REQUESTED, "spec.cancel is true"
+        ConditionType.CANCEL_REQUESTED, True, Reason.CANCEL_REQUESTED, "spec.cancel is true"
     )
     if draft.cancellation() is not None:
         return
@@ -265,7 +267,7 @@ def _record_cancel_request(draft: _Draft) -> None:
     }
     draft.log(f"cancel requested by {user}")
     draft.event(False, EventReason.CANCEL_REQUESTED, f"cancel requested by {user}")
-    draft.audit(AuditAction.CANCEL_REQUESTED, "accepted", user)
+    draft.audit(AuditAction.CANCEL_REQUESTED, AuditOutcome.ACCEPTED, user)
 
 
 def _cancel_finished(draft: _Draft, outcome: CancelOutcome) -> str:
@@ -289,9 +291,7 @@ def _cancel_without_worker(draft: _Draft) -> None:
     draft.finish(RunPhase.CANCELLED, Reason.CANCELLED, f"cancelled by {user} before a worker ran")
     draft.log(f"cancelled{after} (no worker was running)")
     draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
-    draft.audit(
-        AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, "no worker was running"
-    )
+    draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED, user, "no worker was running")
 
 
 # ----------------------------------------------------------------------- waiting
@@ -310,7 +310,7 @@ def _adopt_unrecorded_pod(draft: _Draft, pods: Sequence[PodView]) -> None:
     draft.status.setdefault("startTime", format_micro_time(pod.created))
     draft.status["nextAttemptTime"] = None
     draft.status["queue"] = None
-    draft.condition(RunCondition.ADMITTED, True, Reason.ADMITTED, f"worker pod {pod.name}")
+    draft.condition(ConditionType.ADMITTED, True, Reason.ADMITTED, f"worker pod {pod.name}")
     draft.log(f"attempt {pod.attempt} found running on pod {pod.name}")
 
 
@@ -357,7 +357,7 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
             )
         elif due is not None:
             draft.plan.wake_in(due)
-    draft.condition(RunCondition.ADMITTED, False, slot.reason, message)
+    draft.condition(ConditionType.ADMITTED, False, slot.reason, message)
 
 
 #: A run's shown queue position is refreshed at most every this many seconds per ten
@@ -389,7 +389,7 @@ def position_update_due(
     return max(0.0, interval - (now - written).total_seconds())
 
 
-def _with_estimate(queue: dict[str, Any], estimate: str | None) -> dict[str, Any]:
+def _with_estimate(queue: QueueDict, estimate: str | None) -> QueueDict:
     """`status.queue` with the start estimate, when there is one (else as it was)."""
     if estimate is not None:
         queue["estimatedStartTime"] = estimate
@@ -415,27 +415,27 @@ def _start_attempt(draft: _Draft, slot: Slot) -> None:
     name = pod_name(draft.run.name, attempt)
     draft.plan.holds_slot = True
     draft.status["attempt"] = attempt
-    record: dict[str, Any] = {"attempt": attempt, "podName": name, "startTime": draft.stamp}
+    record = AttemptDict(attempt=attempt, podName=name, startTime=draft.stamp)
     draft.attempts().append(record)
     draft.status.setdefault("startTime", draft.stamp)
     draft.status["nextAttemptTime"] = None
     draft.status["queue"] = None
     usage = f"quota {slot.running + 1}/{slot.limit} running"
     draft.condition(
-        RunCondition.ADMITTED, True, Reason.ADMITTED, f"attempt {attempt} on pod {name}"
+        ConditionType.ADMITTED, True, Reason.ADMITTED, f"attempt {attempt} on pod {name}"
     )
     draft.log(f"attempt {attempt} started on pod {name} ({usage})")
     # One Event for admission and start (they happen in the same instant): an Event is
     # a write to the API server like any other, and runs are many.
     draft.event(False, EventReason.STARTED, f"attempt {attempt} started on pod {name} ({usage})")
     if attempt == 1:
-        draft.audit(AuditAction.ADMITTED, "started", detail=usage)
+        draft.audit(AuditAction.ADMITTED, AuditOutcome.STARTED, detail=usage)
     _request_pod(draft, record)
     if draft.plan.pre_actions:  # its pod is asked for: Starting may be written later
         draft.plan.status_may_wait = START_QUIET_SECONDS
 
 
-def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
+def _request_pod(draft: _Draft, record: AttemptDict) -> None:
     """Ask for the attempt's pod, or record that the API server just refused it."""
     attempt = int(record["attempt"])
     refusal = draft.refusal
@@ -447,11 +447,13 @@ def _request_pod(draft: _Draft, record: dict[str, Any]) -> None:
     if record.get("nextCreateTime"):  # a retry of a refused create
         record["createTime"] = draft.stamp
         record["nextCreateTime"] = None
-    draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_CREATING, f"creating pod {name}")
+    draft.condition(
+        ConditionType.WORKER_STARTED, False, Reason.POD_CREATING, f"creating pod {name}"
+    )
     draft.plan.wake_in(_seconds_to(draft, _start_deadline(draft, record)))
 
 
-def _record_refusal(draft: _Draft, record: dict[str, Any], api: ApiRefusal) -> None:
+def _record_refusal(draft: _Draft, record: AttemptDict, api: ApiRefusal) -> None:
     """A refused create: permanent ends the run; transient is retried with backoff."""
     verdict = classify(api)
     draft.plan.refusal = verdict
@@ -463,13 +465,11 @@ def _record_refusal(draft: _Draft, record: dict[str, Any], api: ApiRefusal) -> N
         record["reason"] = Reason.POD_REJECTED.value
         record["message"] = clip(words, MAX_ATTEMPT_MESSAGE_CHARS)
         record["nextCreateTime"] = None
-        draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_REJECTED, message)
+        draft.condition(ConditionType.WORKER_STARTED, False, Reason.POD_REJECTED, message)
         draft.finish(RunPhase.FAILED, Reason.POD_REJECTED, message)
         draft.log(message)
         draft.event(True, EventReason.POD_REJECTED, message)
-        draft.audit(
-            AuditAction.POD_REJECTED, RunPhase.FAILED.value, detail=f"{verdict.cause}: {words}"
-        )
+        draft.audit(AuditAction.POD_REJECTED, RunPhase.FAILED, detail=f"{verdict.cause}: {words}")
         return
     refusals = int(record.get("createRefusals") or 0) + 1
     delay = create_retry_delay(refusals, api.retry_after_seconds)
@@ -479,7 +479,7 @@ def _record_refusal(draft: _Draft, record: dict[str, Any], api: ApiRefusal) -> N
     message = (
         f"pod creation refused: {words} (refused {refusals}x, next try in {format_duration(delay)})"
     )
-    draft.condition(RunCondition.WORKER_STARTED, False, Reason.POD_CREATE_REFUSED, clip(message))
+    draft.condition(ConditionType.WORKER_STARTED, False, Reason.POD_CREATE_REFUSED, clip(message))
     if refusals == 1:
         draft.log(f"pod {name}: creation refused ({verdict.cause}), retried with backoff: {words}")
         draft.event(True, EventReason.POD_CREATE_REFUSED, clip(f"pod {name}: {message}"))
@@ -490,11 +490,11 @@ def _seconds_to(draft: _Draft, moment: datetime.datetime) -> float:
     return max(0.0, (moment - draft.now).total_seconds())
 
 
-def _attempt_start(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+def _attempt_start(draft: _Draft, record: AttemptDict) -> datetime.datetime:
     return parse_time(record.get("startTime")) or draft.now
 
 
-def _start_deadline(draft: _Draft, record: dict[str, Any]) -> datetime.datetime:
+def _start_deadline(draft: _Draft, record: AttemptDict) -> datetime.datetime:
     """Until when the attempt may take to start: startTimeoutSeconds, within the
     attempt's own timeout (a refused create's waiting counts against both)."""
     settings = draft.run.settings
@@ -512,9 +512,7 @@ class _Ending:
     fail_run: bool = False  # retrying would only meet the same problem
 
 
-def _decide_attempt(
-    draft: _Draft, record: dict[str, Any], pod: PodView | None, margin: float
-) -> None:
+def _decide_attempt(draft: _Draft, record: AttemptDict, pod: PodView | None, margin: float) -> None:
     """A worker was started for the current attempt: watch it, signal it, or record it."""
     settings = draft.run.settings
     draft.plan.holds_slot = True
@@ -567,7 +565,7 @@ def _decide_attempt(
         return
     node = f" on node {pod.node_name}" if pod.node_name else ""
     draft.condition(
-        RunCondition.WORKER_STARTED, True, Reason.STARTED, f"pod {pod.name} is running{node}"
+        ConditionType.WORKER_STARTED, True, Reason.STARTED, f"pod {pod.name} is running{node}"
     )
     started = parse_time(record.get("startTime")) or pod.created
     timeout_at = started + datetime.timedelta(seconds=settings.timeout_seconds)
@@ -586,19 +584,27 @@ def _decide_attempt(
 def _was_on_its_way(draft: _Draft) -> bool:
     """The WorkerStarted condition before this decision did not name a problem."""
     previous = find_condition(
-        copy_conditions(draft.original.get("conditions")), RunCondition.WORKER_STARTED
+        copy_conditions(draft.original.get("conditions")), ConditionType.WORKER_STARTED
     )
-    return previous is None or previous["reason"] in _ON_ITS_WAY or previous["status"] == "True"
+    return (
+        previous is None
+        or previous["reason"] in _ON_ITS_WAY
+        or previous["status"] == ConditionStatus.TRUE
+    )
 
 
-def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> None:
+def _decide_starting(draft: _Draft, record: AttemptDict, pod: PodView) -> None:
     """The pod exists, its worker has not started: show why, and bound the wait."""
     state = start_state(pod)
     attempt = int(record["attempt"])
     deadline = _start_deadline(draft, record)
     quiet_until = pod.created + datetime.timedelta(seconds=START_QUIET_SECONDS)
-    shown = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
-    on_its_way = shown is not None and shown["status"] == "False" and shown["reason"] in _ON_ITS_WAY
+    shown = find_condition(draft.conditions, ConditionType.WORKER_STARTED)
+    on_its_way = (
+        shown is not None
+        and shown["status"] == ConditionStatus.FALSE
+        and shown["reason"] in _ON_ITS_WAY
+    )
     if not state.problem and on_its_way and draft.now < quiet_until:
         # Merely on its way (scheduling, creating its container): the condition keeps
         # its "starting" words for a few seconds, so a pod that starts at once costs no
@@ -608,7 +614,7 @@ def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> Non
     if state.problem and _was_on_its_way(draft):
         draft.log(f"attempt {attempt} is not starting: {state.message}")
         draft.event(True, EventReason.WORKER_PENDING, clip(f"attempt {attempt}: {state.message}"))
-    draft.condition(RunCondition.WORKER_STARTED, False, state.reason, clip(state.message))
+    draft.condition(ConditionType.WORKER_STARTED, False, state.reason, clip(state.message))
     if state.failed(draft.now):
         ending = _Ending(state.reason, f"cannot start: {state.message}", fail_run=True)
         _end_attempt(draft, record, pod, forced=True, ending=ending)
@@ -625,7 +631,7 @@ def _decide_starting(draft: _Draft, record: dict[str, Any], pod: PodView) -> Non
 def _start_timeout(draft: _Draft, problem: bool) -> _Ending:
     """The attempt did not start in time: with the pod's reason if it gave one."""
     settings = draft.run.settings
-    worker = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+    worker = find_condition(draft.conditions, ConditionType.WORKER_STARTED)
     reason = worker["reason"] if worker is not None and problem else Reason.START_TIMEOUT.value
     detail = worker["message"] if worker is not None else ""
     if settings.timeout_seconds <= settings.start_timeout_seconds:
@@ -636,7 +642,7 @@ def _start_timeout(draft: _Draft, problem: bool) -> _Ending:
     return _Ending(reason, f"did not start within {settings.start_timeout_seconds}s: {detail}")
 
 
-def _decide_without_pod(draft: _Draft, record: dict[str, Any]) -> None:
+def _decide_without_pod(draft: _Draft, record: AttemptDict) -> None:
     """No pod is seen: a refused create backing off, or our create not in the cache yet."""
     settings = draft.run.settings
     if record.get("nextCreateTime"):
@@ -665,7 +671,7 @@ def _decide_without_pod(draft: _Draft, record: dict[str, Any]) -> None:
 
 def _end_attempt(
     draft: _Draft,
-    record: dict[str, Any],
+    record: AttemptDict,
     pod: PodView | None,
     *,
     forced: bool,
@@ -704,7 +710,7 @@ def _end_attempt(
             draft.finish(RunPhase.FAILED, reason, message)
             draft.log(message)
             draft.event(True, EventReason.FAILED, clip(message))
-            draft.audit(AuditAction.FINISHED, RunPhase.FAILED.value, detail=reason)
+            draft.audit(AuditAction.FINISHED, RunPhase.FAILED, detail=reason)
             return
     elif pod is None:
         reason, what = Reason.POD_LOST.value, "lost its worker pod"
@@ -714,7 +720,7 @@ def _end_attempt(
         draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, f"attempt {attempt} succeeded")
         draft.log(f"attempt {attempt} succeeded")
         draft.event(False, EventReason.SUCCEEDED, f"attempt {attempt} succeeded")
-        draft.audit(AuditAction.FINISHED, RunPhase.SUCCEEDED.value)
+        draft.audit(AuditAction.FINISHED, RunPhase.SUCCEEDED)
         return
     elif (disruption := disruption_of(pod, deleted_by_jobwarden=False)) is not None:
         reason, what, disrupted = (
@@ -739,7 +745,7 @@ def _end_attempt(
 
 def _end_cancelled_attempt(
     draft: _Draft,
-    record: dict[str, Any],
+    record: AttemptDict,
     termination: Termination | None,
     forced: bool,
     never_started: bool = False,
@@ -755,7 +761,7 @@ def _end_cancelled_attempt(
         draft.log(f"cancelled{after} (the worker never started)")
         draft.event(False, EventReason.CANCELLED, f"cancelled by {user}; no worker was running")
         draft.audit(
-            AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, "worker never started"
+            AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED, user, "worker never started"
         )
         return
 
@@ -766,7 +772,7 @@ def _end_cancelled_attempt(
         draft.finish(RunPhase.SUCCEEDED, Reason.SUCCEEDED, "finished before it honoured the cancel")
         draft.log(f"worker finished with exit code 0 before honouring the cancel{after}")
         draft.event(False, EventReason.SUCCEEDED, "worker finished before it honoured the cancel")
-        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.SUCCEEDED.value, user)
+        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.SUCCEEDED, user)
         return
     if forced or termination is None or code == EXIT_KILLED:
         record["reason"] = Reason.CANCEL_TIMEOUT.value
@@ -781,7 +787,7 @@ def _end_cancelled_attempt(
         )
         draft.log(f"cancellation attempt timed out{after}: {detail}")
         draft.event(True, EventReason.CANCEL_TIMEOUT, f"cancellation attempt timed out: {detail}")
-        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.CANCEL_TIMEOUT.value, user, detail)
+        draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.CANCEL_TIMEOUT, user, detail)
         return
     record["reason"] = Reason.CANCELLED.value
     after = _cancel_finished(draft, CancelOutcome.CANCELLED)
@@ -790,9 +796,7 @@ def _end_cancelled_attempt(
     draft.event(
         False, EventReason.CANCELLED, f"cancelled by {user}; worker exited with code {code}"
     )
-    draft.audit(
-        AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED.value, user, f"exit code {code}"
-    )
+    draft.audit(AuditAction.CANCEL_FINISHED, CancelOutcome.CANCELLED, user, f"exit code {code}")
 
 
 def _retry_or_fail(
@@ -808,7 +812,7 @@ def _retry_or_fail(
         draft.status["reason"] = reason
         draft.status["message"] = clip(f"attempt {attempt} {what}")
         draft.condition(
-            RunCondition.ADMITTED, False, Reason.BACKOFF, "next attempt now (after a disruption)"
+            ConditionType.ADMITTED, False, Reason.BACKOFF, "next attempt now (after a disruption)"
         )
         message = (
             f"attempt {attempt} {what}; attempt {attempt + 1} now, not counted against "
@@ -816,7 +820,7 @@ def _retry_or_fail(
         )
         draft.log(message)
         draft.event(True, EventReason.DISRUPTED, clip(message))
-        draft.audit(AuditAction.DISRUPTED, "retried", detail=clip(what))
+        draft.audit(AuditAction.DISRUPTED, AuditOutcome.RETRIED, detail=clip(what))
         draft.plan.wake_in(0.0)
         return
     failures = len(finished) - min(disruptions, c.MAX_DISRUPTIONS)
@@ -826,7 +830,9 @@ def _retry_or_fail(
         draft.status["nextAttemptTime"] = format_micro_time(at)
         draft.status["reason"] = reason
         draft.status["message"] = clip(f"attempt {attempt} {what}")
-        draft.condition(RunCondition.ADMITTED, False, Reason.BACKOFF, f"next attempt in {delay:g}s")
+        draft.condition(
+            ConditionType.ADMITTED, False, Reason.BACKOFF, f"next attempt in {delay:g}s"
+        )
         message = f"attempt {attempt} {what}; attempt {attempt + 1} in {format_duration(delay)}"
         draft.log(message)
         draft.event(True, EventReason.RETRYING, clip(message))
@@ -837,7 +843,7 @@ def _retry_or_fail(
     draft.finish(RunPhase.FAILED, final_reason, message)
     draft.log(message)
     draft.event(True, EventReason.FAILED, clip(message))
-    draft.audit(AuditAction.FINISHED, RunPhase.FAILED.value, detail=str(final_reason))
+    draft.audit(AuditAction.FINISHED, RunPhase.FAILED, detail=str(final_reason))
 
 
 # --------------------------------------------------------------------- cleanup
@@ -863,19 +869,19 @@ def _release_finished_pods(draft: _Draft, pods: Sequence[PodView]) -> None:
 # ------------------------------------------------------------------- the phase
 def derive_phase(conditions: Sequence[Condition]) -> RunPhase:
     """The printed phase, from the conditions alone."""
-    finished = find_condition(conditions, RunCondition.FINISHED)
-    if finished is not None and finished["status"] == "True":
+    finished = find_condition(conditions, ConditionType.FINISHED)
+    if finished is not None and finished["status"] == ConditionStatus.TRUE:
         if finished["reason"] == Reason.SUCCEEDED:
             return RunPhase.SUCCEEDED
         if finished["reason"] == Reason.CANCELLED:
             return RunPhase.CANCELLED
         return RunPhase.FAILED
-    if is_true(conditions, RunCondition.CANCEL_REQUESTED):
+    if is_true(conditions, ConditionType.CANCEL_REQUESTED):
         return RunPhase.CANCELLING
-    admitted = find_condition(conditions, RunCondition.ADMITTED)
-    if admitted is not None and admitted["status"] == "True":
-        worker = find_condition(conditions, RunCondition.WORKER_STARTED)
-        if worker is not None and worker["status"] != "True":
+    admitted = find_condition(conditions, ConditionType.ADMITTED)
+    if admitted is not None and admitted["status"] == ConditionStatus.TRUE:
+        worker = find_condition(conditions, ConditionType.WORKER_STARTED)
+        if worker is not None and worker["status"] != ConditionStatus.TRUE:
             return RunPhase.STARTING
         return RunPhase.RUNNING
     if admitted is not None and admitted["reason"] == Reason.BACKOFF:
@@ -890,32 +896,34 @@ def _close(draft: _Draft) -> Plan:
         phase = RunPhase.QUEUED  # defensive: CancelRequested without a record
     final = phase.terminal
     draft.condition(
-        RunCondition.READY,
+        ConditionType.READY,
         phase == RunPhase.SUCCEEDED,
         Reason.SUCCEEDED if phase == RunPhase.SUCCEEDED else Reason(phase.value),
         "the run succeeded" if phase == RunPhase.SUCCEEDED else f"the run is {phase.value}",
     )
     draft.condition(
-        RunCondition.RECONCILING,
+        ConditionType.RECONCILING,
         not final,
         Reason.IN_PROGRESS if not final else Reason(phase.value),
         f"phase {phase.value}",
     )
     stalled = phase in (RunPhase.FAILED, RunPhase.CANCELLED)
     draft.condition(
-        RunCondition.STALLED,
+        ConditionType.STALLED,
         stalled,
         str(draft.status.get("reason") or phase.value) if stalled else Reason.IN_PROGRESS,
         str(draft.status.get("message") or "") if stalled else "",
     )
     if phase in (RunPhase.QUEUED, RunPhase.RUNNING) and not final:
-        admitted = find_condition(draft.conditions, RunCondition.ADMITTED)
-        queued_reason = admitted["reason"] if admitted is not None else Reason.QUOTA_EXHAUSTED.value
+        admitted = find_condition(draft.conditions, ConditionType.ADMITTED)
+        queued_reason = (
+            admitted["reason"] if admitted is not None else QueueReason.QUOTA_EXHAUSTED.value
+        )
         draft.status["reason"] = queued_reason if phase == RunPhase.QUEUED else Reason.RUNNING.value
         draft.status["message"] = _admitted_message(draft.conditions)
     elif phase == RunPhase.STARTING:
         # What the worker waits for, in the pod's own words (Unschedulable, …).
-        worker = find_condition(draft.conditions, RunCondition.WORKER_STARTED)
+        worker = find_condition(draft.conditions, ConditionType.WORKER_STARTED)
         assert worker is not None  # derive_phase: Starting needs WorkerStarted=False
         draft.status["reason"] = worker["reason"]
         draft.status["message"] = clip(worker["message"])
@@ -933,20 +941,20 @@ def _close(draft: _Draft) -> Plan:
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation
     if draft.status != dict(draft.original):
-        draft.plan.status = draft.status
+        draft.plan.status = draft.written()
     return draft.plan
 
 
 def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
     """The `Stuck` condition for runs with `stuckAfterSeconds` (see core.heartbeat)."""
-    existing = find_condition(draft.conditions, RunCondition.STUCK)
+    existing = find_condition(draft.conditions, ConditionType.STUCK)
     if draft.run.settings.stuck_after_seconds is None and existing is None:
         return
     view = dataclasses.replace(draft.run, status={**draft.status, "phase": phase.value})
     running_since = draft.current_pod.running_since if draft.current_pod else None
     check = stuck_condition(view, draft.now, running_since=running_since)
-    was_stuck = existing is not None and existing["status"] == "True"
-    draft.condition(RunCondition.STUCK, check.stuck, check.reason, check.message)
+    was_stuck = existing is not None and existing["status"] == ConditionStatus.TRUE
+    draft.condition(ConditionType.STUCK, check.stuck, check.reason, check.message)
     if check.stuck and not was_stuck:
         draft.log(f"stuck: {check.message}")
         draft.event(True, EventReason.STUCK, check.message)
@@ -959,7 +967,7 @@ def _flag_deadline(draft: _Draft, phase: RunPhase) -> None:
     set once, when the run is not finished by then (or is seen to have finished
     late); the run goes on. Otherwise wake up at the deadline."""
     deadline = deadline_of(draft.run)
-    if deadline is None or is_true(draft.conditions, RunCondition.DEADLINE_MISSED):
+    if deadline is None or is_true(draft.conditions, ConditionType.DEADLINE_MISSED):
         return
     completion = parse_time(draft.status.get("completionTime")) if phase.terminal else None
     if not missed(deadline, completion, draft.now):
@@ -967,12 +975,12 @@ def _flag_deadline(draft: _Draft, phase: RunPhase) -> None:
             draft.plan.wake_in((deadline.due - draft.now).total_seconds())
         return
     message = deadline.message()
-    draft.condition(RunCondition.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
+    draft.condition(ConditionType.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
     draft.log(f"deadline missed: {message}")
     draft.event(True, EventReason.DEADLINE_MISSED, message)
-    draft.audit(AuditAction.DEADLINE_MISSED, phase.value, detail=message)
+    draft.audit(AuditAction.DEADLINE_MISSED, phase, detail=message)
 
 
 def _admitted_message(conditions: Sequence[Condition]) -> str:
-    admitted = find_condition(conditions, RunCondition.ADMITTED)
+    admitted = find_condition(conditions, ConditionType.ADMITTED)
     return admitted["message"] if admitted is not None else ""

@@ -11,38 +11,36 @@ import datetime
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import Priority, RunPhase
+from jobwarden.api.enums import (
+    DEFAULT_PRIORITY,
+    ConditionStatus,
+    Priority,
+    QueueReason,
+    RunPhase,
+    Trigger,
+)
+from jobwarden.api.shapes import RUN_SETTING_KEYS, RetryBackoffSpec, RunSettingsSpec
 from jobwarden.core.backoff import Backoff
 from jobwarden.core.conditions import parse_time
-from jobwarden.core.reasons import PodConditionType, PodReason
+from jobwarden.core.reasons import PodConditionType, PodPhase, PodReason
 
 #: Finalizer on worker pods until the operator has recorded their outcome.
 TRACKING_FINALIZER = f"{c.GROUP}/run-tracking"
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_SETTING_KEYS = frozenset(
-    {
-        "priority",
-        "timeoutSeconds",
-        "retries",
-        "retryBackoff",
-        "startTimeoutSeconds",
-        "cancelGracePeriodSeconds",
-        "cancel",
-        "stuckAfterSeconds",
-        "deadlineSeconds",
-    }
-)
+_ENDED = (PodPhase.SUCCEEDED, PodPhase.FAILED)
+#: What a run's own spec may set of its settings (over its snapshot's).
+_SETTING_KEYS = frozenset((*RUN_SETTING_KEYS, "cancel"))
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """The run settings shared by JobRun and Export (defaults as in the CRDs)."""
 
-    priority: Priority = Priority.MEDIUM
+    priority: Priority = DEFAULT_PRIORITY
     timeout_seconds: int = c.DEFAULT_TIMEOUT_SECONDS
     retries: int = c.DEFAULT_RETRIES
     backoff: Backoff = field(default_factory=Backoff)
@@ -53,13 +51,14 @@ class RunSettings:
     deadline_seconds: int | None = None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> RunSettings:
+    def from_spec(cls, raw: Mapping[str, Any]) -> RunSettings:
         """Read the settings, falling back to defaults for absent fields."""
-        backoff = spec.get("retryBackoff") or {}
+        spec = cast(RunSettingsSpec, raw)
+        backoff: RetryBackoffSpec = spec.get("retryBackoff") or {}
         try:
-            priority = Priority(spec.get("priority", Priority.MEDIUM))
+            priority = Priority(spec.get("priority", DEFAULT_PRIORITY))
         except ValueError:
-            priority = Priority.MEDIUM
+            priority = DEFAULT_PRIORITY
         return cls(
             priority=priority,
             timeout_seconds=int(spec.get("timeoutSeconds", c.DEFAULT_TIMEOUT_SECONDS)),
@@ -77,13 +76,9 @@ class RunSettings:
             cancel_grace_period_seconds=int(
                 spec.get("cancelGracePeriodSeconds", c.DEFAULT_CANCEL_GRACE_PERIOD_SECONDS)
             ),
-            cancel=bool(spec.get("cancel", False)),
-            stuck_after_seconds=(
-                int(spec["stuckAfterSeconds"]) if spec.get("stuckAfterSeconds") else None
-            ),
-            deadline_seconds=(
-                int(spec["deadlineSeconds"]) if spec.get("deadlineSeconds") else None
-            ),
+            cancel=bool(raw.get("cancel", False)),
+            stuck_after_seconds=int(stuck) if (stuck := spec.get("stuckAfterSeconds")) else None,
+            deadline_seconds=int(deadline) if (deadline := spec.get("deadlineSeconds")) else None,
         )
 
 
@@ -104,7 +99,7 @@ class RunView:
     status: Mapping[str, Any]
     complete: bool = True  # False for a slimmed finished run: re-read before writing
     scheduled_job: str | None = None  # spec.scheduledJobRef.name
-    trigger: str = "Manual"
+    trigger: str = Trigger.MANUAL.value
     scheduled_time: datetime.datetime | None = None
     own_settings: Mapping[str, Any] = field(default_factory=dict)  # set in the run's spec
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -178,7 +173,7 @@ class RunView:
             annotations=annotations,
             status=dict(status),
             scheduled_job=str(ref["name"]) if ref.get("name") else None,
-            trigger=str(spec.get("trigger") or "Manual"),
+            trigger=str(spec.get("trigger") or Trigger.MANUAL.value),
             scheduled_time=parse_time(spec.get("scheduledTime")),
             own_settings=own,
             labels=dict(metadata.get("labels") or {}),
@@ -261,7 +256,7 @@ class PodView:
     @property
     def alive(self) -> bool:
         """Whether the worker may still be running (holds a slot)."""
-        return self.termination is None and self.phase not in ("Succeeded", "Failed")
+        return self.termination is None and self.phase not in _ENDED
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> PodView:
@@ -299,9 +294,9 @@ class PodView:
             if status.get("reason")
             else None
         )
-        if termination is None and status.get("phase") in ("Succeeded", "Failed"):
+        if termination is None and status.get("phase") in _ENDED:
             termination = Termination(
-                exit_code=0 if status["phase"] == "Succeeded" else 1,
+                exit_code=0 if status["phase"] == PodPhase.SUCCEEDED else 1,
                 reason=str(status.get("reason") or status["phase"]),
                 message=str(status.get("message") or ""),
                 finished_at=None,
@@ -315,7 +310,7 @@ class PodView:
             uid=str(metadata.get("uid", "")),
             attempt=attempt,
             resource_version=str(metadata.get("resourceVersion", "")),
-            phase=str(status.get("phase") or "Pending"),
+            phase=str(status.get("phase") or PodPhase.PENDING.value),
             created=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
             deletion_requested=requested,
             deletion_deadline=deadline,
@@ -333,7 +328,9 @@ class PodView:
             ),
             waiting=None if running_since is not None or termination is not None else waiting,
             node_name=str(pod_spec.get("nodeName") or ""),
-            disruption=_condition_note(status, PodConditionType.DISRUPTION_TARGET, "True"),
+            disruption=_condition_note(
+                status, PodConditionType.DISRUPTION_TARGET, ConditionStatus.TRUE
+            ),
             failure=failure,
             memory_limit=_memory_limit(pod_spec),
         )
@@ -355,7 +352,7 @@ def _waiting(status: Mapping[str, Any]) -> Waiting | None:
             reason = str(waiting.get("reason") or "")
             if reason and not (init and reason == PodReason.POD_INITIALIZING):
                 return Waiting(reason, str(waiting.get("message") or ""), init)
-    unscheduled = _condition_note(status, PodConditionType.POD_SCHEDULED, "False")
+    unscheduled = _condition_note(status, PodConditionType.POD_SCHEDULED, ConditionStatus.FALSE)
     if unscheduled is not None and unscheduled.reason:
         return Waiting(unscheduled.reason, unscheduled.message)
     return None
@@ -378,7 +375,7 @@ class Slot:
     position: int  # queue position if not admitted (1-based), else 0
     running: int  # workers running in the namespace
     limit: int  # the namespace's quota
-    reason: str = "QuotaExhausted"  # why it waits: QuotaExhausted | ConcurrencyPolicy
+    reason: QueueReason = QueueReason.QUOTA_EXHAUSTED  # why it waits
     message: str = ""  # details when the reason is not the quota
     #: When it should start (core.eta), for a run waiting for the quota; None: unknown.
     estimated_start: datetime.datetime | None = None

@@ -4,8 +4,17 @@ audit records and when to look again."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from jobwarden.api.enums import (
+    AuditAction,
+    AuditOutcome,
+    BackfillPhase,
+    CancelOutcome,
+    EventReason,
+    EventType,
+    RunPhase,
+)
 from jobwarden.core.refusals import RefusalClass
 
 
@@ -41,17 +50,21 @@ Action = CreatePod | DeletePod | ReleasePod
 class Event:
     """A Kubernetes Event on the run (emitted after the status write succeeded)."""
 
-    type: Literal["Normal", "Warning"]
-    reason: str
+    type: EventType
+    reason: EventReason
     message: str
+
+
+#: What an audit line says came of its action (a Backfill's: its final phase).
+AuditOutcomeValue = AuditOutcome | CancelOutcome | RunPhase | BackfillPhase
 
 
 @dataclass(frozen=True)
 class Audit:
     """One line of the operator's JSON audit log."""
 
-    action: str  # e.g. cancel-requested, admitted, finished
-    outcome: str
+    action: AuditAction
+    outcome: AuditOutcomeValue
     user: str = ""
     detail: str = ""
 
@@ -66,7 +79,7 @@ class Plan:
     when nothing changed.
     """
 
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None  # JSON: a `RunStatusDict` (api.shapes)
     pre_actions: list[Action] = field(default_factory=list)
     post_actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

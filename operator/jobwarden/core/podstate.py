@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from jobwarden.api.enums import Reason
 from jobwarden.core.observed import PodView
-from jobwarden.core.reasons import PodReason, Reason
+from jobwarden.core.reasons import PodReason
 
 #: A CreateContainerConfigError (a Secret or ConfigMap the pod names is missing) or a
 #: CreateContainerError fails the attempt once it has lasted this long since the pod

@@ -84,6 +84,18 @@ class RefusalClass:
         """The same pod would be refused again: retrying is pointless."""
         return not self.transient
 
+    @property
+    def outcome(self) -> RefusalOutcome:
+        """What follows: the create is retried, or the run is rejected."""
+        return RefusalOutcome.REJECTED if self.permanent else RefusalOutcome.RETRIED
+
+
+class RefusalOutcome(StrEnum):
+    """What followed a refused pod create (a metric label)."""
+
+    RETRIED = "retried"  # transient: backoff, the slot kept
+    REJECTED = "rejected"  # permanent: the run failed with reason PodRejected
+
 
 def classify(refusal: ApiRefusal) -> RefusalClass:
     """Permanent or transient, and why (see the module docstring)."""

@@ -9,30 +9,43 @@ summaries, the new status, Events and when to wake up (the next fire).
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import (
+    DEFAULT_CONCURRENCY_POLICY,
+    DEFAULT_MISSED_RUN_POLICY,
+    AuditAction,
+    AuditOutcome,
     ConcurrencyPolicy,
+    ConditionStatus,
     ConditionType,
+    EventReason,
     MissedRunPolicy,
+    Reason,
     RunPhase,
     ScheduledJobPhase,
     Trigger,
 )
+from jobwarden.api.shapes import (
+    RUN_SETTING_KEYS,
+    ActiveRunDict,
+    RunSettingsSpec,
+    RunSummaryDict,
+    ScheduledJobSpecDict,
+    ScheduledJobStatusDict,
+    SnapshotDict,
+)
 from jobwarden.core.conditions import (
-    Condition,
-    copy_conditions,
     format_micro_time,
     parse_time,
-    set_condition,
 )
 from jobwarden.core.deadline import deadline_of, missed
+from jobwarden.core.draft import StatusDraft
 from jobwarden.core.failures import (
     Outcome,
     PauseDecision,
@@ -40,9 +53,9 @@ from jobwarden.core.failures import (
     decide_failure_pause,
     failure_streak,
 )
+from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Audit, Event
-from jobwarden.core.reasons import AuditAction, EventReason, JobReason
 from jobwarden.core.scheduling import ScheduleError, due_fires, run_name, schedule_of
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -72,7 +85,7 @@ class ScheduledJobView:
     status_json: str
     deleting: bool = False
     resource_version: str = ""
-    concurrency_policy: str = ConcurrencyPolicy.FORBID.value
+    concurrency_policy: str = DEFAULT_CONCURRENCY_POLICY.value
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -80,15 +93,15 @@ class ScheduledJobView:
         return (c.KIND_SCHEDULED_JOB, self.namespace, self.name)
 
     @property
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> ScheduledJobSpecDict:
         """The spec (a fresh copy on each access)."""
-        spec: dict[str, Any] = json.loads(self.spec_json)
+        spec: ScheduledJobSpecDict = json.loads(self.spec_json)
         return spec
 
     @property
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ScheduledJobStatusDict:
         """The status (a fresh copy on each access)."""
-        status: dict[str, Any] = json.loads(self.status_json)
+        status: ScheduledJobStatusDict = json.loads(self.status_json)
         return status
 
     @classmethod
@@ -107,7 +120,9 @@ class ScheduledJobView:
             status_json=_compact(body.get("status") or {}),
             deleting=bool(metadata.get("deletionTimestamp")),
             resource_version=str(metadata.get("resourceVersion", "")),
-            concurrency_policy=str(spec.get("concurrencyPolicy") or ConcurrencyPolicy.FORBID.value),
+            concurrency_policy=str(
+                spec.get("concurrencyPolicy") or DEFAULT_CONCURRENCY_POLICY.value
+            ),
         )
 
 
@@ -146,13 +161,71 @@ class PruneRun:
 class ScheduledJobPlan:
     """The result of one decision about a ScheduledJob."""
 
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None  # JSON: a `ScheduledJobStatusDict`
     create: list[CreateRun] = field(default_factory=list)
     cancel: list[CancelRun] = field(default_factory=list)
     prune: list[PruneRun] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     audit: list[Audit] = field(default_factory=list)
     requeue_after: float | None = None
+
+
+# ------------------------------------------------------------- manifests
+def snapshot_of(sj: ScheduledJobView, now: datetime.datetime) -> SnapshotDict:
+    """What a run of `sj` executes, fixed at its first reconcile."""
+    spec: Mapping[str, Any] = sj.spec
+    settings = {k: spec[k] for k in RUN_SETTING_KEYS if spec.get(k) is not None}
+    return SnapshotDict(
+        time=format_micro_time(now),
+        scheduledJobGeneration=sj.generation,
+        settings=cast(RunSettingsSpec, settings),
+        template=spec.get("template"),
+    )
+
+
+def run_for_fire(sj: ScheduledJobView, create: CreateRun, created_by: str = "") -> dict[str, Any]:
+    """The JobRun of one fire: owned by the job, labelled for filtering, stamped as
+    created by the operator (`created_by`: the webhooks do not see our own writes)."""
+    annotations = {c.ANNOTATION_TRIGGERED_BY: "schedule"}
+    if created_by:
+        annotations[c.ANNOTATION_CREATED_BY] = created_by
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_JOB_RUN,
+        "metadata": {
+            "name": create.name,
+            "namespace": sj.namespace,
+            "labels": {c.LABEL_SCHEDULED_JOB: sj.name, c.LABEL_TRIGGER: Trigger.SCHEDULE.value},
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": c.API_VERSION,
+                    "kind": c.KIND_SCHEDULED_JOB,
+                    "name": sj.name,
+                    "uid": sj.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "scheduledJobRef": {"name": sj.name},
+            "trigger": Trigger.SCHEDULE.value,
+            "scheduledTime": format_micro_time(create.fire),
+        },
+    }
+
+
+def cancel_patch(cancel: CancelRun, now: datetime.datetime) -> dict[str, Any]:
+    """The metadata patch that cancels a run through the lifecycle's normal path
+    (operator annotations: the operator never writes a user's spec)."""
+    annotations = {
+        c.ANNOTATION_OPERATOR_CANCEL: "true",
+        c.ANNOTATION_CANCEL_REQUESTED_BY: cancel.user,
+        c.ANNOTATION_CANCEL_REQUESTED_AT: format_micro_time(now),
+        c.ANNOTATION_CANCEL_REASON: cancel.reason[:MAX_REASON_CHARS],
+    }
+    return {"metadata": {"annotations": annotations}}
 
 
 def _run_time(run: RunView, key: str) -> datetime.datetime | None:
@@ -163,7 +236,7 @@ def _finished_at(run: RunView) -> datetime.datetime:
     return _run_time(run, "completionTime") or run.created
 
 
-def _summary(run: RunView) -> dict[str, Any]:
+def _summary(run: RunView) -> RunSummaryDict:
     started, finished = _run_time(run, "startTime"), _run_time(run, "completionTime")
     duration = (finished - started).total_seconds() if started and finished else None
     spec_time = run.status.get("scheduledTime") or run.annotations.get(f"{c.GROUP}/scheduled-time")
@@ -180,32 +253,13 @@ def _summary(run: RunView) -> dict[str, Any]:
     }
 
 
-class _Draft:
+class _Draft(StatusDraft[ScheduledJobStatusDict]):
+    """A ScheduledJob's status being built, plus the plan."""
+
     def __init__(self, sj: ScheduledJobView, now: datetime.datetime) -> None:
-        self.sj = sj
-        self.now = now
-        self.status: dict[str, Any] = copy.deepcopy(dict(sj.status))
-        self.conditions: list[Condition] = copy_conditions(self.status.get("conditions"))
         self.plan = ScheduledJobPlan()
-
-    def log(self, message: str) -> None:
-        entries = list(self.status.get("log") or [])
-        entries.append({"time": format_micro_time(self.now), "message": message[:1024]})
-        self.status["log"] = entries[-c.MAX_LOG_ENTRIES :]
-
-    def event(self, warning: bool, reason: str, message: str) -> None:
-        self.plan.events.append(Event("Warning" if warning else "Normal", reason, message))
-
-    def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
-        set_condition(
-            self.conditions,
-            type_,
-            status,
-            reason,
-            message,
-            now=self.now,
-            generation=self.sj.generation,
-        )
+        super().__init__(sj.status, now, sj.generation, self.plan.events)
+        self.sj = sj
 
 
 def decide_scheduled_job(
@@ -233,7 +287,7 @@ def decide_scheduled_job(
         draft.status["nextScheduleTime"] = None
         if previous_phase != phase and not pause.tripped:
             draft.log("suspended: no new runs until resumed (running ones continue)")
-            draft.event(False, "Suspended", "schedule paused")
+            draft.event(False, EventReason.SUSPENDED, "schedule paused")
     else:
         phase = _decide_schedule(draft, runs, previous_phase)
 
@@ -267,7 +321,7 @@ def _failure_pause(draft: _Draft, streak: Streak) -> PauseDecision:
     current = draft.status.get("failurePause")
     pause = decide_failure_pause(
         int(limit) if limit else None,
-        current if isinstance(current, Mapping) else None,
+        current or None,
         draft.sj.annotations.get(c.ANNOTATION_RESUME),
         streak,
         draft.now,
@@ -277,14 +331,18 @@ def _failure_pause(draft: _Draft, streak: Streak) -> PauseDecision:
         message = str(pause.record["message"])
         draft.log(message)
         draft.event(True, EventReason.PAUSED_AFTER_FAILURES, message)
-        draft.plan.audit.append(Audit(AuditAction.PAUSED_AFTER_FAILURES, "paused", detail=message))
+        draft.plan.audit.append(
+            Audit(AuditAction.PAUSED_AFTER_FAILURES, AuditOutcome.PAUSED, detail=message)
+        )
     if pause.resumed:
         user = draft.sj.annotations.get(c.ANNOTATION_RESUME_REQUESTED_BY) or "unknown"
         draft.status["failuresCountedSince"] = format_micro_time(draft.now)
         message = f"resumed by {user} after a pause for failures; failures count from now"
         draft.log(message)
         draft.event(False, EventReason.RESUMED_AFTER_FAILURES, message)
-        draft.plan.audit.append(Audit(AuditAction.RESUMED_AFTER_FAILURES, "resumed", user=user))
+        draft.plan.audit.append(
+            Audit(AuditAction.RESUMED_AFTER_FAILURES, AuditOutcome.RESUMED, user=user)
+        )
     return pause
 
 
@@ -298,7 +356,9 @@ def _decide_cancelled(
             f"cancelled by {user}: the schedule has ended; {len(active)} active run(s) cancelled"
         )
         draft.event(
-            False, "Cancelled", f"cancelled by {user}; {len(active)} active run(s) cancelled"
+            False,
+            EventReason.CANCELLED,
+            f"cancelled by {user}; {len(active)} active run(s) cancelled",
         )
     draft.status["nextScheduleTime"] = None
     for run in active:
@@ -327,9 +387,10 @@ def _decide_one_time(draft: _Draft, runs: Sequence[RunView]) -> ScheduledJobPhas
         not mine and (recorded or draft.status.get("lastScheduleTime"))
     ):
         if draft.sj.status.get("phase") != ScheduledJobPhase.COMPLETED:
-            outcome = mine[0].phase.value if mine else "finished"
-            draft.log(f"one-time job completed: run {name} {outcome.lower()}")
-            draft.event(False, "Completed", f"one-time job completed: run {name} {outcome.lower()}")
+            ended = mine[0].phase.value.lower() if mine else None
+            message = f"one-time job completed: run {name} {ended or 'finished'}"
+            draft.log(message)
+            draft.event(False, EventReason.COMPLETED, message)
         return ScheduledJobPhase.COMPLETED
     return ScheduledJobPhase.ACTIVE
 
@@ -344,11 +405,11 @@ def _decide_schedule(
         schedule = schedule_of(draft.sj.namespace, draft.sj.name, spec)
     except ScheduleError as error:
         draft.status["nextScheduleTime"] = None
-        draft.condition("Stalled", True, "InvalidSchedule", str(error))
+        draft.condition(ConditionType.STALLED, True, Reason.INVALID_SCHEDULE, str(error))
         return ScheduledJobPhase.ACTIVE
     if previous_phase == ScheduledJobPhase.SUSPENDED:
         draft.log("resumed: the next fire is computed from now")
-        draft.event(False, "Resumed", "schedule resumed")
+        draft.event(False, EventReason.RESUMED, "schedule resumed")
     missed_policy = spec.get("missedRunPolicy") or {}
     last = parse_time(draft.status.get("lastScheduleTime"))
     deadline = spec.get("startingDeadlineSeconds")
@@ -358,10 +419,10 @@ def _decide_schedule(
         draft.sj.created,
         draft.now,
         starting_deadline_seconds=int(deadline) if deadline is not None else None,
-        policy=MissedRunPolicy(missed_policy.get("policy", MissedRunPolicy.RUN_ONCE)),
-        max_runs=int(missed_policy.get("maxRuns", 10)),
+        policy=MissedRunPolicy(missed_policy.get("policy", DEFAULT_MISSED_RUN_POLICY)),
+        max_runs=int(missed_policy.get("maxRuns", c.DEFAULT_MISSED_RUNS_MAX)),
     )
-    policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", ConcurrencyPolicy.FORBID))
+    policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", DEFAULT_CONCURRENCY_POLICY))
     # A Backfill's runs are capped by its own maxConcurrentRuns, not by the policy: they
     # neither block a fire (Forbid) nor are replaced by one (Replace).
     still_active = [
@@ -423,7 +484,7 @@ def _decide_schedule(
         draft.status["lastScheduleTime"] = format_micro_time(due.latest_fire)
     draft.status["nextScheduleTime"] = format_micro_time(due.next_fire)
     draft.plan.requeue_after = due.wake_after_seconds
-    draft.condition("Stalled", False, "ScheduleValid", "")
+    draft.condition(ConditionType.STALLED, False, Reason.SCHEDULE_VALID, "")
     return ScheduledJobPhase.ACTIVE
 
 
@@ -442,11 +503,11 @@ def _record_missed(
     for fire, reason in list(missed)[-MAX_MISSED_ITEMISED:]:
         message = f"missed the fire of {format_micro_time(fire)}: {reason}"
         draft.log(message)
-        draft.event(True, "MissedSchedule", message)
+        draft.event(True, EventReason.MISSED_SCHEDULE, message)
     hidden = total - min(len(missed), MAX_MISSED_ITEMISED)
     if hidden > 0:
         draft.log(f"... and {hidden} earlier missed fire(s)")
-        draft.event(True, "MissedSchedule", f"{hidden} earlier fire(s) missed as well")
+        draft.event(True, EventReason.MISSED_SCHEDULE, f"{hidden} earlier fire(s) missed as well")
 
 
 # ------------------------------------------------------------ history
@@ -454,9 +515,11 @@ def _prune_and_summarise(draft: _Draft, runs: Sequence[RunView]) -> None:
     """Keep the newest finished runs within the limits and the retention period;
     record each pruned run's summary in status.history before it is deleted."""
     spec = draft.sj.spec
-    keep_succeeded = int(spec.get("successfulRunsHistoryLimit", 10))
-    keep_failed = int(spec.get("failedRunsHistoryLimit", 10))
-    retention_days = float(spec.get("runRetentionDays", 90))
+    keep_succeeded = int(
+        spec.get("successfulRunsHistoryLimit", c.DEFAULT_SUCCESSFUL_RUNS_HISTORY_LIMIT)
+    )
+    keep_failed = int(spec.get("failedRunsHistoryLimit", c.DEFAULT_FAILED_RUNS_HISTORY_LIMIT))
+    retention_days = float(spec.get("runRetentionDays", c.DEFAULT_RUN_RETENTION_DAYS))
     cutoff = draft.now - datetime.timedelta(days=retention_days)
     finished = sorted((r for r in runs if r.phase.terminal), key=_finished_at, reverse=True)
     succeeded = [r for r in finished if r.phase == RunPhase.SUCCEEDED]
@@ -489,10 +552,10 @@ def _close(
     pruned = {p.name for p in draft.plan.prune}
     active = [r for r in runs if not r.phase.terminal]
     draft.status["active"] = [
-        {
-            "name": r.name,
-            "scheduledTime": format_micro_time(r.scheduled_time) if r.scheduled_time else None,
-        }
+        ActiveRunDict(
+            name=r.name,
+            scheduledTime=format_micro_time(r.scheduled_time) if r.scheduled_time else None,
+        )
         for r in sorted(active, key=lambda r: r.created)
     ][: c.MAX_ACTIVE_LISTED]
     draft.status["activeCount"] = len(active)
@@ -516,36 +579,48 @@ def _close(
     pause = draft.status.get("failurePause")
     if suspended and pause and not draft.sj.spec.get("suspend"):
         draft.condition(
-            "Suspended", True, JobReason.CONSECUTIVE_FAILURES, str(pause.get("message") or "")
+            ConditionType.SUSPENDED,
+            True,
+            Reason.CONSECUTIVE_FAILURES,
+            str(pause.get("message") or ""),
         )
     else:
-        draft.condition("Suspended", suspended, "Suspended" if suspended else "Active", "")
+        draft.condition(
+            ConditionType.SUSPENDED,
+            suspended,
+            Reason.SUSPENDED if suspended else Reason.ACTIVE,
+            "",
+        )
     _deadline_condition(draft, runs)
     stalled = phase == ScheduledJobPhase.CANCELLED or any(
-        c_["type"] == "Stalled" and c_["status"] == "True" and c_["reason"] == "InvalidSchedule"
+        c_["type"] == ConditionType.STALLED
+        and c_["status"] == ConditionStatus.TRUE
+        and c_["reason"] == Reason.INVALID_SCHEDULE
         for c_ in draft.conditions
     )
     if phase == ScheduledJobPhase.CANCELLED:
-        draft.condition("Stalled", True, "Cancelled", "the ScheduledJob was cancelled")
+        draft.condition(
+            ConditionType.STALLED, True, Reason.CANCELLED, "the ScheduledJob was cancelled"
+        )
     ready = not stalled
     draft.condition(
-        "Ready",
+        ConditionType.READY,
         ready,
-        phase.value
+        Reason(phase.value)
         if ready
-        else "Cancelled"
+        else Reason.CANCELLED
         if phase == ScheduledJobPhase.CANCELLED
-        else "InvalidSchedule",
+        else Reason.INVALID_SCHEDULE,
         f"phase {phase.value}",
     )
-    draft.condition("Reconciling", False, phase.value, "")
+    draft.condition(ConditionType.RECONCILING, False, Reason(phase.value), "")
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.sj.generation
     # The status is written as a JSON merge patch, in which null removes a field: compare
     # without nulls, or every reconcile writes again and its watch event starts the next.
     if _without_nulls(draft.status) != _without_nulls(dict(draft.sj.status)):
-        draft.plan.status = draft.status
+        draft.plan.status = draft.written()
 
 
 def _deadline_condition(draft: _Draft, runs: Sequence[RunView]) -> None:
@@ -564,17 +639,17 @@ def _deadline_condition(draft: _Draft, runs: Sequence[RunView]) -> None:
     completion = parse_time(run.status.get("completionTime")) if run.phase.terminal else None
     late = missed(deadline, completion, draft.now)
     was_late = any(
-        cond["type"] == ConditionType.DEADLINE_MISSED and cond["status"] == "True"
+        cond["type"] == ConditionType.DEADLINE_MISSED and cond["status"] == ConditionStatus.TRUE
         for cond in draft.conditions
     )
     if late:
         message = f"run {run.name} {deadline.message()}"
-        draft.condition(ConditionType.DEADLINE_MISSED, True, JobReason.DEADLINE_MISSED, message)
+        draft.condition(ConditionType.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
         if not was_late:
             draft.event(True, EventReason.DEADLINE_MISSED, message)
     else:
         message = f"run {run.name} finished within {deadline.seconds} s of its scheduled time"
-        draft.condition(ConditionType.DEADLINE_MISSED, False, JobReason.DEADLINE_MET, message)
+        draft.condition(ConditionType.DEADLINE_MISSED, False, Reason.DEADLINE_MET, message)
 
 
 def _without_nulls(value: Any) -> Any:

@@ -68,7 +68,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from jobwarden.api.constants import MAX_JITTER_SECONDS, MAX_RUN_NAME
+from jobwarden.api.constants import DEFAULT_TIME_ZONE, MAX_JITTER_SECONDS, MAX_RUN_NAME
 from jobwarden.api.enums import MissedRunPolicy
 from jobwarden.core.spread import hashed, jitter_salt, seed_of
 
@@ -464,7 +464,7 @@ def _zone_names_by_lower_case() -> Mapping[str, str]:
 
 @functools.lru_cache(maxsize=4096)
 def parse_schedule(
-    expression: str, time_zone: str = "UTC", *, seed: str = "", jitter_seconds: int = 0
+    expression: str, time_zone: str = DEFAULT_TIME_ZONE, *, seed: str = "", jitter_seconds: int = 0
 ) -> Schedule:
     """Validate a schedule and its time zone; raises ScheduleError with a user message.
 
@@ -514,7 +514,7 @@ def schedule_of(namespace: str, name: str, spec: Mapping[str, Any]) -> Schedule:
         raise ScheduleError("a one-time job (no schedule) has no fires to show", "schedule")
     return parse_schedule(
         str(expression),
-        str(spec.get("timeZone") or "UTC"),
+        str(spec.get("timeZone") or DEFAULT_TIME_ZONE),
         seed=seed_of(namespace, name),
         jitter_seconds=int(spec.get("jitterSeconds") or 0),
     )

@@ -8,40 +8,47 @@ its ScheduledJob appears or changes; it needs no timer.
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from jobwarden.api import constants as c
+from jobwarden.api.paths import object_path
 from jobwarden.core.backfill import backfill_run, decide_backfill
 from jobwarden.core.observed import RunView
-from jobwarden.engine.kube import Kube, KubeApiError, resource_path
-from jobwarden.engine.scheduler import cancel_run, jobrun_path
-
-if TYPE_CHECKING:
-    from jobwarden.engine.reconciler import Engine
+from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.events import EventRecorder
+from jobwarden.engine.port import KubeApi, KubeApiError
+from jobwarden.engine.scheduler import cancel_run
+from jobwarden.engine.store import Store
 
 logger = logging.getLogger("jobwarden.backfill")
 
 
-def backfill_path(namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    """REST path of Backfills."""
-    return resource_path(c.API_VERSION, c.PLURAL_BACKFILLS, namespace, name, subresource)
-
-
 class Backfiller:
-    """Reconciles Backfills for the engine (same store, queue and API layer)."""
+    """Reconciles Backfills for the engine (same store, API port, Events and audit)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @property
-    def kube(self) -> Kube:
-        return self.engine.kube
+    def __init__(
+        self,
+        kube: KubeApi,
+        store: Store,
+        events: EventRecorder,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], datetime.datetime],
+        identity: Callable[[], str],
+    ) -> None:
+        self.kube = kube
+        self.store = store
+        self.events = events
+        self.audit = audit
+        self.clock = clock
+        self.identity = identity  # the operator's user name, stamped on the runs it creates
 
     async def reconcile(self, namespace: str, name: str) -> None:
         """One reconcile of one Backfill."""
-        store = self.engine.store
+        store = self.store
         view = store.backfills.get((namespace, name))
         if view is None:
             return
@@ -50,13 +57,13 @@ class Backfiller:
         if job is not None:
             active = [str(name) for name in view.status.get("activeRuns") or []]
             runs = await self._with_unseen(namespace, active, job.status, runs)
-        now = self.engine.clock()
+        now = self.clock()
         plan = decide_backfill(view, job, runs, now)
         for create in plan.create:
             assert job is not None  # a plan creates runs only for an existing job
-            manifest = backfill_run(job, view, create, self.engine.identity)
+            manifest = backfill_run(job, view, create, self.identity())
             try:
-                created = await self.kube.create(jobrun_path(namespace), manifest)
+                created = await self.kube.create(object_path(c.KIND_JOB_RUN, namespace), manifest)
             except KubeApiError as error:
                 if not error.conflict:  # that fire's run exists: the next decision skips it
                     raise
@@ -67,13 +74,13 @@ class Backfiller:
             await cancel_run(self.kube, namespace, cancel, now)
         if plan.status is not None:
             written = await self.kube.merge_patch(
-                backfill_path(namespace, name, "status"), {"status": plan.status}
+                object_path(c.KIND_BACKFILL, namespace, name, "status"), {"status": plan.status}
             )
             store.put_backfill(written)
         for event in plan.events:
-            self.engine.events.emit_for(c.KIND_BACKFILL, namespace, name, view.uid, event)
+            self.events.emit_for(c.KIND_BACKFILL, namespace, name, view.uid, event)
         for record in plan.audit:
-            self.engine.audit.write_object(c.KIND_BACKFILL, namespace, name, view.uid, record)
+            self.audit.write_object(c.KIND_BACKFILL, namespace, name, view.uid, record)
 
     async def _with_unseen(
         self, namespace: str, active: list[str], job_status: Mapping[str, Any], runs: list[RunView]
@@ -87,11 +94,11 @@ class Backfiller:
             if name in known:
                 continue
             try:
-                body = await self.kube.get(jobrun_path(namespace, name))
+                body = await self.kube.get(object_path(c.KIND_JOB_RUN, namespace, name))
             except KubeApiError as error:
                 if error.not_found:
                     continue  # gone for good: the decision counts it
                 raise
             body.setdefault("kind", c.KIND_JOB_RUN)
-            runs.append(self.engine.store.put_run(body))
+            runs.append(self.store.put_run(body))
         return runs

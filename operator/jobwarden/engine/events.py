@@ -21,10 +21,11 @@ from typing import Final
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
+from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time, format_time
 from jobwarden.core.observed import RunView
 from jobwarden.core.plan import Event
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError
 
 logger = logging.getLogger("jobwarden.events")
 
@@ -42,7 +43,7 @@ class EventRecorder:
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         *,
         senders: int = SENDERS,
         backlog: int = BACKLOG,

@@ -13,65 +13,17 @@ import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import aiohttp
 import kopf
 
 from jobwarden import __version__
+from jobwarden.engine.port import JSON, KubeApiError
 from jobwarden.incluster import login_with_service_account
-
-JSON = dict[str, Any]
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"  # built-in kinds only
-
-
-class KubeApiError(Exception):
-    """A non-2xx answer from the API server."""
-
-    def __init__(
-        self, method: str, path: str, status: int, body: str, retry_after: str | None = None
-    ) -> None:
-        self.status = status
-        try:
-            answer: JSON = json.loads(body)
-        except ValueError:
-            answer = {}
-        if not isinstance(answer, dict):
-            answer = {}
-        self.reason = str(answer.get("reason", ""))
-        self.message = str(answer.get("message", body[:500]))
-        details = answer.get("details") or {}
-        #: The Status' causes, by type (StatusCause.type is sent as `reason`).
-        self.causes = tuple(
-            str(cause.get("reason") or "")
-            for cause in (details.get("causes") or [])
-            if isinstance(cause, dict)
-        )
-        self.retry_after_seconds = _seconds(details.get("retryAfterSeconds")) or _seconds(
-            retry_after
-        )
-        super().__init__(f"{method} {path}: {status} {self.reason}: {self.message}")
-
-    @property
-    def not_found(self) -> bool:
-        """404: the object is gone."""
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        """409: already exists, or a stale resourceVersion."""
-        return self.status == 409
-
-
-def _seconds(value: object) -> float | None:
-    """A Retry-After in seconds (an HTTP date is not used by the API server)."""
-    try:
-        seconds = float(str(value)) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
 
 
 def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
@@ -129,7 +81,8 @@ def _auth_headers(info: kopf.ConnectionInfo) -> dict[str, str]:
 
 
 class Kube:
-    """Async GET/POST/PATCH/DELETE on REST paths with dict bodies."""
+    """Async GET/POST/PUT/PATCH/DELETE on REST paths with dict bodies: the `KubeApi`
+    port over HTTP."""
 
     def __init__(self, login_fn: Callable[[], kopf.ConnectionInfo] = login) -> None:
         self._login_fn = login_fn
@@ -210,9 +163,14 @@ class Kube:
             if not token:
                 return
 
-    async def create(self, path: str, body: JSON) -> JSON:
-        """POST a new object into a collection."""
-        return await self.request("POST", path, body=body)
+    async def create(self, path: str, body: JSON, *, dry_run: bool = False) -> JSON:
+        """POST a new object into a collection (`dry_run`: checked, not stored)."""
+        params = {"dryRun": "All"} if dry_run else None
+        return await self.request("POST", path, body=body, params=params)
+
+    async def replace(self, path: str, body: JSON) -> JSON:
+        """PUT an object (its metadata.resourceVersion makes it conditional)."""
+        return await self.request("PUT", path, body=body)
 
     async def merge_patch(self, path: str, body: JSON) -> JSON:
         """Apply a JSON merge patch (RFC 7386)."""
@@ -239,38 +197,3 @@ class Kube:
         if propagation is not None:
             options["propagationPolicy"] = propagation
         return await self.request("DELETE", path, body=options)
-
-
-async def whoami(kube: Kube) -> str:
-    """The user name the API server knows these credentials by (SelfSubjectReview)."""
-    review = await kube.create(
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-    )
-    username = str(((review.get("status") or {}).get("userInfo") or {}).get("username", ""))
-    if not username:
-        raise RuntimeError(
-            "the API server did not say who the operator is (SelfSubjectReview); set "
-            "JOBWARDEN_OPERATOR_USERNAME"
-        )
-    return username
-
-
-def resource_path(
-    api_version: str,
-    plural: str,
-    namespace: str | None = None,
-    name: str | None = None,
-    subresource: str | None = None,
-) -> str:
-    """The REST path of a collection or object, e.g. ("v1", "pods", "ns", "p")."""
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    parts = [base]
-    if namespace:
-        parts.append(f"namespaces/{namespace}")
-    parts.append(plural)
-    if name:
-        parts.append(name)
-    if subresource:
-        parts.append(subresource)
-    return "/".join(parts)

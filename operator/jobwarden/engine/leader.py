@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from jobwarden.api.paths import resource_path
 from jobwarden.core.conditions import format_micro_time
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError
 
 logger = logging.getLogger("jobwarden.leader")
 
@@ -27,7 +28,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         namespace: str,
         name: str,
         identity: str,
@@ -99,7 +100,7 @@ class LeaderElector:
         if holder and holder != self.identity and not expired:
             return False
         try:
-            await self.kube.request("PUT", self.path, body=self._record(lease))
+            await self.kube.replace(self.path, self._record(lease))
         except KubeApiError as error:
             if error.conflict:
                 return False
@@ -113,7 +114,7 @@ class LeaderElector:
         with contextlib.suppress(KubeApiError, OSError):
             lease = await self.kube.get(self.path)
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
-                await self.kube.request("PUT", self.path, body=self._record(lease, release=True))
+                await self.kube.replace(self.path, self._record(lease, release=True))
         self.is_leader = False
 
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:

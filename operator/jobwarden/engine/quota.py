@@ -1,4 +1,8 @@
-"""Per-namespace slot accounting: who holds a worker slot, who waits, who is next."""
+"""Per-namespace admission index: who holds a worker slot, who waits, who is next.
+
+The rules are `core.admission`'s; this keeps their answers current run by run (see
+`Slots`), so a namespace with thousands of waiting runs is not re-ranked per change.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +11,26 @@ from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 
-from jobwarden.api.enums import ConcurrencyPolicy, Priority, RunPhase, Trigger
-from jobwarden.core.admission import Ticket, WaitingRun, free_slots, ticket_at
-from jobwarden.core.conditions import parse_time
+from jobwarden.api.enums import Priority
+from jobwarden.core.admission import (
+    OUT,
+    Placement,
+    SortKey,
+    Standing,
+    Ticket,
+    answer,
+    blocking_run,
+    classify,
+    free_slots,
+    holds_slot,
+    runs_may_overlap,
+    ticket_at,
+    wants_slot,
+)
 from jobwarden.core.eta import RATE_SAMPLES, estimate_start, min_samples
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
-
-_HOLDING_PHASES = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
-
-SortKey = tuple[int, datetime.datetime, str, str]  # WaitingRun.sort_key()
-
-
-class _State(Enum):
-    HOLDS = "holds"  # occupies a slot
-    WAITING = "waiting"  # in the queue, ranked by its sort key
-    DEFERRED = "deferred"  # waiting once its next attempt time has come
-    BLOCKED = "blocked"  # another run of its ScheduledJob must finish first
-    OUT = "out"  # finished, cancelled or being deleted: no slot wanted
-
-
-@dataclass(frozen=True)
-class _Entry:
-    state: _State
-    sort_key: SortKey | None = None  # WAITING
-    until: datetime.datetime | None = None  # DEFERRED
-    scheduled_job: str | None = None
-
-
-_OUT = _Entry(_State.OUT)
 
 
 @dataclass
@@ -53,7 +46,7 @@ class Queue:
     limit: int = 0
     holders: int = 0
     order: list[SortKey] = field(default_factory=list)
-    entries: dict[RunKey, _Entry] = field(default_factory=dict)
+    entries: dict[RunKey, Placement] = field(default_factory=dict)
     deferred: dict[RunKey, datetime.datetime] = field(default_factory=dict)
     by_priority: Counter[int] = field(default_factory=Counter)  # waiting, by priority rank
 
@@ -88,20 +81,20 @@ class Queue:
         """Every waiting run's ticket by (kind, name) (for tests and tools)."""
         return {(key[0], key[2]): ticket for key, ticket in self.waiting()}
 
-    def place(self, key: RunKey, entry: _Entry) -> None:
+    def place(self, key: RunKey, entry: Placement) -> None:
         """Replace what the queue knows of one run."""
-        old = self.entries.pop(key, _OUT)
-        if old.state is _State.HOLDS:
+        old = self.entries.pop(key, OUT)
+        if old.standing is Standing.HOLDS:
             self.holders -= 1
         elif old.sort_key is not None:
             del self.order[bisect_left(self.order, old.sort_key)]
             self.by_priority[old.sort_key[0]] -= 1
-        elif old.state is _State.DEFERRED:
+        elif old.standing is Standing.DEFERRED:
             self.deferred.pop(key, None)
-        if entry.state is _State.OUT:
+        if entry.standing is Standing.OUT:
             return
         self.entries[key] = entry
-        if entry.state is _State.HOLDS:
+        if entry.standing is Standing.HOLDS:
             self.holders += 1
         elif entry.sort_key is not None:
             insort(self.order, entry.sort_key)
@@ -164,33 +157,26 @@ class Slots:
         return estimate_start(position, times, now, needed)
 
     def holds(self, view: RunView) -> bool:
-        """Whether the run occupies a worker slot now."""
-        if view.key in self.reserved or view.phase in _HOLDING_PHASES:
-            return True
-        return self.store.has_alive_pod(view.key)
+        """Whether the run occupies a worker slot now (`core.admission.holds_slot`)."""
+        return holds_slot(
+            view,
+            reserved=view.key in self.reserved,
+            pod_alive=self.store.has_alive_pod(view.key),
+        )
 
     def blocking_run(self, view: RunView) -> RunView | None:
-        """Another run of the same ScheduledJob that must finish first (Forbid/Replace).
-        A Backfill's runs are outside the policy (its maxConcurrentRuns caps them)."""
-        if (
-            not view.scheduled_job
-            or view.trigger == Trigger.BACKFILL.value
-            or self._policy(view) == ConcurrencyPolicy.ALLOW.value
-        ):
+        """Another run of the same ScheduledJob that must finish first (Forbid/Replace)."""
+        policy = self._policy(view)
+        if runs_may_overlap(view, policy):
             return None
-        for other in self.store.runs_of(view.namespace, view.scheduled_job, live_only=True):
-            if (
-                other.key != view.key
-                and other.trigger != Trigger.BACKFILL.value
-                and not other.phase.terminal
-                and self.holds(other)
-            ):
-                return other
-        return None
+        assert view.scheduled_job is not None  # runs_may_overlap: a run of no job may
+        siblings = self.store.runs_of(view.namespace, view.scheduled_job, live_only=True)
+        return blocking_run(view, policy, siblings, self.holds)
 
-    def _policy(self, view: RunView) -> str:
+    def _policy(self, view: RunView) -> str | None:
+        """The concurrencyPolicy of the run's ScheduledJob; None if it is not known."""
         sj = self.store.scheduled_jobs.get((view.namespace, str(view.scheduled_job)))
-        return sj.concurrency_policy if sj else ConcurrencyPolicy.FORBID.value
+        return sj.concurrency_policy if sj else None
 
     def queue(self, namespace: str, now: datetime.datetime) -> Queue:
         """The namespace's queue, brought up to date."""
@@ -213,7 +199,7 @@ class Slots:
             view = self.store.run(key)
             entry = queue.entries.get(key)
             job = view.scheduled_job if view else entry.scheduled_job if entry else None
-            if not job or (view and self._policy(view) == ConcurrencyPolicy.ALLOW.value):
+            if not job or (view and runs_may_overlap(view, self._policy(view))):
                 continue
             siblings.update(v.key for v in self.store.runs_of(key[1], job, live_only=True))
         return keys | siblings
@@ -223,60 +209,35 @@ class Slots:
         entries = {view.key: self._classify(view, now) for view in self.store.live_runs(namespace)}
         queue.order = sorted(e.sort_key for e in entries.values() if e.sort_key is not None)
         queue.by_priority = Counter(key[0] for key in queue.order)
-        queue.holders = sum(1 for e in entries.values() if e.state is _State.HOLDS)
+        queue.holders = sum(1 for e in entries.values() if e.standing is Standing.HOLDS)
         queue.deferred = {k: e.until for k, e in entries.items() if e.until is not None}
-        queue.entries = {k: e for k, e in entries.items() if e.state is not _State.OUT}
+        queue.entries = {k: e for k, e in entries.items() if e.standing is not Standing.OUT}
         self._queues[namespace] = queue
         return queue
 
-    def _classify(self, view: RunView | None, now: datetime.datetime) -> _Entry:
-        """Where one run belongs in its namespace's queue (same rules as `slot_for`)."""
+    def _classify(self, view: RunView | None, now: datetime.datetime) -> Placement:
+        """Where one run belongs in its namespace's queue (`core.admission.classify`)."""
         self.classified += 1
         if (
             view is None
             or view.key not in self.store.live.get(view.namespace, ())
             or (view.phase.terminal and view.key not in self.store.pods)
         ):
-            return _OUT  # not among `Store.live_runs`
-        job = view.scheduled_job
-        if self.holds(view):
-            return _Entry(_State.HOLDS, scheduled_job=job)
-        if view.phase.terminal or view.settings.cancel or view.deleting:
-            return _OUT
-        if self.blocking_run(view) is not None:
-            return _Entry(_State.BLOCKED, scheduled_job=job)
-        next_attempt = parse_time(view.status.get("nextAttemptTime"))
-        if next_attempt is not None and next_attempt > now:
-            return _Entry(_State.DEFERRED, until=next_attempt, scheduled_job=job)
-        waiting = WaitingRun.of(view.settings.priority, view.created, view.kind, view.name)
-        return _Entry(_State.WAITING, sort_key=waiting.sort_key(), scheduled_job=job)
+            return OUT  # not among `Store.live_runs`
+        holds = self.holds(view)
+        # The blocker is looked up only where classify reads it (it walks the job's runs).
+        blocker = self.blocking_run(view) if not holds and wants_slot(view) else None
+        return classify(view, holds=holds, blocker=blocker, now=now)
 
     def slot_for(self, view: RunView, now: datetime.datetime) -> Slot:
-        """The admission answer for one run."""
+        """The admission answer for one run (`core.admission.answer`)."""
         queue = self.queue(view.namespace, now)
-        holders, limit = queue.holders, queue.limit
-        if self.holds(view):
-            return Slot(admit=False, position=0, running=holders, limit=limit)
-        blocker = self.blocking_run(view)
-        if blocker is not None:
-            return Slot(
-                admit=False,
-                position=1,
-                running=holders,
-                limit=limit,
-                reason="ConcurrencyPolicy",
-                message=f"waiting for run {blocker.name} of the same ScheduledJob to finish",
-            )
-        ticket = queue.ticket(view.kind, view.name)
-        if ticket is None:
-            return Slot(admit=False, position=0, running=holders, limit=limit)
-        estimate = (
-            None if ticket.admit else self.estimate_start(view.namespace, ticket.position, now)
-        )
-        return Slot(
-            admit=ticket.admit,
-            position=ticket.position,
-            running=holders,
-            limit=limit,
-            estimated_start=estimate,
+        holds = self.holds(view)
+        return answer(
+            holds=holds,
+            blocker=None if holds else self.blocking_run(view),
+            ticket=queue.ticket(view.kind, view.name),
+            holders=queue.holders,
+            limit=queue.limit,
+            estimate=lambda position: self.estimate_start(view.namespace, position, now),
         )

@@ -13,27 +13,34 @@ import datetime
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
 from jobwarden import metrics
 from jobwarden.api import constants as c
-from jobwarden.api.enums import RunPhase
-from jobwarden.core.conditions import format_micro_time
-from jobwarden.core.lifecycle import decide, queue_update_due
+from jobwarden.api.paths import object_path, resource_path
+from jobwarden.api.shapes import QueuedByPriorityDict, WorkerQuotaStatusDict
+from jobwarden.core.admission import HOLDING_PHASES
+from jobwarden.core.lifecycle import (
+    decide,
+    decide_without_scheduled_job,
+    needs_snapshot,
+    queue_update_due,
+)
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
-from jobwarden.core.plan import CreatePod, DeletePod, Event, Plan, ReleasePod
+from jobwarden.core.plan import CreatePod, DeletePod, Plan, ReleasePod
 from jobwarden.core.podspec import TemplateMissingError, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, Refusal
+from jobwarden.core.scheduledjob import ScheduledJobView, snapshot_of
 from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.backfill import Backfiller
 from jobwarden.engine.events import EventRecorder
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
 from jobwarden.engine.quota import Slots
-from jobwarden.engine.scheduler import Scheduler, snapshot_of
+from jobwarden.engine.scheduler import Scheduler
 from jobwarden.engine.store import RunKey, Store
 from jobwarden.engine.workers import (
     ensure_worker_identity,
@@ -47,9 +54,7 @@ logger = logging.getLogger("jobwarden.engine")
 NamespaceKey = tuple[str, str]  # ("namespace", name)
 Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, name)
 
-_PLURALS = {c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS, c.KIND_EXPORT: c.PLURAL_EXPORTS}
 _RETRY_AFTER_ERROR = 2.0
-_HOLDING = (RunPhase.STARTING, RunPhase.RUNNING, RunPhase.CANCELLING)
 #: Keys served by the schedule queue (apart from the runs').
 _SCHEDULE_KINDS = (c.KIND_SCHEDULED_JOB, c.KIND_BACKFILL)
 #: The whole queue of a namespace is walked for shown positions at most this often.
@@ -67,17 +72,12 @@ class EngineConfig:
     operator_username: str = ""  # who the API knows us as; asked at start when empty
 
 
-def run_path(kind: str, namespace: str, name: str, subresource: str | None = None) -> str:
-    """REST path of a JobRun or Export."""
-    return resource_path(c.API_VERSION, _PLURALS[kind], namespace, name, subresource)
-
-
 class Engine:
     """Owns the store, the slots and the work queue; one per operator process."""
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         config: EngineConfig,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
@@ -91,9 +91,19 @@ class Engine:
         # must never delay a fire (at 5,000 jobs a shared queue fell behind at once).
         self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube, clock=clock)
-        self.scheduler = Scheduler(self)
-        self.backfiller = Backfiller(self)
         self.audit = AuditLog()
+        self.scheduler = Scheduler(
+            kube,
+            self.store,
+            self.events,
+            clock=clock,
+            requeue=self.requeue,
+            identity=lambda: self.identity,
+            audit=self.audit,
+        )
+        self.backfiller = Backfiller(
+            kube, self.store, self.events, self.audit, clock=clock, identity=lambda: self.identity
+        )
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
         self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
@@ -127,6 +137,29 @@ class Engine:
     def forget_pod_uid(self, uid: str) -> None:
         """A pod is gone: drop it from the released-finalizer memory."""
         self._released.discard(uid)
+
+    def state(self) -> metrics.EngineState:
+        """A snapshot for the state gauges (`metrics.watch_state`): queue depths now; the
+        namespaces and ScheduledJobs as the store has them when they are read."""
+        return metrics.EngineState(
+            workqueue_depth=len(self.queue) + len(self.schedule_queue),
+            events_waiting=self.events.waiting(),
+            namespaces=self._namespace_states(),
+            scheduled_jobs=self._scheduled_jobs(),
+        )
+
+    def _scheduled_jobs(self) -> Iterator[ScheduledJobView]:
+        yield from list(self.store.scheduled_jobs.values())
+
+    def _namespace_states(self) -> Iterator[metrics.NamespaceState]:
+        store, slots = self.store, self.slots
+        namespaces = {ns for ns, keys in list(store.by_namespace.items()) if keys}
+        namespaces |= {ns for ns, quotas in list(store.quotas.items()) if quotas}
+        namespaces |= {namespace for namespace, _ in list(store.scheduled_jobs)}
+        for namespace in sorted(namespaces):
+            runs = ((view, slots.holds(view)) for view in store.live_runs(namespace))
+            limit = store.quota(namespace, slots.default_limit)
+            yield metrics.NamespaceState(namespace, limit, runs)
 
     async def run(self) -> None:
         """Lead: resync the store from the API, then process the queue until cancelled."""
@@ -163,31 +196,20 @@ class Engine:
         The watch streams keep the store current afterwards; this closes the gap of a
         replica that just started or just became the leader.
         """
-        for kind, plural in _PLURALS.items():
-            async for item in self.kube.list_pages(resource_path(c.API_VERSION, plural)):
+        for kind in c.RUN_KINDS:
+            async for item in self.kube.list_pages(object_path(kind)):
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", c.API_VERSION)
                 self.store.put_run(item)
-        sj_path = resource_path(c.API_VERSION, c.PLURAL_SCHEDULED_JOBS)
-        async for item in self.kube.list_pages(sj_path):
+        async for item in self.kube.list_pages(object_path(c.KIND_SCHEDULED_JOB)):
             self.store.put_scheduled_job(item)
-        backfills_path = resource_path(c.API_VERSION, c.PLURAL_BACKFILLS)
-        async for item in self.kube.list_pages(backfills_path):
+        async for item in self.kube.list_pages(object_path(c.KIND_BACKFILL)):
             self.store.put_backfill(item)
         pods_path = resource_path("v1", "pods")
         async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
-        quota_path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS)
-        async for item in self.kube.list_pages(quota_path):
-            metadata = item.get("metadata") or {}
-            limit = int((item.get("spec") or {}).get("maxRunning", self.config.default_max_running))
-            self.store.put_quota(
-                str(metadata.get("namespace")),
-                str(metadata.get("name")),
-                limit,
-                uid=str(metadata.get("uid", "")),
-                generation=int(metadata.get("generation") or 1),
-            )
+        async for item in self.kube.list_pages(object_path(c.KIND_WORKER_QUOTA)):
+            self.store.put_quota_object(item, self.config.default_max_running)
 
     async def _handle(self, key: Key) -> None:
         try:
@@ -259,13 +281,13 @@ class Engine:
             usage = (uid, running, tuple(sorted(queued_by_priority.items())), generation)
             if self._quota_usage.get((namespace, name)) == usage:
                 continue
-            status = {
-                "observedGeneration": generation,
-                "running": running,
-                "queued": sum(queued_by_priority.values()),
-                "queuedByPriority": queued_by_priority,
-            }
-            path = resource_path(c.API_VERSION, c.PLURAL_WORKER_QUOTAS, namespace, name, "status")
+            status = WorkerQuotaStatusDict(
+                observedGeneration=generation,
+                running=running,
+                queued=sum(queued_by_priority.values()),
+                queuedByPriority=cast(QueuedByPriorityDict, queued_by_priority),
+            )
+            path = object_path(c.KIND_WORKER_QUOTA, namespace, name, "status")
             try:
                 await self.kube.merge_patch(path, {"status": status})
             except KubeApiError as error:
@@ -297,10 +319,11 @@ class Engine:
         if unwritten is not None:
             view = unwritten.applied_to(view)  # decide from what was decided last
         snapshot_added = False
-        if view.scheduled_job and not view.status.get("snapshot") and not view.phase.terminal:
-            sj = self.store.scheduled_jobs.get((view.namespace, view.scheduled_job))
+        if needs_snapshot(view):
+            sj = self.store.scheduled_jobs.get((view.namespace, str(view.scheduled_job)))
             if sj is None:
-                await self._fail_without_scheduled_job(view)
+                plan = decide_without_scheduled_job(view, self.clock())
+                await self._apply(view, plan, stored_status)
                 return
             view = view.with_snapshot(snapshot_of(sj, self.clock()))
             snapshot_added = True
@@ -344,7 +367,7 @@ class Engine:
                     raise RuntimeError("a refused create was planned again") from refused
                 await self._apply(view, plan, stored_status)
         except BaseException:
-            if view.phase not in _HOLDING:
+            if view.phase not in HOLDING_PHASES:
                 self.slots.unreserve(key)
             raise
         if not plan.holds_slot:
@@ -356,29 +379,9 @@ class Engine:
         if view.scheduled_job and plan.status is not None:
             self.kick_scheduled_job(view.namespace, view.scheduled_job)
 
-    async def _fail_without_scheduled_job(self, view: RunView) -> None:
-        """A run of a ScheduledJob that does not exist cannot run: say so, once."""
-        message = f"ScheduledJob {view.scheduled_job} not found in {view.namespace}"
-        if view.status.get("message") == message:
-            return
-        now = format_micro_time(self.clock())
-        status = {
-            "phase": "Failed",
-            "reason": "ScheduledJobNotFound",
-            "message": message,
-            "completionTime": now,
-            "observedGeneration": view.generation,
-            "log": [*(view.status.get("log") or []), {"time": now, "message": message}][-50:],
-        }
-        written = await self.kube.merge_patch(
-            run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
-        )
-        self.store.remember_written(written)
-        self.events.emit(view, Event("Warning", "Failed", message))
-
     async def _refresh(self, view: RunView) -> RunView | None:
         try:
-            body = await self.kube.get(run_path(view.kind, view.namespace, view.name))
+            body = await self.kube.get(object_path(view.kind, view.namespace, view.name))
         except KubeApiError as error:
             if error.not_found:
                 return None
@@ -408,7 +411,7 @@ class Engine:
             }
             if status:
                 written = await self.kube.merge_patch(
-                    run_path(view.kind, view.namespace, view.name, "status"), {"status": status}
+                    object_path(view.kind, view.namespace, view.name, "status"), {"status": status}
                 )
                 self._unwritten.pop(view.key, None)
                 self.store.remember_written(written)
@@ -430,7 +433,7 @@ class Engine:
         missing = view.filter_labels()
         if missing:
             await self.kube.merge_patch(
-                run_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
+                object_path(view.kind, view.namespace, view.name), {"metadata": {"labels": missing}}
             )
 
     # ------------------------------------------------------------------ pods

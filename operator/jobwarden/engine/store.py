@@ -278,6 +278,17 @@ class Store:
         self.quotas[namespace][name] = max_running
         self.quota_meta[namespace, name] = (uid, generation)
 
+    def put_quota_object(self, body: Mapping[str, Any], default: int) -> None:
+        """Record a WorkerQuota object (`default`: its limit when maxRunning is unset)."""
+        metadata = body.get("metadata") or {}
+        self.put_quota(
+            str(metadata.get("namespace", "")),
+            str(metadata.get("name", "")),
+            int((body.get("spec") or {}).get("maxRunning", default)),
+            uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation") or 1),
+        )
+
     def remove_quota(self, namespace: str, name: str) -> None:
         """Forget a deleted WorkerQuota."""
         self.quotas.get(namespace, {}).pop(name, None)

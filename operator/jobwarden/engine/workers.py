@@ -23,7 +23,8 @@ import weakref
 from typing import Any
 
 from jobwarden.api import constants as c
-from jobwarden.engine.kube import Kube, KubeApiError, resource_path
+from jobwarden.api.paths import resource_path
+from jobwarden.engine.port import KubeApi, KubeApiError
 
 #: Also `core.podspec.WORKER_SERVICE_ACCOUNT` (the pure core cannot import the engine;
 #: a unit test keeps the two equal).
@@ -102,7 +103,7 @@ def uses_worker_identity(pod: dict[str, Any]) -> bool:
 class WorkerIdentities:
     """Ensures the worker identity per namespace, at most once per CACHE_SECONDS."""
 
-    def __init__(self, kube: Kube, cache_seconds: float = CACHE_SECONDS) -> None:
+    def __init__(self, kube: KubeApi, cache_seconds: float = CACHE_SECONDS) -> None:
         self.kube = kube
         self.cache_seconds = cache_seconds
         self._done: dict[str, float] = {}  # namespace -> time.monotonic() of success
@@ -156,23 +157,23 @@ class WorkerIdentities:
             await self.kube.merge_patch(path, drift)
 
 
-_IDENTITIES: weakref.WeakKeyDictionary[Kube, WorkerIdentities] = weakref.WeakKeyDictionary()
+_IDENTITIES: weakref.WeakKeyDictionary[KubeApi, WorkerIdentities] = weakref.WeakKeyDictionary()
 
 
-def _identities(kube: Kube) -> WorkerIdentities:
+def _identities(kube: KubeApi) -> WorkerIdentities:
     identities = _IDENTITIES.get(kube)
     if identities is None:
         identities = _IDENTITIES[kube] = WorkerIdentities(kube)
     return identities
 
 
-async def ensure_worker_identity(kube: Kube, namespace: str) -> None:
+async def ensure_worker_identity(kube: KubeApi, namespace: str) -> None:
     """Make sure `namespace` has the jobwarden-worker ServiceAccount, Role and
     RoleBinding (idempotent; cached per namespace and `kube`)."""
     await _identities(kube).ensure(namespace)
 
 
-def forget_worker_identity(kube: Kube, namespace: str) -> None:
+def forget_worker_identity(kube: KubeApi, namespace: str) -> None:
     """Drop the cache entry of `namespace` (e.g. after a pod was rejected because
     its ServiceAccount was missing)."""
     _identities(kube).forget(namespace)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import BackfillPhase, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import BackfillPhase, Guard, RunPhase, ScheduledJobPhase, Trigger
 from jobwarden.core.conditions import format_micro_time, parse_time
 from jobwarden.core.preview import rarity
 from jobwarden.core.refusals import ApiRefusal, classify
@@ -32,12 +32,6 @@ STAMPED: Final = (
     c.ANNOTATION_RESUME_REQUESTED_BY,
 )
 MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
-PLURALS: Final = {
-    c.KIND_SCHEDULED_JOB: c.PLURAL_SCHEDULED_JOBS,
-    c.KIND_JOB_RUN: c.PLURAL_JOB_RUNS,
-    c.KIND_EXPORT: c.PLURAL_EXPORTS,
-    c.KIND_BACKFILL: c.PLURAL_BACKFILLS,
-}
 TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
@@ -96,7 +90,7 @@ class Request:
     @property
     def plural(self) -> str:
         """The resource name RBAC uses for this kind."""
-        return PLURALS[self.kind]
+        return c.PLURALS[self.kind]
 
     @property
     def what(self) -> str:
@@ -295,7 +289,7 @@ class ScheduledJobFacts:
     run_spec: str | None = None
     #: Its schedule and time zone (a Backfill counts the fires in its range).
     schedule: str | None = None
-    time_zone: str = "UTC"
+    time_zone: str = c.DEFAULT_TIME_ZONE
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -310,7 +304,7 @@ class ScheduledJobFacts:
             created_by=_annotations(body).get(c.ANNOTATION_CREATED_BY),
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
             schedule=str(spec["schedule"]) if spec.get("schedule") else None,
-            time_zone=str(spec.get("timeZone") or "UTC"),
+            time_zone=str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE),
         )
 
 
@@ -372,7 +366,7 @@ class Verdict:
     message: str = ""
     code: int = 200
     #: For denials worth an audit line: what was attempted ("cancel", "run", …).
-    action: str | None = None
+    action: Guard | None = None  # what was refused, for the audit line
     #: Shown by kubectl when allowed (e.g. a worker pod refused for now: exceeded quota).
     warnings: tuple[str, ...] = ()
 
@@ -380,7 +374,7 @@ class Verdict:
 ALLOW: Final = Verdict(True)
 
 
-def _deny(code: int, message: str, action: str | None = None) -> Verdict:
+def _deny(code: int, message: str, action: Guard | None = None) -> Verdict:
     return Verdict(False, message, code, action)
 
 
@@ -399,7 +393,7 @@ def decide(request: Request, facts: Facts) -> Verdict:
 def _decide(request: Request, facts: Facts) -> Verdict:
     violation = stamp_violation(request)
     if violation:
-        return _deny(403, violation, "stamp")
+        return _deny(403, violation, Guard.STAMP)
     if request.kind == c.KIND_SCHEDULED_JOB:
         problem = schedule_problem(request)
         if problem:
@@ -495,7 +489,8 @@ def _schedule_changed(request: Request) -> bool:
     new, old = _spec(request.new), _spec(request.old)
     return request.operation == "CREATE" or (
         new.get("schedule") != old.get("schedule")
-        or str(new.get("timeZone") or "UTC") != str(old.get("timeZone") or "UTC")
+        or str(new.get("timeZone") or c.DEFAULT_TIME_ZONE)
+        != str(old.get("timeZone") or c.DEFAULT_TIME_ZONE)
     )
 
 
@@ -543,7 +538,7 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
             403,
             f"trigger {trigger} is reserved for the runs jobwarden creates from a "
             "ScheduledJob's schedule; use trigger Manual to run a job now",
-            "run",
+            Guard.RUN,
         )
     ref = scheduled_job_ref(request.new)
     if ref is None:
@@ -559,7 +554,7 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
         f"marked sensitive (spec.sensitive: true), and a manual run needs the RBAC verb "
         f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
         f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
-        "run-sensitive",
+        Guard.RUN_SENSITIVE,
     )
 
 
@@ -584,7 +579,7 @@ def _decide_new_backfill(request: Request, facts: Facts) -> Verdict:
             f'{request.user.username} may not backfill ScheduledJob "{ref}": a Backfill '
             f"creates JobRuns, and the RBAC verb create on {c.PLURAL_JOB_RUNS}.{c.GROUP} in "
             f'namespace "{request.namespace}" is needed for that',
-            "backfill",
+            Guard.BACKFILL,
         )
     job = facts.scheduled_job(ref)
     if not job.exists:
@@ -598,7 +593,7 @@ def _decide_new_backfill(request: Request, facts: Facts) -> Verdict:
             f"sensitive (spec.sensitive: true), and its runs need the RBAC verb "
             f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
             f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
-            "backfill-sensitive",
+            Guard.BACKFILL_SENSITIVE,
         )
     if job.schedule is None:
         return _deny(
@@ -649,7 +644,7 @@ def _decide_cancel(request: Request, facts: Facts) -> Verdict:
             409,
             f"{request.what} is not in a cancellable state: {phase} (it has already "
             "finished; there is nothing to cancel)",
-            "cancel",
+            Guard.CANCEL,
         )
     user = request.user.username
     creators = [_annotations(request.old).get(c.ANNOTATION_CREATED_BY)]
@@ -671,5 +666,5 @@ def _decide_cancel(request: Request, facts: Facts) -> Verdict:
         f"{user} may not cancel {request.what}: only its creator ({creator}) or a user "
         f'with the RBAC verb "{VERB_CANCEL}" on {request.plural}.{c.GROUP} in namespace '
         f'"{request.namespace}" may cancel it (granted by {CANCEL_ROLES})',
-        "cancel",
+        Guard.CANCEL,
     )

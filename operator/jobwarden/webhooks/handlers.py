@@ -13,6 +13,10 @@ are answered exactly as the real request would be, without an audit line.
 
 kopf fixes a webhook's failurePolicy when the handler is registered, at import: it is
 read from JOBWARDEN_WEBHOOK_FAILURE_POLICY like the rest of OperatorConfig.
+
+`configure_admission`, called from the operator's startup, sets up the runtime the
+handlers share (`runtime.AdmissionRuntime`) and keeps it in kopf's memo, where every
+handler finds it: this module uses the runtime, the runtime knows nothing of it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.settings import OperatorConfig
-from jobwarden.webhooks import decisions
-from jobwarden.webhooks.runtime import current, request_from, shutdown_admission
+from jobwarden.webhooks import decisions, selfskip
+from jobwarden.webhooks.runtime import (
+    CONFIGURATION_NAME,
+    AdmissionRuntime,
+    AdmissionServer,
+    request_from,
+)
 
 logger = logging.getLogger("jobwarden.webhooks")
 
@@ -37,6 +46,8 @@ PLURALS: Final = (
 )
 OPERATIONS: Final = ("CREATE", "UPDATE")
 FAILURE_POLICY: Final = OperatorConfig.from_env().webhook_failure_policy
+#: Where the runtime is kept in kopf's memo (the operator's, copied to every object's).
+MEMO_KEY: Final = "admission"
 
 
 def check_failure_policy(config: OperatorConfig) -> None:
@@ -49,12 +60,34 @@ def check_failure_policy(config: OperatorConfig) -> None:
         )
 
 
+def configure_admission(
+    settings: kopf.OperatorSettings, config: OperatorConfig, memo: kopf.Memo
+) -> None:
+    """Serve the webhooks with our certificates; let kopf create and keep the
+    webhook configurations for jobwarden's resources (ScheduledJob, JobRun, Export)."""
+    check_failure_policy(config)
+    runtime = AdmissionRuntime(config)
+    memo[MEMO_KEY] = runtime
+    settings.admission.server = AdmissionServer(runtime)
+    settings.admission.managed = CONFIGURATION_NAME
+    selfskip.install(lambda: runtime.operator)
+
+
+def runtime_of(memo: kopf.Memo) -> AdmissionRuntime:
+    """The runtime `configure_admission` set up (the handlers' shared state)."""
+    runtime = memo.get(MEMO_KEY)
+    if not isinstance(runtime, AdmissionRuntime):
+        raise RuntimeError("admission webhooks are not configured (configure_admission)")
+    return runtime
+
+
 async def stamp_identity(
     *,
     body: kopf.Body,
     userinfo: kopf.UserInfo,
     patch: kopf.Patch,
     warnings: list[str],
+    memo: kopf.Memo,
     operation: str = "",
     old: kopf.Body | None = None,
     **_: Any,
@@ -65,7 +98,7 @@ async def stamp_identity(
         body=dict(body),
         old=dict(old) if old is not None else None,
         userinfo=userinfo,
-        operator=current().operator,
+        operator=runtime_of(memo).operator,
     )
     stamps = decisions.stamp(request)
     for key, value in stamps.annotations.items():
@@ -81,12 +114,13 @@ async def check_policy(
     userinfo: kopf.UserInfo,
     dryrun: bool,
     warnings: list[str],
+    memo: kopf.Memo,
     operation: str = "",
     old: kopf.Body | None = None,
     **_: Any,
 ) -> None:
     """Allow or deny with a message that says why and what would allow it."""
-    runtime = current()
+    runtime = runtime_of(memo)
     request = request_from(
         operation=operation,
         body=dict(body),
@@ -126,6 +160,8 @@ for _plural in PLURALS:
 
 
 @kopf.on.cleanup()
-async def close_admission(**_: Any) -> None:
+async def close_admission(memo: kopf.Memo, **_: Any) -> None:
     """Stop certificate checks and close the webhooks' API client."""
-    await shutdown_admission()
+    runtime = memo.pop(MEMO_KEY, None)
+    if isinstance(runtime, AdmissionRuntime):
+        await runtime.stop()

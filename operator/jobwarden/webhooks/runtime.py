@@ -1,7 +1,7 @@
 """The admission webhooks' moving parts: kopf's HTTPS server with our certificates,
 the answers the rules need from the API, and a readiness check.
 
-`configure_admission` is called from the operator's startup handler. Every replica
+`handlers.configure_admission` sets them up at the operator's startup. Every replica
 serves the webhooks (leader or not), all with the certificate kept in one Secret, so
 the API server can call any of them (a Service in front of them in a cluster; locally
 several processes listening on one port with SO_REUSEPORT).
@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -27,12 +25,15 @@ from typing import Any, Final
 import kopf
 
 from jobwarden.api import constants as c
-from jobwarden.core.conditions import format_micro_time
+from jobwarden.api.enums import AuditOutcome
+from jobwarden.api.paths import resource_path
 from jobwarden.core.podspec import WORKER_SERVICE_ACCOUNT, build_worker_pod
 from jobwarden.core.refusals import ApiRefusal, RefusalCause, classify
-from jobwarden.engine.kube import JSON, Kube, KubeApiError, resource_path, whoami
+from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.kube import Kube
+from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
 from jobwarden.settings import OperatorConfig
-from jobwarden.webhooks import certs, selfskip
+from jobwarden.webhooks import certs
 from jobwarden.webhooks.decisions import (
     AccessReview,
     Answer,
@@ -116,9 +117,10 @@ def _write_atomic(path: Path, data: bytes) -> bool:
 class AdmissionRuntime:
     """State the handlers share: API client, own identity, certificates, tasks."""
 
-    def __init__(self, config: OperatorConfig, kube: Kube | None = None) -> None:
+    def __init__(self, config: OperatorConfig, kube: KubeApi | None = None) -> None:
         self.config = config
-        self.kube = kube or Kube()
+        self.kube: KubeApi = kube or Kube()
+        self.audit = AuditLog()
         self.operator: str | None = config.operator_username or None
         self._owns_dir = not config.webhook_cert_dir
         if config.webhook_cert_source == "files" and self._owns_dir:
@@ -212,9 +214,7 @@ class AdmissionRuntime:
             await self.kube.create(self._secret_path(), body)
         else:
             body["metadata"]["resourceVersion"] = secret["metadata"]["resourceVersion"]
-            await self.kube.request(
-                "PUT", self._secret_path(self.config.webhook_cert_secret), body=body
-            )
+            await self.kube.replace(self._secret_path(self.config.webhook_cert_secret), body)
 
     def _write_files(self, state: certs.CertState) -> None:
         # The bundle first: it only ever gains a CA before the certificate changes.
@@ -243,7 +243,7 @@ class AdmissionRuntime:
         last_report, problem = time.monotonic(), "no answer yet"
         while True:
             try:
-                answer = await self.kube.request("POST", path, body=body, params={"dryRun": "All"})
+                answer = await self.kube.create(path, body, dry_run=True)
                 stamped = (answer.get("metadata") or {}).get("annotations") or {}
                 if stamped.get(c.ANNOTATION_CREATED_BY) == self.operator:
                     self._ready = True
@@ -322,7 +322,7 @@ class AdmissionRuntime:
         path = resource_path("v1", "pods", namespace)
         try:
             await asyncio.wait_for(
-                self.kube.request("POST", path, body=manifest, params={"dryRun": "All"}),
+                self.kube.create(path, manifest, dry_run=True),
                 API_TIMEOUT,
             )
         except KubeApiError as error:
@@ -364,21 +364,19 @@ class AdmissionRuntime:
         return bool((answer.get("status") or {}).get("allowed"))
 
     def audit_denial(self, request: Request, verdict: Verdict, uid: str) -> None:
-        """One JSON line per refused cancel or run, beside the engine's audit lines."""
-        line = {
-            "time": format_micro_time(datetime.datetime.now(datetime.UTC)),
-            "audit": True,
-            "action": f"{verdict.action}-denied",
-            "namespace": request.namespace,
-            "kind": request.kind,
-            "name": request.name,
-            "uid": uid,
-            "user": request.user.username,
-            "outcome": "Denied",
-            "detail": verdict.message,
-        }
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
+        """One audit line per refused cancel or run, beside the engine's audit lines."""
+        if verdict.action is None:
+            return
+        self.audit.write_line(
+            verdict.action.denied,
+            AuditOutcome.DENIED,
+            namespace=request.namespace,
+            kind=request.kind,
+            name=request.name,
+            uid=uid,
+            user=request.user.username,
+            detail=verdict.message,
+        )
 
 
 class AdmissionServer(kopf.WebhookServer):
@@ -424,38 +422,6 @@ class AdmissionServer(kopf.WebhookServer):
 def _exists_or_managed(config: OperatorConfig, path: Path) -> bool:
     """Self-managed certificates always have a bundle; cert-manager's may lack ca.crt."""
     return config.webhook_cert_source == "secret" or path.exists()
-
-
-_runtime: AdmissionRuntime | None = None
-
-
-def current() -> AdmissionRuntime:
-    """The runtime `configure_admission` set up (the handlers' shared state)."""
-    if _runtime is None:
-        raise RuntimeError("admission webhooks are not configured (configure_admission)")
-    return _runtime
-
-
-def configure_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
-    """Serve the webhooks with our certificates; let kopf create and keep the
-    webhook configurations for jobwarden's resources (ScheduledJob, JobRun, Export)."""
-    global _runtime  # noqa: PLW0603 - kopf handlers are module-level; so is their state
-    from jobwarden.webhooks import handlers  # noqa: PLC0415 - avoids an import cycle
-
-    handlers.check_failure_policy(config)
-    _runtime = AdmissionRuntime(config)
-    settings.admission.server = AdmissionServer(_runtime)
-    settings.admission.managed = CONFIGURATION_NAME
-    runtime = _runtime
-    selfskip.install(lambda: runtime.operator)
-
-
-async def shutdown_admission() -> None:
-    """Stop the runtime's tasks (called from the cleanup handler)."""
-    global _runtime
-    if _runtime is not None:
-        runtime, _runtime = _runtime, None
-        await runtime.stop()
 
 
 def request_from(

@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobwarden.worker.client import JSON_PATCH, ApiClient, ApiError, resource_path
+from jobwarden.api import constants as c
+from jobwarden.api.paths import object_path
+from jobwarden.worker.client import JSON_PATCH, ApiClient, ApiError
 
 logger = logging.getLogger("jobwarden.worker")
 
 JSON = dict[str, Any]
-_PLURALS = {"JobRun": "jobruns", "Export": "exports"}
-API_VERSION = "jobwarden.dev/v1alpha1"
 MAX_COUNTERS = 32
 MAX_MESSAGE = 1024
 
@@ -50,7 +50,7 @@ class RunIdentity:
         name = environ.get("JOBWARDEN_RUN_NAME", "")
         namespace = environ.get("JOBWARDEN_RUN_NAMESPACE", "")
         kind = environ.get("JOBWARDEN_RUN_KIND", "")
-        if not (name and namespace and kind in _PLURALS):
+        if not (name and namespace and kind in c.RUN_KINDS):
             return None
         try:
             attempt = int(environ.get("JOBWARDEN_ATTEMPT") or 0)
@@ -61,7 +61,7 @@ class RunIdentity:
     @property
     def status_path(self) -> str:
         """The run's `/status` subresource."""
-        return resource_path(API_VERSION, _PLURALS[self.kind], self.namespace, self.name, "status")
+        return object_path(self.kind, self.namespace, self.name, "status")
 
 
 def now_stamp() -> str:

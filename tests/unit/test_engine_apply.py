@@ -1,0 +1,449 @@
+"""The engine and the scheduler apply their plans through the API port, in order.
+
+A run's plan is applied as: pod creations and deletions, then one status write, then
+the finalizer release, then Events; a ScheduledJob's as: run creations, cancels, one
+status write, prunes, Events. These tests drive the real `Engine` and `Scheduler`
+against the in-memory API (`tests/support/fakeapi.py`), hold one request unanswered
+to see what is (not) sent meanwhile, and inject conflicts, failures and crashes
+between two steps. Swapping two steps of `Engine._apply` or `Scheduler.reconcile`
+makes them fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from jobwarden import metrics
+from jobwarden.api import constants as c
+from jobwarden.api.paths import object_path, resource_path
+from jobwarden.core.conditions import format_micro_time, format_time
+from jobwarden.core.observed import TRACKING_FINALIZER
+from jobwarden.core.scheduling import run_name
+from jobwarden.engine.port import JSON
+from jobwarden.engine.reconciler import Engine, EngineConfig
+from tests.support.fakeapi import Crash, FakeApi
+from tests.unit.factories import NAMESPACE, T0, run_body, scheduled_job_body
+
+NAME = "nightly"
+KEY = (c.KIND_JOB_RUN, NAMESPACE, NAME)
+RUN = object_path(c.KIND_JOB_RUN, NAMESPACE, NAME)
+STATUS = f"{RUN}/status"
+PODS = resource_path("v1", "pods", NAMESPACE)
+POD = f"{PODS}/{NAME}-1"
+EVENTS = resource_path("v1", "events", NAMESPACE)
+TEMPLATE = {"spec": {"containers": [{"name": "worker", "image": "busybox"}]}}
+
+
+class Cluster:
+    """The fake API, an engine on it, a clock, and the watch between the two."""
+
+    def __init__(self, api: FakeApi | None = None) -> None:
+        self.now = T0
+        self.api = api or FakeApi(clock=self.clock)
+        self.engine = self.start_engine()
+        self._delivered = 0
+
+    def clock(self) -> datetime.datetime:
+        return self.now
+
+    def start_engine(self) -> Engine:
+        """A new operator process on the same API (a restart)."""
+        self.engine = Engine(self.api, EngineConfig(operator_username="op"), clock=self.clock)
+        self._delivered = 0
+        return self.engine
+
+    def deliver(self) -> None:
+        """What changed in the API reaches the engine's store, as controller.py's watch
+        handlers pass it on."""
+        store = self.engine.store
+        for change in self.api.changes[self._delivered :]:
+            body, kind = change.object, change.object.get("kind")
+            deleted = change.type == "DELETED"
+            if kind in c.RUN_KINDS:
+                key = (str(kind), NAMESPACE, body["metadata"]["name"])
+                store.remove_run(key) if deleted else store.put_run(body)
+            elif kind == "Pod":
+                store.remove_pod(body) if deleted else store.put_pod(body)
+            elif kind == c.KIND_SCHEDULED_JOB:
+                name = body["metadata"]["name"]
+                if deleted:
+                    store.remove_scheduled_job(NAMESPACE, name)
+                else:
+                    store.put_scheduled_job(body)
+        self._delivered = len(self.api.changes)
+
+    def mark(self) -> int:
+        return len(self.api.calls)
+
+    def writes(self, since: int = 0) -> list[tuple[str, str]]:
+        """(method, path) of every write since `since`, the worker identity's left out."""
+        return [
+            (call.method, call.path)
+            for call in self.api.calls[since:]
+            if call.method != "GET" and not _identity(call.path)
+        ]
+
+    # ------------------------------------------------------------ the world
+    async def kubelet(self, path: str, exit_code: int | None = None) -> None:
+        """The pod's worker container runs (or has exited with `exit_code`)."""
+        stamp = format_time(self.now)
+        if exit_code is None:
+            state: JSON = {"running": {"startedAt": stamp}}
+            phase = "Running"
+        else:
+            state = {"terminated": {"exitCode": exit_code, "finishedAt": stamp}}
+            phase = "Succeeded" if exit_code == 0 else "Failed"
+        container = {"name": "worker", "state": state}
+        await self.api.merge_patch(
+            f"{path}/status", {"status": {"phase": phase, "containerStatuses": [container]}}
+        )
+        self.deliver()
+
+    async def reconcile(self) -> None:
+        await self.engine.reconcile_run(KEY)
+        self.deliver()
+
+    async def running_run(self) -> None:
+        """A run admitted, its pod created and its worker running (status written)."""
+        self.api.put(RUN, _standalone())
+        self.deliver()
+        await self.reconcile()  # admitted, pod created (the status may wait for the start)
+        await self.kubelet(POD)
+        self.now += datetime.timedelta(seconds=1)
+        await self.reconcile()
+        assert self.status()["phase"] == "Running"
+
+    def status(self) -> JSON:
+        status: JSON = self.api.objects[RUN].get("status") or {}
+        return status
+
+    def events(self) -> list[JSON]:
+        """The Events posted, in the order they were sent."""
+        return [c.body for c in self.api.calls if (c.method, c.path) == ("POST", EVENTS)]
+
+    def pod(self) -> JSON | None:
+        return self.api.get_object(POD)
+
+
+def _standalone(**spec: Any) -> JSON:
+    """A standalone JobRun as the mutating webhook leaves it (its filter label set)."""
+    labels = {c.LABEL_TRIGGER: "Manual"}
+    return run_body(NAME, spec={"template": TEMPLATE, **spec}, labels=labels)
+
+
+def _identity(path: str) -> bool:
+    return any(f"/{plural}" in path for plural in ("serviceaccounts", "roles", "rolebindings"))
+
+
+def run(story: Callable[[Cluster], Coroutine[Any, Any, None]]) -> Cluster:
+    cluster = Cluster()
+
+    async def main() -> None:
+        await story(cluster)
+        await cluster.engine.events.drain(5)
+
+    asyncio.run(main())
+    return cluster
+
+
+async def held(
+    cluster: Cluster, method: str, path: str, step: Coroutine[Any, Any, None]
+) -> list[tuple[str, str]]:
+    """Run `step` with the request `method path` held unanswered; return the writes
+    sent until then (that request included), and let it finish."""
+    gate = cluster.api.hold(method, path)
+    since = cluster.mark()
+    task = asyncio.create_task(step)
+    await cluster.api.settle()
+    sent = cluster.writes(since)
+    gate.set()
+    await task
+    return sent
+
+
+# ------------------------------------------------------------------ runs
+def test_an_outcome_is_written_then_the_finalizer_released_then_the_event_posted() -> None:
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        since = cluster.mark()
+        assert await held(cluster, "PATCH", STATUS, cluster.reconcile()) == [("PATCH", STATUS)]
+        await cluster.engine.events.drain(5)
+        assert cluster.writes(since) == [("PATCH", STATUS), ("PATCH", POD), ("POST", EVENTS)]
+
+    cluster = run(story)
+    assert cluster.status()["phase"] == "Succeeded"
+    pod = cluster.pod()
+    assert pod is not None and TRACKING_FINALIZER not in pod["metadata"]["finalizers"]
+    assert [(e["type"], e["reason"]) for e in cluster.events()][-1] == ("Normal", "Succeeded")
+
+
+def test_a_cancel_deletes_the_pod_before_it_writes_the_status() -> None:
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        annotations = {c.ANNOTATION_CANCEL_REQUESTED_BY: "alice"}
+        await cluster.api.merge_patch(
+            RUN, {"metadata": {"annotations": annotations}, "spec": {"cancel": True}}
+        )
+        cluster.deliver()
+        since = cluster.mark()
+        assert await held(cluster, "DELETE", POD, cluster.reconcile()) == [("DELETE", POD)]
+        await cluster.engine.events.drain(5)
+        assert cluster.writes(since) == [("DELETE", POD), ("PATCH", STATUS), ("POST", EVENTS)]
+
+    cluster = run(story)
+    assert cluster.status()["phase"] == "Cancelling"
+    assert cluster.status()["cancellation"]["signalledAt"]
+    pod = cluster.pod()
+    assert pod is not None and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+
+
+def test_the_worker_identity_exists_before_the_pod_is_created() -> None:
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(RUN, _standalone())
+        cluster.deliver()
+        await cluster.reconcile()
+
+    cluster = run(story)
+    plurals = [path.rsplit("/", 1)[-1] for method, path in cluster.api.requests("POST")]
+    assert plurals[:4] == ["serviceaccounts", "roles", "rolebindings", "pods"]
+    assert "status" not in cluster.api.objects[RUN], "Starting may wait for the start"
+
+
+def test_a_failed_status_write_releases_nothing_and_is_retried() -> None:
+    errors = metrics.RECONCILE_ERRORS.labels(c.KIND_JOB_RUN)
+
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        cluster.api.fail("PATCH", STATUS)  # 500
+        before, since = errors._value.get(), cluster.mark()
+        await cluster.engine._handle(KEY)  # the work queue's handler
+        assert errors._value.get() == before + 1
+        assert KEY in cluster.engine.queue._due, "retried after a pause"
+        await cluster.api.settle()
+        assert cluster.writes(since) == [("PATCH", STATUS)], "no release, no Event"
+        pod = cluster.pod()
+        assert pod is not None and TRACKING_FINALIZER in pod["metadata"]["finalizers"]
+        since = cluster.mark()
+        await cluster.reconcile()
+        await cluster.engine.events.drain(5)
+        assert cluster.writes(since) == [("PATCH", STATUS), ("PATCH", POD), ("POST", EVENTS)]
+
+    cluster = run(story)
+    assert cluster.status()["phase"] == "Succeeded"
+    assert cluster.api.requests("POST").count(("POST", PODS)) == 1
+
+
+def test_a_pod_created_before_a_crash_is_adopted_on_restart() -> None:
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(RUN, _standalone())
+        cluster.deliver()
+        cluster.api.fail("POST", PODS, after_write=True)  # created, then the operator dies
+        with pytest.raises(Crash):
+            await cluster.engine.reconcile_run(KEY)
+        assert cluster.pod() is not None and "status" not in cluster.api.objects[RUN]
+        cluster.start_engine()
+        await cluster.engine.resync()
+        cluster.now += datetime.timedelta(seconds=1)
+        await cluster.reconcile()
+
+    cluster = run(story)
+    assert cluster.api.requests("POST").count(("POST", PODS)) == 1, "never created twice"
+    status = cluster.status()
+    assert (status["attempt"], status["attempts"][0]["podName"]) == (1, f"{NAME}-1")
+
+
+def test_an_outcome_written_before_a_crash_has_its_finalizer_released_on_restart() -> None:
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        cluster.api.fail("PATCH", STATUS, after_write=True)  # written, then the crash
+        with pytest.raises(Crash):
+            await cluster.engine.reconcile_run(KEY)
+        pod = cluster.pod()
+        assert pod is not None and TRACKING_FINALIZER in pod["metadata"]["finalizers"]
+        cluster.start_engine()
+        await cluster.engine.resync()
+        since = cluster.mark()
+        await cluster.reconcile()
+        assert cluster.writes(since) == [("PATCH", POD)], "released; the status stands"
+
+    cluster = run(story)
+    assert cluster.status()["phase"] == "Succeeded"
+    pod = cluster.pod()
+    assert pod is not None and TRACKING_FINALIZER not in pod["metadata"]["finalizers"]
+
+
+def test_a_pod_that_already_exists_and_is_ours_is_taken_as_created() -> None:
+    async def story(cluster: Cluster) -> None:
+        run = cluster.api.put(RUN, _standalone())
+        cluster.deliver()
+        owner = {"uid": run["metadata"]["uid"], "controller": True}
+        cluster.api.put(POD, {"kind": "Pod", "metadata": {"name": f"{NAME}-1",
+                                                          "ownerReferences": [owner]}})  # fmt: skip
+        await cluster.engine.reconcile_run(KEY)  # the watch has not shown the pod yet
+
+    cluster = run(story)
+    assert ("GET", POD) in cluster.api.requests(), "the existing pod's owner is checked"
+    assert cluster.engine.slots.holds(cluster.engine.store.run(KEY))  # type: ignore[arg-type]
+
+
+def test_a_pod_that_already_exists_and_is_not_ours_is_an_error() -> None:
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(RUN, _standalone())
+        cluster.deliver()
+        cluster.api.put(POD, {"kind": "Pod", "metadata": {"name": f"{NAME}-1"}})
+        with pytest.raises(RuntimeError, match="not owned by this run"):
+            await cluster.engine.reconcile_run(KEY)
+        view = cluster.engine.store.run(KEY)
+        assert view is not None and not cluster.engine.slots.holds(view), "slot given back"
+
+    run(story)
+
+
+def test_a_finalizer_release_of_a_replaced_pod_is_left_alone() -> None:
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        # Between the watch event and the release, the pod was replaced by a newer one.
+        newer = cluster.api.get_object(POD)
+        assert newer is not None
+        newer["metadata"]["uid"] = "a-newer-pod"
+        cluster.api.put(POD, newer)
+        await cluster.engine.reconcile_run(KEY)
+
+    cluster = run(story)
+    pod = cluster.pod()
+    assert pod is not None and TRACKING_FINALIZER in pod["metadata"]["finalizers"]
+    assert cluster.status()["phase"] == "Succeeded"
+
+
+def test_a_run_of_a_missing_scheduled_job_fails_in_one_write() -> None:
+    async def story(cluster: Cluster) -> None:
+        labels = {c.LABEL_TRIGGER: "Manual", c.LABEL_SCHEDULED_JOB: "gone"}
+        spec = {"scheduledJobRef": {"name": "gone"}}
+        cluster.api.put(RUN, run_body(NAME, spec=spec, labels=labels))
+        cluster.deliver()
+        await cluster.reconcile()
+        await cluster.reconcile()  # decided once
+
+    cluster = run(story)
+    assert cluster.writes() == [("PATCH", STATUS), ("POST", EVENTS)]
+    status = cluster.status()
+    assert (status["phase"], status["reason"]) == ("Failed", "ScheduledJobNotFound")
+    finished = [x for x in status["conditions"] if x["type"] == "Finished"]
+    assert finished[0]["status"] == "True"
+    assert [e["reason"] for e in cluster.events()] == ["Failed"]
+
+
+# ------------------------------------------------------------ scheduled jobs
+JOB = "report"
+SJ = object_path(c.KIND_SCHEDULED_JOB, NAMESPACE, JOB)
+SJ_STATUS = f"{SJ}/status"
+JOBRUNS = object_path(c.KIND_JOB_RUN, NAMESPACE)
+FIRE = T0  # 12:00:00, a fire of "* * * * *"
+NEW = run_name(JOB, FIRE)
+
+
+def _job(**spec: Any) -> JSON:
+    status = {
+        "phase": "Suspended",  # resumed now: an Event
+        "lastScheduleTime": format_micro_time(FIRE - datetime.timedelta(minutes=1)),
+    }
+    return scheduled_job_body(
+        JOB,
+        created=T0 - datetime.timedelta(hours=1),
+        spec={"schedule": "* * * * *", "template": TEMPLATE, **spec},
+        status=status,
+    )
+
+
+def _run_of_job(name: str, phase: str, age: float) -> JSON:
+    created = T0 - datetime.timedelta(seconds=age)
+    body = run_body(name, spec={"scheduledJobRef": {"name": JOB}}, created=created)
+    body["status"] = {"phase": phase, "completionTime": format_micro_time(created)}
+    if phase == "Running":
+        del body["status"]["completionTime"]
+    return body
+
+
+def _scheduler_story(check: Callable[[Cluster], Coroutine[Any, Any, None]], **spec: Any) -> Cluster:
+    async def story(cluster: Cluster) -> None:
+        cluster.now = FIRE + datetime.timedelta(seconds=2)
+        cluster.api.put(SJ, _job(**spec))
+        cluster.api.put(f"{JOBRUNS}/old", _run_of_job("old", "Running", 30))
+        cluster.api.put(f"{JOBRUNS}/done", _run_of_job("done", "Succeeded", 600))
+        cluster.deliver()
+        await check(cluster)
+
+    return run(story)
+
+
+def test_a_fire_creates_and_cancels_then_writes_status_then_prunes_then_posts_events() -> None:
+    async def check(cluster: Cluster) -> None:
+        reconcile = cluster.engine.scheduler.reconcile(NAMESPACE, JOB)
+        before_status = await held(cluster, "PATCH", SJ_STATUS, reconcile)
+        assert before_status == [
+            ("POST", JOBRUNS),
+            ("PATCH", f"{JOBRUNS}/old"),
+            ("PATCH", SJ_STATUS),
+        ], "runs created and cancelled first; nothing else before the status is written"
+        await cluster.engine.events.drain(5)
+        assert cluster.writes()[3:] == [("DELETE", f"{JOBRUNS}/done"), ("POST", EVENTS)]
+
+    cluster = _scheduler_story(check, concurrencyPolicy="Replace", successfulRunsHistoryLimit=0)
+    assert NEW in {run["metadata"]["name"] for run in cluster.api.listed(JOBRUNS)}
+    old = cluster.api.objects[f"{JOBRUNS}/old"]["metadata"]["annotations"]
+    assert old[c.ANNOTATION_OPERATOR_CANCEL] == "true"
+    status = cluster.api.objects[SJ]["status"]
+    assert (status["phase"], status["history"][0]["name"]) == ("Active", "done")
+    assert [e["reason"] for e in cluster.events()] == ["Resumed"]
+    assert (c.KIND_SCHEDULED_JOB, NAMESPACE, JOB) in cluster.engine.schedule_queue._due
+
+
+def test_a_crash_between_the_run_and_the_status_never_creates_the_run_twice() -> None:
+    async def check(cluster: Cluster) -> None:
+        cluster.api.fail("PATCH", SJ_STATUS)
+        with pytest.raises(Exception, match="500"):
+            await cluster.engine.scheduler.reconcile(NAMESPACE, JOB)
+        cluster.start_engine()  # a restart: the store from the API
+        await cluster.engine.resync()
+        await cluster.engine.scheduler.reconcile(NAMESPACE, JOB)
+
+    cluster = _scheduler_story(check, concurrencyPolicy="Allow")
+    assert cluster.api.requests("POST").count(("POST", JOBRUNS)) == 1
+    status = cluster.api.objects[SJ]["status"]
+    assert status["lastScheduleTime"] == format_micro_time(FIRE)
+    assert status.get("missedRuns", 0) == 0, "its own run does not make the fire missed"
+
+
+def test_a_run_created_before_the_watch_showed_it_is_taken_as_created() -> None:
+    async def check(cluster: Cluster) -> None:
+        existing = _run_of_job(NEW, "Running", 1)
+        cluster.api.put(f"{JOBRUNS}/{NEW}", existing)  # not delivered: watch lag
+        await cluster.engine.scheduler.reconcile(NAMESPACE, JOB)
+
+    cluster = _scheduler_story(check, concurrencyPolicy="Allow")
+    assert cluster.api.requests("POST").count(("POST", JOBRUNS)) == 1  # answered 409
+    assert cluster.api.objects[SJ]["status"]["lastScheduleTime"] == format_micro_time(FIRE)
+
+
+def test_a_restart_reads_every_quota_with_its_default() -> None:
+    async def story(cluster: Cluster) -> None:
+        for namespace, spec in ((NAMESPACE, {"maxRunning": 4}), ("team-b", {})):
+            body = {"apiVersion": c.API_VERSION, "kind": c.KIND_WORKER_QUOTA, "spec": spec,
+                    "metadata": {"name": "q", "namespace": namespace, "generation": 3}}  # fmt: skip
+            cluster.api.put(object_path(c.KIND_WORKER_QUOTA, namespace, "q"), body)
+        await cluster.engine.resync()
+
+    cluster = run(story)
+    store = cluster.engine.store
+    assert store.quota(NAMESPACE, 99) == 4
+    assert store.quota("team-b", 99) == cluster.engine.config.default_max_running == 10
+    assert store.quota_meta[NAMESPACE, "q"][1] == 3
