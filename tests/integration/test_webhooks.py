@@ -30,7 +30,7 @@ CANCEL_BY = "jobwarden.dev/cancel-requested-by"
 CANCEL_AT = "jobwarden.dev/cancel-requested-at"
 OPERATOR_CANCEL = "jobwarden.dev/operator-cancel"
 CANCEL_REASON = "jobwarden.dev/cancel-reason"
-PLURALS = ("scheduledjobs", "jobruns", "exports")
+PLURALS = ("scheduledjobs", "jobruns", "exports", "backfills")
 
 
 @pytest.fixture

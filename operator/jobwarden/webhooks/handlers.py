@@ -1,4 +1,4 @@
-"""kopf admission handlers for ScheduledJob, JobRun and Export.
+"""kopf admission handlers for ScheduledJob, JobRun, Export and Backfill.
 
 - `identity.<plural>` (mutating) stamps who created, triggered and cancelled, and
   overwrites whatever a request says in those annotations;
@@ -39,7 +39,12 @@ from jobwarden.webhooks.runtime import (
 
 logger = logging.getLogger("jobwarden.webhooks")
 
-PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
+PLURALS: Final = (
+    c.PLURAL_SCHEDULED_JOBS,
+    c.PLURAL_JOB_RUNS,
+    c.PLURAL_EXPORTS,
+    c.PLURAL_BACKFILLS,
+)
 OPERATIONS: Final = ("CREATE", "UPDATE")
 #: The validating webhook also sees deletes of ScheduledJobs and every change of a
 #: WorkerQuota, for the audit log.
