@@ -4,7 +4,9 @@ ScheduledJob decision), as named tables with a fixed clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from jobwarden.core.failures import Outcome, decide_failure_pause, failure_strea
 from jobwarden.core.lifecycle import decide
 from jobwarden.core.observed import RunView
 from jobwarden.core.scheduledjob import ScheduledJobView, decide_scheduled_job
+from jobwarden.core.scheduling import schedule_of
 from tests.unit.factories import T0, at, full, make_run
 
 UTC = datetime.UTC
@@ -310,3 +313,73 @@ def test_the_job_condition_says_whether_its_newest_run_met_its_deadline() -> Non
     flag = find_condition((plan.status or {})["conditions"], "DeadlineMissed")
     assert flag is not None and flag["status"] == "True"  # finished 40 min after its fire
     assert any(e.reason == EventReason.DEADLINE_MISSED for e in plan.events)
+
+
+# ------------------------------------- the two pauses together (issues 20 and 22)
+def _with_spec(view: ScheduledJobView, **spec: Any) -> ScheduledJobView:
+    return dataclasses.replace(view, spec_json=json.dumps({**view.spec, **spec}))
+
+
+def _resume(since: str, by: str = "alice") -> dict[str, str]:
+    return {"jobwarden.dev/resume": since, "jobwarden.dev/resume-requested-by": by}
+
+
+def test_a_resume_after_failures_is_logged_evented_and_audited_once() -> None:
+    paused = decide_scheduled_job(job(), [failed(7), failed(8)], NOW).status or {}
+    later = NOW + datetime.timedelta(minutes=30)
+    resumed = decide_scheduled_job(
+        job(paused, _resume(paused["failurePause"]["since"])), [failed(7), failed(8)], later
+    )
+    new_lines = [e["message"] for e in (resumed.status or {})["log"][len(paused["log"]) :]]
+    assert [m for m in new_lines if "resumed" in m] == [
+        "resumed by alice after a pause for failures; failures count from now"
+    ]
+    assert [e.reason for e in resumed.events] == [EventReason.RESUMED_AFTER_FAILURES]
+    assert [a.action for a in resumed.audit] == [AuditAction.RESUMED_AFTER_FAILURES]
+
+
+def test_a_job_paused_both_ways_runs_again_only_when_both_pauses_have_ended() -> None:
+    paused = decide_scheduled_job(job(), [failed(7), failed(8)], NOW).status or {}
+    since = paused["failurePause"]["since"]
+    runs = [failed(7), failed(8)]
+    # spec.suspend cleared, the pause after failures still holds: still paused, skipping.
+    user_resumed = decide_scheduled_job(
+        _with_spec(job(paused), suspend=False), runs, NOW + datetime.timedelta(hours=1)
+    )
+    status = user_resumed.status or {}
+    assert status["phase"] == "Suspended" and user_resumed.create == []
+    assert status["skippedWhilePaused"] == 2  # 10:00 and 11:00
+    # The pause after failures ended while spec.suspend is set: still paused, skipping.
+    failure_resumed = decide_scheduled_job(
+        _with_spec(job(paused, _resume(since)), suspend=True),
+        runs,
+        NOW + datetime.timedelta(hours=1),
+    )
+    status = failure_resumed.status or {}
+    assert status["phase"] == "Suspended" and status["failurePause"] is None
+    assert [a.action for a in failure_resumed.audit] == [AuditAction.RESUMED_AFTER_FAILURES]
+    assert failure_resumed.create == [] and status["skippedWhilePaused"] == 2
+    # Both ended (kubectl jobwarden resume: one request): runs at the next fire, 12:00.
+    both = decide_scheduled_job(
+        _with_spec(job(status, _resume(since)), suspend=False),
+        runs,
+        NOW + datetime.timedelta(hours=1, minutes=30),
+    )
+    status = both.status or {}
+    assert status["phase"] == "Active" and both.create == []
+    assert status["nextScheduleTime"] == "2026-03-05T12:00:00.000000Z"
+
+
+def test_a_paused_job_skips_a_jittered_fire_only_once_its_delay_has_passed() -> None:
+    view = _with_spec(job(), suspend=True, jitterSeconds=600, pauseAfterConsecutiveFailures=None)
+    fire = datetime.datetime(2026, 3, 5, 10, tzinfo=UTC)
+    delay = schedule_of("team-a", "nightly", view.spec).delay(fire).total_seconds()
+    assert delay > 1, "this table needs a fire delayed by its jitter"
+    waiting = decide_scheduled_job(view, [], fire + datetime.timedelta(seconds=delay - 1))
+    status = waiting.status or {}
+    assert status.get("skippedWhilePaused", 0) == 0 and not status.get("lastSkippedTime")
+    assert waiting.requeue_after == pytest.approx(1.0, abs=0.01)
+    come = decide_scheduled_job(view, [], fire + datetime.timedelta(seconds=delay))
+    status = come.status or {}
+    assert status["skippedWhilePaused"] == 1
+    assert status["lastSkippedTime"] == format_micro_time(fire)

@@ -648,6 +648,16 @@ AUDITED = {
     ),
     "job deleted": (_delete(A_JOB), [("scheduledjob-deleted", "")]),
     "only metadata changed: nothing": (update(A_JOB, annotations={"note": "x"}), []),
+    # A resume after failures is metadata: the operator audits it (resumed-after-failures,
+    # once it has ended the pause), the webhook does not audit it a second time.
+    "resume after failures (annotation): the operator's line only": (
+        update(A_JOB, annotations={"jobwarden.dev/resume": "2026-03-05T10:00:05.000000Z"}), []
+    ),
+    "resume of a job paused both ways: resumed for spec.suspend only": (
+        update(obj("ScheduledJob", suspend=True), spec={"suspend": False},
+               annotations={"jobwarden.dev/resume": "2026-03-05T10:00:05.000000Z"}),
+        [("resumed", "")],
+    ),
     "run now": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual")),
                 [("run-now", "run now of ScheduledJob nightly")]),
     "rerun": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="n-1")),
