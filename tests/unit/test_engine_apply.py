@@ -549,6 +549,26 @@ def test_a_pause_after_failures_writes_status_then_posts_the_event_and_the_audit
     ]
 
 
+def test_a_run_that_arrives_before_its_scheduled_job_reads_the_job_and_does_not_fail() -> None:
+    """Runs and ScheduledJobs come in on separate watches: a run created just after its
+    job (a Backfill's, a run now) can be seen first. The job is read, not presumed gone."""
+
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(SJ, _job())
+        labels = {c.LABEL_TRIGGER: "Manual", c.LABEL_SCHEDULED_JOB: JOB}
+        cluster.api.put(RUN, run_body(NAME, spec={"scheduledJobRef": {"name": JOB}}, labels=labels))
+        body = cluster.api.get_object(RUN)
+        assert body is not None
+        cluster.engine.store.put_run(body)  # the run's watch is ahead of the job's
+        await cluster.reconcile()
+
+    cluster = run(story)
+    assert ("GET", SJ) in cluster.api.requests()
+    status = cluster.status()
+    assert status.get("reason") != "ScheduledJobNotFound"
+    assert status["snapshot"]["template"] == TEMPLATE
+
+
 # ------------------------------------------------------------------ backfills
 BACKFILL = "catch-up"
 BF = object_path(c.KIND_BACKFILL, NAMESPACE, BACKFILL)

@@ -334,6 +334,8 @@ class Engine:
         if needs_snapshot(view):
             sj = self.store.scheduled_jobs.get((view.namespace, str(view.scheduled_job)))
             if sj is None:
+                sj = await self._read_scheduled_job(view.namespace, str(view.scheduled_job))
+            if sj is None:
                 plan = decide_without_scheduled_job(view, self.clock())
                 await self._apply(view, plan, stored_status)
                 return
@@ -399,6 +401,18 @@ class Engine:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
             self.kick_scheduled_job(view.namespace, view.scheduled_job)
+
+    async def _read_scheduled_job(self, namespace: str, name: str) -> ScheduledJobView | None:
+        """A ScheduledJob the store has not seen (yet): the runs and the jobs come in on
+        separate watches, so a run created just after its job can arrive first. Asked of
+        the API once before the run is failed as an orphan."""
+        try:
+            body = await self.kube.get(object_path(c.KIND_SCHEDULED_JOB, namespace, name))
+        except KubeApiError as error:
+            if error.not_found:
+                return None
+            raise
+        return self.store.put_scheduled_job(body)
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:
