@@ -174,6 +174,12 @@ def test_repeated_failures_pause_the_job_in_status_and_resume_clears_it(
     next_fires = _plugin(cluster, team, "next", "flaky", "--count", "1")
     assert "paused after 2 failed runs in a row" in next_fires.stdout, next_fires.stdout
 
+    # A manual run checks a fix while the job is paused after failures (a job its user
+    # paused with spec.suspend refuses it: test_webhooks); the schedule stays paused.
+    runs.create(alice, team, _manual(team, "flaky", "flaky-check"))
+    runs.wait_phase(alice, team, "flaky-check", "Failed")
+    assert runs.get(alice, team, "flaky", "ScheduledJob")["status"]["phase"] == "Suspended"
+
     # Resume: an annotation naming the pause, stamped with who; spec untouched.
     resumed = _plugin(cluster, team, "resume", "flaky")
     assert resumed.returncode == 0, resumed.stderr
@@ -200,10 +206,10 @@ def test_repeated_failures_pause_the_job_in_status_and_resume_clears_it(
     runs.wait_phase(alice, team, "flaky-c", "Failed")
     wait_until(
         lambda: (
-            runs.get(alice, team, "flaky", "ScheduledJob")["status"].get("consecutiveFailures") == 3
+            runs.get(alice, team, "flaky", "ScheduledJob")["status"].get("consecutiveFailures") == 4
         ),
         timeout=30,
-        message="the third failure recorded",
+        message="the fourth failure recorded",
     )
     assert runs.get(alice, team, "flaky", "ScheduledJob")["status"]["phase"] == "Active"
 

@@ -417,12 +417,21 @@ def test_a_manual_run_of_a_job_that_cannot_run_is_refused(closed: str, words: st
         ({"suspend": True, "cancel": True}, "Suspended", "Cancelled"),
         ({}, "Active", None),
         ({}, None, None),
+        # Paused by the operator after failures (issue 22), not by its user: a manual
+        # run checks a fix before the resume. Paused both ways: refused.
+        ({"failurePause": True}, "Suspended", None),
+        ({"failurePause": True, "suspend": True}, "Suspended", "Suspended"),
     ],
 )
 def test_the_state_of_a_job_that_takes_no_manual_run(
     spec: JSON, phase: str | None, closed: str | None
 ) -> None:
-    facts = ScheduledJobFacts.from_body(obj("ScheduledJob", phase=phase, **spec))
+    spec = dict(spec)
+    failure_pause = spec.pop("failurePause", False)
+    body = obj("ScheduledJob", phase=phase, **spec)
+    if failure_pause:
+        body["status"]["failurePause"] = {"since": "2026-03-05T10:00:05.000000Z", "failures": 2}
+    facts = ScheduledJobFacts.from_body(body)
     assert facts.closed == (ScheduledJobPhase(closed) if closed else None)
 
 

@@ -432,14 +432,21 @@ class ScheduledJobFacts:
 def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
     """Why a ScheduledJob runs nothing by hand now: cancelled (spec.cancel, or phase
     Cancelled), completed (a one-time job whose run ended) or paused (spec.suspend, or
-    phase Suspended); None when it may run."""
+    phase Suspended); None when it may run.
+
+    A job paused by the operator after failed runs in a row (status.failurePause) and
+    not by its user still takes a manual run: that is how a fix is checked before the
+    resume (docs/runbooks.md); its schedule stays paused."""
     spec = _spec(body)
-    phase = str(((body.get("status") or {}).get("phase")) or "")
+    status = body.get("status") or {}
+    phase = str(status.get("phase") or "")
     if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED:
         return ScheduledJobPhase.CANCELLED
     if phase == ScheduledJobPhase.COMPLETED:
         return ScheduledJobPhase.COMPLETED
-    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED:
+    if spec.get("suspend"):
+        return ScheduledJobPhase.SUSPENDED
+    if phase == ScheduledJobPhase.SUSPENDED and not status.get("failurePause"):
         return ScheduledJobPhase.SUSPENDED
     return None
 
