@@ -410,7 +410,7 @@ def test_a_manual_run_of_a_job_that_cannot_run_is_refused(closed: str, words: st
     ("spec", "phase", "closed"),
     [
         ({"suspend": True}, "Active", "Suspended"),  # paused, not yet seen by the operator
-        ({}, "Suspended", "Suspended"),
+        ({}, "Suspended", None),  # just resumed, not yet seen by the operator
         ({"cancel": True}, "Active", "Cancelled"),
         ({}, "Cancelled", "Cancelled"),
         ({}, "Completed", "Completed"),

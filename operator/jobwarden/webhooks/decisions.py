@@ -431,12 +431,13 @@ class ScheduledJobFacts:
 
 def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
     """Why a ScheduledJob runs nothing by hand now: cancelled (spec.cancel, or phase
-    Cancelled), completed (a one-time job whose run ended) or paused (spec.suspend, or
-    phase Suspended); None when it may run.
+    Cancelled), completed (a one-time job whose run ended) or paused by its user
+    (spec.suspend); None when it may run.
 
-    A job paused by the operator after failed runs in a row (status.failurePause) and
-    not by its user still takes a manual run: that is how a fix is checked before the
-    resume (docs/runbooks.md); its schedule stays paused."""
+    Phase Suspended alone does not refuse: either the user has just resumed it (the
+    operator has not seen it yet), or the operator paused it after failed runs in a row
+    (status.failurePause), and such a job still takes a manual run: that is how a fix is
+    checked before the resume (docs/runbooks.md); its schedule stays paused."""
     spec = _spec(body)
     status = body.get("status") or {}
     phase = str(status.get("phase") or "")
@@ -445,8 +446,6 @@ def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
     if phase == ScheduledJobPhase.COMPLETED:
         return ScheduledJobPhase.COMPLETED
     if spec.get("suspend"):
-        return ScheduledJobPhase.SUSPENDED
-    if phase == ScheduledJobPhase.SUSPENDED and not status.get("failurePause"):
         return ScheduledJobPhase.SUSPENDED
     return None
 

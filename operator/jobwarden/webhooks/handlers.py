@@ -180,7 +180,9 @@ for _plural in (*PLURALS, c.PLURAL_WORKER_QUOTAS):
     _options: dict[str, Any] = {
         "operations": VALIDATED_OPERATIONS.get(_plural, OPERATIONS),
         "persistent": True,  # kept when a replica stops: the others still serve them
-        "side_effects": _plural in VALIDATED_OPERATIONS,  # NoneOnDryRun: see above
+        # NoneOnDryRun: every validating webhook may write (audit lines of what it lets
+        # through or refuses, a Backfill's refusals included; the cancel of a delete).
+        "side_effects": True,
         "ignore_failures": FAILURE_POLICY == "Ignore",
     }
     if _plural in PLURALS:
