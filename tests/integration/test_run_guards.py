@@ -154,7 +154,16 @@ def test_repeated_failures_pause_the_job_in_status_and_resume_clears_it(
     # Never the user's spec: its generation is still the one it was created with.
     assert job["metadata"]["generation"] == 1
     assert not job["spec"].get("suspend")
-    reasons = {e["reason"]: e for e in _events(kube, team, "ScheduledJob", "flaky")}
+    # Events are posted after the status write: wait for it.
+    reasons = wait_until(
+        lambda: {
+            e["reason"]: e
+            for e in _events(kube, team, "ScheduledJob", "flaky")
+            if e["reason"] == "PausedAfterFailures"
+        },
+        timeout=10,
+        message="the PausedAfterFailures Event",
+    )
     assert reasons["PausedAfterFailures"]["type"] == "Warning"
     operator.wait_log('"action": "paused-after-failures"', after=log_offset, timeout=10)
     assert wait_until(
