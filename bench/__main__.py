@@ -24,6 +24,7 @@ from bench.scenarios import (
     cancel,
     dashboard,
     dryrun,
+    eta,
     export,
     footprint,
     schedule,
@@ -40,9 +41,10 @@ SCENARIOS = {
     "writecost": writecost.run,
     "dryrun": dryrun.run,
     "dashboard": dashboard.run,
+    "eta": eta.run,
 }
 #: Run only when named with --only (the default set is what `make bench` reports on).
-ON_REQUEST = frozenset({"dashboard"})
+ON_REQUEST = frozenset({"dashboard", "eta"})
 RESULTS = REPO / "bench" / "results"
 
 

@@ -613,6 +613,36 @@ def machine(data: dict[str, Any]) -> str:
     )
 
 
+def _eta(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"failed: {result['error']}"
+    p = result["parameters"]
+    out = [
+        f"{p['runs']} runs created at once under a WorkerQuota of {p['quota']}; workers "
+        f"take {p['run_seconds']} s. {result['with_estimate']} of {result['runs']} runs "
+        f"showed an estimate before they started ({result['estimates_per_run']} estimates "
+        f"per run on average); the queue drained in {_s(result['wall_seconds'], 1)} s.",
+        "",
+        _pct_table(
+            "Estimated vs actual start",
+            [
+                ("first estimate shown: error", result["first_error_seconds"]),
+                ("first estimate shown: made this long ahead", result["first_ahead_seconds"]),
+                ("estimate in effect at the start: error", result["last_error_seconds"]),
+                ("every estimate shown: error", result["all_error_seconds"]),
+            ],
+        ),
+    ]
+    bias = result.get("first_bias_seconds") or {}
+    if bias.get("count"):
+        out += [
+            "",
+            f"Bias of the first estimate (actual - estimated; positive: later than "
+            f"estimated): p50 {_s(bias['p50'])} s, mean {_s(bias['mean'])} s.",
+        ]
+    return "\n".join(out)
+
+
 def tables(data: dict[str, Any]) -> str:
     """The measured part of the page (also printed by `make bench-quick`)."""
     sc = data["scenarios"]
@@ -639,6 +669,7 @@ def tables(data: dict[str, Any]) -> str:
         ("writecost", "7. What one write costs the API server", _writecost),
         ("dryrun", "8. The admission webhook's dry run of the worker pod", _dryrun),
         ("dashboard", "9. The dashboard with many runs", _dashboard),
+        ("eta", "10. Queue start estimates", _eta),
     ):
         if key in sc:
             parts += [f"## {title}", "", fn(sc[key]), ""]

@@ -152,6 +152,9 @@ for _plural in RUN_PLURALS:
         engine.kick_run(key)
         if view is not None and view.scheduled_job:
             engine.kick_scheduled_job(view.namespace, view.scheduled_job)
+        backfill = (body.metadata.labels or {}).get(c.LABEL_BACKFILL)
+        if backfill:
+            engine.kick_backfill(key[1], str(backfill))
 
 
 # ---------------------------------------------------------------- scheduled jobs
@@ -168,6 +171,21 @@ async def on_scheduled_job_event(
         engine.store.put_scheduled_job(body)
         engine.kick_scheduled_job(namespace, name)
     engine.kick_namespace(namespace, delay=0.1)
+    for backfill in engine.store.backfills_of(namespace, name):
+        engine.kick_backfill(namespace, backfill.name)
+
+
+# --------------------------------------------------------------------- backfills
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_BACKFILLS)
+async def on_backfill_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Backfill changed: reconcile it."""
+    engine = _engine(memo)
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    if type == "DELETED":
+        engine.store.remove_backfill(namespace, name)
+    else:
+        engine.store.put_backfill(body)
+        engine.kick_backfill(namespace, name)
 
 
 # ------------------------------------------------------------------------- pods

@@ -119,7 +119,13 @@ COMMON_ENDINGS = (
     (RunPhase.CANCELLED.value, Reason.CANCELLED.value),
 )
 REFUSAL_OUTCOMES = tuple(o.value for o in RefusalOutcome)
-RECONCILE_KINDS = (c.KIND_JOB_RUN, c.KIND_EXPORT, c.KIND_SCHEDULED_JOB, "Namespace")
+RECONCILE_KINDS = (
+    c.KIND_JOB_RUN,
+    c.KIND_EXPORT,
+    c.KIND_SCHEDULED_JOB,
+    c.KIND_BACKFILL,
+    "Namespace",
+)
 _KNOWN_REASONS = frozenset(r.value for r in Reason)
 
 # ---------------------------------------------------------------- event metrics
@@ -196,6 +202,19 @@ POD_CREATE_REFUSALS = Counter(
     ["namespace", "kind", "reason", "outcome"],
     registry=REGISTRY,
 )
+DEADLINE_MISSED = Counter(
+    "jobwarden_deadline_missed_total",
+    "Runs not finished by their deadlineSeconds (from their scheduled time); the run "
+    "goes on, with the condition DeadlineMissed.",
+    ["namespace", "kind"],
+    registry=REGISTRY,
+)
+FAILURE_PAUSES = Counter(
+    "jobwarden_scheduledjob_failure_pauses_total",
+    "ScheduledJobs paused after spec.pauseAfterConsecutiveFailures failed runs in a row.",
+    ["namespace"],
+    registry=REGISTRY,
+)
 RUN_DISRUPTIONS = Counter(
     "jobwarden_run_disruptions_total",
     "Attempts ended by a disruption (evicted, preempted, deleted outside jobwarden, node "
@@ -248,8 +267,10 @@ def ensure_namespace(namespace: str) -> None:
         CANCEL_LATENCY.labels(namespace, stage)
     SCHEDULE_LAG.labels(namespace)
     MISSED_SCHEDULES.labels(namespace)
+    FAILURE_PAUSES.labels(namespace)
     for kind in RUN_KINDS:
         RUN_DISRUPTIONS.labels(namespace, kind)
+        DEADLINE_MISSED.labels(namespace, kind)
         for outcome in REFUSAL_OUTCOMES:
             POD_CREATE_REFUSALS.labels(namespace, kind, RefusalCause.POLICY.value, outcome)
         POD_CREATE_REFUSALS.labels(
@@ -306,6 +327,8 @@ def observe_plan(view: RunView, plan: Plan, now: datetime.datetime) -> None:
     for record in plan.audit:
         if record.action == AuditAction.DISRUPTED:
             RUN_DISRUPTIONS.labels(namespace, kind).inc()
+        elif record.action == AuditAction.DEADLINE_MISSED:
+            DEADLINE_MISSED.labels(namespace, kind).inc()
         elif record.action == AuditAction.ADMITTED:
             QUEUE_WAIT.labels(namespace, view.settings.priority.value).observe(
                 max(0.0, (now - view.created).total_seconds())
@@ -346,10 +369,13 @@ def observe_fire(lag_seconds: float, namespace: str) -> None:
 
 
 def observe_scheduled_job(sj: ScheduledJobView, plan: ScheduledJobPlan) -> None:
-    """Count the fires a ScheduledJob decision recorded as missed (after its write)."""
+    """Count the fires a ScheduledJob decision recorded as missed, and a pause after
+    failures (after its write)."""
     ensure_namespace(sj.namespace)
     if plan.status is None:
         return
+    if any(record.action == AuditAction.PAUSED_AFTER_FAILURES for record in plan.audit):
+        FAILURE_PAUSES.labels(sj.namespace).inc()
     before = int(sj.status.get("missedRuns") or 0)
     after = int(plan.status.get("missedRuns") or 0)
     if after > before:
@@ -402,6 +428,8 @@ _STATE_HELP = {
     "successful run finished.",
     "jobwarden_scheduledjob_consecutive_failures": "Failed runs of a ScheduledJob since "
     "its last success.",
+    "jobwarden_scheduledjob_paused_after_failures": "1 while a ScheduledJob is paused "
+    "after spec.pauseAfterConsecutiveFailures failed runs in a row, else 0.",
 }
 
 
@@ -476,6 +504,7 @@ _STATE_LABELS: dict[str, list[str]] = {
     "jobwarden_scheduledjob_last_schedule_timestamp_seconds": ["namespace", "scheduledjob"],
     "jobwarden_scheduledjob_last_success_timestamp_seconds": ["namespace", "scheduledjob"],
     "jobwarden_scheduledjob_consecutive_failures": ["namespace", "scheduledjob"],
+    "jobwarden_scheduledjob_paused_after_failures": ["namespace", "scheduledjob"],
 }
 
 
@@ -524,6 +553,8 @@ def _fill_state(state: EngineState, families: dict[str, GaugeMetricFamily]) -> N
                 families[name].add_metric(labels, stamp)
         failures = int(status.get("consecutiveFailures") or 0)
         families["jobwarden_scheduledjob_consecutive_failures"].add_metric(labels, failures)
+        paused = 1.0 if status.get("failurePause") else 0.0
+        families["jobwarden_scheduledjob_paused_after_failures"].add_metric(labels, paused)
     for (namespace, phase), count in sorted(phases.items()):
         families["jobwarden_scheduledjobs"].add_metric([namespace, phase], count)
 

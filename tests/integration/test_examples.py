@@ -38,7 +38,7 @@ def test_there_are_examples_of_every_kind() -> None:
         for document in yaml.safe_load_all(path.read_text())
         if document
     }
-    assert {"ScheduledJob", "JobRun", "Export", "WorkerQuota"} <= kinds
+    assert {"ScheduledJob", "JobRun", "Export", "WorkerQuota", "Backfill"} <= kinds
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])

@@ -115,7 +115,7 @@ def test_standard_labels_everywhere() -> None:
 
 def test_crds_are_kept_on_uninstall_unless_asked_otherwise() -> None:
     kept = [d for d in render() if d["kind"] == "CustomResourceDefinition"]
-    assert len(kept) == 4
+    assert len(kept) == 5  # ScheduledJob, JobRun, Export, WorkerQuota, Backfill
     assert all(d["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for d in kept)
     dropped = [d for d in render("crds.keep=false") if d["kind"] == "CustomResourceDefinition"]
     assert all(

@@ -20,13 +20,11 @@ from packaging.utils import canonicalize_name
 import jobwarden
 from tests.support.dist import ROOT, Dists, new_venv, noise, pip
 
-PLUGIN_REQUIREMENTS = {"pyyaml", "urllib3"}
+PLUGIN_REQUIREMENTS = {"pyyaml", "urllib3", "croniter", "tzdata"}
 OPERATOR_REQUIREMENTS = {
     "kopf",
     "aiohttp",
     "pydantic",
-    "croniter",
-    "tzdata",
     "prometheus-client",
     "cryptography",
     "psycopg",

@@ -14,6 +14,7 @@ wheel.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import queue
@@ -32,6 +33,7 @@ import yaml
 import jobwarden
 from devcluster.install import OperatorProcess
 from jobwarden.client.kubeconfig import from_files
+from jobwarden.core.scheduling import parse_schedule
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dist import (
@@ -171,6 +173,35 @@ def test_the_dashboard_runs_without_the_operators_modules(
     assert operator_only(modules) == []
 
 
+def test_next_shows_the_operators_fires_without_the_operators_modules(
+    cluster: TestCluster, plugin: PluginVenv, operator: OperatorProcess, namespace: str
+) -> None:
+    """`kubectl jobwarden next` needs the cron reading (jobwarden.core.scheduling with
+    croniter and tzdata, base dependencies), and nothing else of the operator."""
+    admin = cluster.kube()
+    runs.create(
+        admin,
+        namespace,
+        runs.scheduledjob("nightly", schedule="30 2 * * *", timeZone="Europe/Berlin"),
+    )
+    result = kubectl_jobwarden(cluster, plugin, "next", "nightly", "-n", namespace, "-o", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    fires = json.loads(result.stdout)
+    assert len(fires) == 10
+    schedule = parse_schedule("30 2 * * *", "Europe/Berlin")
+    assert [f["scheduledTime"] for f in fires[:3]] == [
+        f.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for f in schedule.fires_between(
+            datetime.datetime.now(datetime.UTC),
+            datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5),
+            3,
+        )
+    ]
+    modules = imported_modules(result.stderr)
+    assert {"jobwarden.core.scheduling", "jobwarden.core.preview", "croniter"} <= modules
+    assert operator_only(modules) == []
+
+
 def exec_kubeconfig(cluster: TestCluster, plugin: PluginVenv, directory: Path, **user: Any) -> Path:
     """A kubeconfig whose user is an exec credential plugin handing out the admin's
     credential (its client certificate, or its token), plus `user`'s extra keys."""
@@ -243,10 +274,7 @@ def test_the_audit_sees_an_operator_module_when_one_is_imported(plugin: PluginVe
         env={**quiet_env(), "PYTHONPROFILEIMPORTTIME": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert operator_only(imported_modules(result.stderr)) == [
-        "jobwarden.core",
-        "jobwarden.core.reasons",
-    ]
+    assert operator_only(imported_modules(result.stderr)) == ["jobwarden.core.reasons"]
 
 
 def test_the_operator_says_it_needs_its_extra(plugin: PluginVenv) -> None:

@@ -64,6 +64,16 @@ def jobrun(name: str, annotations: dict[str, str], **spec: Any) -> JSON:
     }
 
 
+def scheduledjob(name: str, annotations: dict[str, str] | None = None, **spec: Any) -> JSON:
+    """A ScheduledJob whose simulated worker behaves as `annotations` say."""
+    return {
+        "apiVersion": API,
+        "kind": "ScheduledJob",
+        "metadata": {"name": name},
+        "spec": {"template": pod_template(annotations or sim()), **spec},
+    }
+
+
 def export(name: str, annotations: dict[str, str], **spec: Any) -> JSON:
     """An Export whose (simulated) export worker behaves as `annotations` say."""
     return {

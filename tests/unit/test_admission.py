@@ -171,6 +171,29 @@ def test_a_run_of_a_job_waits_for_its_sibling(
     assert (found is sibling) is blocked
 
 
+BACKFILLED = {**JOB, "trigger": "Backfill"}
+
+
+@pytest.mark.parametrize(
+    ("run_spec", "sibling_spec", "blocked"),
+    [
+        pytest.param(BACKFILLED, JOB, False,
+                     id="a Backfill's run is not blocked by the job's running run"),
+        pytest.param(JOB, BACKFILLED, False,
+                     id="the job's run is not blocked by a running Backfill run"),
+        pytest.param(BACKFILLED, BACKFILLED, False,
+                     id="a Backfill's runs do not block each other (its cap does)"),
+        pytest.param(JOB, JOB, True, id="the job's own runs still block each other"),
+    ],
+)  # fmt: skip
+def test_a_backfills_runs_are_outside_the_concurrency_policy(
+    run_spec: dict[str, Any], sibling_spec: dict[str, Any], blocked: bool
+) -> None:
+    run, sibling = _run("new", spec=run_spec), _run("old", phase="Running", spec=sibling_spec)
+    found = blocking_run(run, "Forbid", [run, sibling], lambda r: r is sibling)
+    assert (found is sibling) is blocked
+
+
 def test_a_standalone_run_is_never_blocked() -> None:
     other = _run("other", phase="Running")
     assert blocking_run(_run(), "Forbid", [other], lambda _: True) is None
@@ -234,3 +257,32 @@ def test_classify_orders_waiting_runs_as_rank_does() -> None:
 def test_answer(holds: bool, blocked: bool, ticket: Ticket | None, slot: Slot) -> None:
     blocker = _run("old", phase="Running", spec=JOB) if blocked else None
     assert answer(holds=holds, blocker=blocker, ticket=ticket, holders=3, limit=5) == slot
+
+
+ETA = NOW + datetime.timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "ticket", "estimated"),
+    [
+        pytest.param(False, Ticket(4, False), ETA, id="waits for the quota: told when"),
+        pytest.param(False, Ticket(1, True), None, id="admitted: no estimate"),
+        pytest.param(True, Ticket(4, False), None, id="blocked by its sibling: no estimate"),
+        pytest.param(False, None, None, id="not in the queue: no estimate"),
+    ],
+)  # fmt: skip
+def test_answer_estimates_the_start_of_a_run_waiting_for_the_quota(
+    blocked: bool, ticket: Ticket | None, estimated: datetime.datetime | None
+) -> None:
+    blocker = _run("old", phase="Running", spec=JOB) if blocked else None
+    asked: list[int] = []
+
+    def estimate(position: int) -> datetime.datetime:
+        asked.append(position)
+        return ETA
+
+    slot = answer(
+        holds=False, blocker=blocker, ticket=ticket, holders=3, limit=5, estimate=estimate
+    )
+    assert slot.estimated_start == estimated
+    assert asked == ([4] if estimated else [])

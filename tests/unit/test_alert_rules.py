@@ -32,6 +32,9 @@ EXPECTED_ALERTS = {
     "JobwardenOperatorAbsent",
     "JobwardenNoLeader",
     "JobwardenReconcileErrors",
+    # issue 22: deadlines and stop-on-failure
+    "JobwardenDeadlineMissed",
+    "JobwardenScheduledJobPausedAfterFailures",
 }
 
 

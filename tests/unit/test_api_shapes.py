@@ -9,12 +9,14 @@ import pytest
 from pydantic import BaseModel
 
 from jobwarden.api import shapes
+from jobwarden.api.backfill import BackfillSpec, BackfillStatus, SkippedFire
 from jobwarden.api.common import Condition, LogEntry
 from jobwarden.api.export import ExportStatus
 from jobwarden.api.jobrun import JobRunStatus, Snapshot
 from jobwarden.api.runstatus import Attempt, Cancellation, QueueInfo
 from jobwarden.api.scheduledjob import (
     ActiveRun,
+    FailurePause,
     MissedRunSettings,
     RunSummary,
     ScheduledJobSpec,
@@ -48,6 +50,10 @@ PAIRS: list[tuple[Any, tuple[type[BaseModel], ...]]] = [
     (shapes.ScheduledJobStatusDict, (ScheduledJobStatus,)),
     (shapes.QueuedByPriorityDict, (QueuedByPriority,)),
     (shapes.WorkerQuotaStatusDict, (WorkerQuotaStatus,)),
+    (shapes.FailurePauseDict, (FailurePause,)),
+    (shapes.BackfillSpecDict, (BackfillSpec,)),
+    (shapes.SkippedFireDict, (SkippedFire,)),
+    (shapes.BackfillStatusDict, (BackfillStatus,)),
 ]
 
 

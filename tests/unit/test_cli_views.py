@@ -118,7 +118,14 @@ def test_active_rows_show_progress_elapsed_stuck_queue_and_cancel_right() -> Non
         "Queued",
         kind="Export",
         created=2,
-        status={"queue": {"position": 3, "reason": "QuotaExhausted", "message": "10/10"}},
+        status={
+            "queue": {
+                "position": 3,
+                "reason": "QuotaExhausted",
+                "message": "10/10",
+                "estimatedStartTime": ts(-3),  # in 3 minutes
+            }
+        },
     )
     rights = {
         ("JobRun", "team-a", "etl"): CancelRight(True, "creator"),
@@ -127,8 +134,8 @@ def test_active_rows_show_progress_elapsed_stuck_queue_and_cancel_right() -> Non
     headers, rows = views.active_rows([running, queued], rights, NOW)
     assert headers == list(views.ACTIVE_HEADERS)
     assert rows == [
-        ["JobRun", "etl", "Running", "42%", "13m", "yes", "-", "yes"],
-        ["Export", "orders", "Queued", "-", "2m", "no", "3 (QuotaExhausted)", "no"],
+        ["JobRun", "etl", "Running", "42%", "13m", "yes", "-", "-", "yes"],
+        ["Export", "orders", "Queued", "-", "2m", "no", "3 (QuotaExhausted)", "~3m", "no"],
     ]
     headers, rows = views.active_rows([running], rights, NOW, wide=True, all_namespaces=True)
     assert headers[0] == "namespace" and headers[-5:] == [

@@ -5,14 +5,17 @@ the finalizer release, then Events; a ScheduledJob's as: run creations, cancels,
 status write, prunes, Events. These tests drive the real `Engine` and `Scheduler`
 against the in-memory API (`tests/support/fakeapi.py`), hold one request unanswered
 to see what is (not) sent meanwhile, and inject conflicts, failures and crashes
-between two steps. Swapping two steps of `Engine._apply` or `Scheduler.reconcile`
-makes them fail.
+between two steps. Swapping two steps of `Engine._apply`, `Scheduler.reconcile` or
+`Backfiller.reconcile` makes them fail. A Backfill's plan is applied as: run
+creations, cancels, one status write, Events, audit lines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import io
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -75,6 +78,12 @@ class Cluster:
                     store.remove_scheduled_job(NAMESPACE, name)
                 else:
                     store.put_scheduled_job(body)
+            elif kind == c.KIND_BACKFILL:
+                name = body["metadata"]["name"]
+                if deleted:
+                    store.remove_backfill(NAMESPACE, name)
+                else:
+                    store.put_backfill(body)
         self._delivered = len(self.api.changes)
 
     def mark(self) -> int:
@@ -152,15 +161,21 @@ def run(story: Callable[[Cluster], Coroutine[Any, Any, None]]) -> Cluster:
 
 
 async def held(
-    cluster: Cluster, method: str, path: str, step: Coroutine[Any, Any, None]
+    cluster: Cluster,
+    method: str,
+    path: str,
+    step: Coroutine[Any, Any, None],
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> list[tuple[str, str]]:
     """Run `step` with the request `method path` held unanswered; return the writes
-    sent until then (that request included), and let it finish."""
+    sent until then (that request included), and let it finish (`meanwhile` runs
+    while it is held)."""
     gate = cluster.api.hold(method, path)
     since = cluster.mark()
     task = asyncio.create_task(step)
     await cluster.api.settle()
     sent = cluster.writes(since)
+    meanwhile()
     gate.set()
     await task
     return sent
@@ -506,3 +521,170 @@ def test_finished_runs_past_their_ttl_are_deleted_after_a_restart_and_others_are
     young_path = object_path(c.KIND_JOB_RUN, NAMESPACE, "young")
     assert ("DELETE", object_path(c.KIND_JOB_RUN, NAMESPACE, "expired")) in cluster.api.requests()
     assert young_path not in paths and young_path in cluster.api.objects
+
+
+def test_a_pause_after_failures_writes_status_then_posts_the_event_and_the_audit_line() -> None:
+    audit = io.StringIO()
+
+    async def check(cluster: Cluster) -> None:
+        cluster.engine.audit.stream = audit
+        for name in ("f1", "f2"):
+            cluster.api.put(f"{JOBRUNS}/{name}", _run_of_job(name, "Failed", 300))
+        cluster.deliver()
+        reconcile = cluster.engine.scheduler.reconcile(NAMESPACE, JOB)
+        audited: list[str] = []
+        before_status = await held(
+            cluster, "PATCH", SJ_STATUS, reconcile, lambda: audited.append(audit.getvalue())
+        )
+        assert before_status == [("PATCH", SJ_STATUS)], "paused: no run for the fire"
+        assert audited == [""], "the audit line follows the status write"
+
+    cluster = _scheduler_story(check, pauseAfterConsecutiveFailures=2)
+    status = cluster.api.objects[SJ]["status"]
+    assert (status["phase"], status["failurePause"]["failures"]) == ("Suspended", 2)
+    assert [e["reason"] for e in cluster.events()] == ["PausedAfterFailures"]
+    lines = [json.loads(line) for line in audit.getvalue().splitlines()]
+    assert [(x["action"], x["outcome"], x["kind"]) for x in lines] == [
+        ("paused-after-failures", "paused", c.KIND_SCHEDULED_JOB)
+    ]
+
+
+def test_a_run_that_arrives_before_its_scheduled_job_reads_the_job_and_does_not_fail() -> None:
+    """Runs and ScheduledJobs come in on separate watches: a run created just after its
+    job (a Backfill's, a run now) can be seen first. The job is read, not presumed gone."""
+
+    async def story(cluster: Cluster) -> None:
+        cluster.api.put(SJ, _job())
+        labels = {c.LABEL_TRIGGER: "Manual", c.LABEL_SCHEDULED_JOB: JOB}
+        cluster.api.put(RUN, run_body(NAME, spec={"scheduledJobRef": {"name": JOB}}, labels=labels))
+        body = cluster.api.get_object(RUN)
+        assert body is not None
+        cluster.engine.store.put_run(body)  # the run's watch is ahead of the job's
+        await cluster.reconcile()
+
+    cluster = run(story)
+    assert ("GET", SJ) in cluster.api.requests()
+    status = cluster.status()
+    assert status.get("reason") != "ScheduledJobNotFound"
+    assert status["snapshot"]["template"] == TEMPLATE
+
+
+# ------------------------------------------------------------------ backfills
+BACKFILL = "catch-up"
+BF = object_path(c.KIND_BACKFILL, NAMESPACE, BACKFILL)
+BF_STATUS = f"{BF}/status"
+HOUR = datetime.timedelta(hours=1)
+#: The fires the Backfill covers, oldest first ("0 * * * *": 07:00 to 11:00).
+BACKFILLED = [run_name(JOB, T0 - n * HOUR) for n in (5, 4, 3, 2, 1)]
+
+
+def _backfill(**spec: Any) -> JSON:
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_BACKFILL,
+        "metadata": {
+            "name": BACKFILL,
+            "namespace": NAMESPACE,
+            "generation": 1,
+            "creationTimestamp": format_time(T0),
+        },
+        "spec": {
+            "scheduledJobRef": {"name": JOB},
+            "from": format_time(T0 - 5 * HOUR),
+            "to": format_time(T0 - HOUR),
+            "maxConcurrentRuns": 2,
+            **spec,
+        },
+    }
+
+
+def _backfill_story(check: Callable[[Cluster], Coroutine[Any, Any, None]]) -> Cluster:
+    async def story(cluster: Cluster) -> None:
+        cluster.now = T0 + datetime.timedelta(seconds=5)
+        job = _job()
+        job["spec"]["schedule"] = "0 * * * *"
+        cluster.api.put(SJ, job)
+        cluster.api.put(BF, _backfill())
+        cluster.deliver()
+        await check(cluster)
+
+    return run(story)
+
+
+def _created(cluster: Cluster) -> list[str]:
+    return [
+        call.body["metadata"]["name"]
+        for call in cluster.api.calls
+        if (call.method, call.path) == ("POST", JOBRUNS)
+    ]
+
+
+def test_a_backfill_creates_its_oldest_runs_then_writes_status_then_posts_events() -> None:
+    async def check(cluster: Cluster) -> None:
+        reconcile = cluster.engine.backfiller.reconcile(NAMESPACE, BACKFILL)
+        before_status = await held(cluster, "PATCH", BF_STATUS, reconcile)
+        assert before_status == [("POST", JOBRUNS), ("POST", JOBRUNS), ("PATCH", BF_STATUS)]
+        await cluster.engine.events.drain(5)
+        assert cluster.writes()[3:] == [("POST", EVENTS)]
+
+    cluster = _backfill_story(check)
+    assert _created(cluster) == BACKFILLED[:2], "oldest fire first, up to maxConcurrentRuns"
+    run = cluster.api.objects[f"{JOBRUNS}/{BACKFILLED[0]}"]
+    assert run["metadata"]["labels"][c.LABEL_BACKFILL] == BACKFILL
+    assert run["spec"]["trigger"] == "Backfill"
+    assert run["metadata"]["finalizers"] == [c.FINALIZER_STOP_BEFORE_DELETE], "stop before delete"
+    status = cluster.api.objects[BF]["status"]
+    assert (status["phase"], status["fires"], status["created"]) == ("Running", 5, 2)
+    assert status["activeRuns"] == BACKFILLED[:2]
+    assert [e["reason"] for e in cluster.events()] == ["Started"]
+
+
+def test_a_crash_between_a_backfill_run_and_its_status_never_creates_the_run_twice() -> None:
+    async def check(cluster: Cluster) -> None:
+        cluster.api.fail("PATCH", BF_STATUS)
+        with pytest.raises(Exception, match="500"):
+            await cluster.engine.backfiller.reconcile(NAMESPACE, BACKFILL)
+        cluster.start_engine()  # a restart: the store from the API
+        await cluster.engine.resync()
+        await cluster.engine.backfiller.reconcile(NAMESPACE, BACKFILL)
+
+    cluster = _backfill_story(check)
+    assert _created(cluster) == BACKFILLED[:2], "adopted on restart, not created again"
+    status = cluster.api.objects[BF]["status"]
+    assert (status["created"], status["activeRuns"]) == (2, BACKFILLED[:2])
+
+
+def test_a_cancelled_backfill_cancels_its_runs_before_its_status_and_audits_it() -> None:
+    audit = io.StringIO()
+
+    async def check(cluster: Cluster) -> None:
+        cluster.engine.audit.stream = audit
+        await cluster.engine.backfiller.reconcile(NAMESPACE, BACKFILL)
+        cancelled = cluster.api.get_object(BF) or {}
+        cancelled["spec"]["cancel"] = True
+        cancelled["metadata"]["annotations"] = {c.ANNOTATION_CANCEL_REQUESTED_BY: "alice"}
+        cluster.api.put(BF, cancelled)
+        cluster.deliver()
+        await cluster.engine.events.drain(5)  # the first reconcile's Event
+        since = cluster.mark()
+        reconcile = cluster.engine.backfiller.reconcile(NAMESPACE, BACKFILL)
+        audited: list[str] = []
+        before_status = await held(
+            cluster, "PATCH", BF_STATUS, reconcile, lambda: audited.append(audit.getvalue())
+        )
+        assert sorted(before_status[:2]) == [("PATCH", f"{JOBRUNS}/{n}") for n in BACKFILLED[:2]]
+        assert before_status[2:] == [("PATCH", BF_STATUS)]
+        assert cluster.writes(since)[: len(before_status)] == before_status
+        assert audited == [""], "the audit line follows the status write"
+
+    cluster = _backfill_story(check)
+    assert _created(cluster) == BACKFILLED[:2], "no run created once cancelled"
+    for name in BACKFILLED[:2]:
+        annotations = cluster.api.objects[f"{JOBRUNS}/{name}"]["metadata"]["annotations"]
+        assert annotations[c.ANNOTATION_OPERATOR_CANCEL] == "true"
+        assert annotations[c.ANNOTATION_CANCEL_REQUESTED_BY] == "alice"
+    assert cluster.api.objects[BF]["status"]["phase"] == "Cancelling"
+    lines = [json.loads(line) for line in audit.getvalue().splitlines()]
+    assert [(x["action"], x["user"], x["kind"]) for x in lines] == [
+        ("backfill-cancel-requested", "alice", c.KIND_BACKFILL)
+    ]

@@ -73,6 +73,7 @@ PER_SCHEDULED_JOB = {
     "jobwarden_scheduledjob_last_schedule_timestamp_seconds",
     "jobwarden_scheduledjob_last_success_timestamp_seconds",
     "jobwarden_scheduledjob_consecutive_failures",
+    "jobwarden_scheduledjob_paused_after_failures",
 }
 #: Families the client library adds for operator health (CPU, memory, Python).
 LIBRARY_FAMILIES = re.compile(r"^(process_|python_)")

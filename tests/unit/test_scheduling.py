@@ -139,7 +139,24 @@ def test_valid_schedules(expression: str, cron: str) -> None:
             'day-of-week "0#5,1" mixes "n#k" items with plain days',
             id="mixed nth weekday",
         ),
-        pytest.param("H * * * *", "minute must be 0-59", id="hashed (croniter H)"),
+        pytest.param(
+            "H(30-10) * * * *",
+            'minute range in "H(30-10)" runs backwards',
+            id="hashed range backwards",
+        ),
+        pytest.param("H(0-60) * * * *", "minute must be 0-59 in H(first-last)", id="hashed 60"),
+        pytest.param("0 H/25 * * *", "hour step must be 1-23", id="hashed step too long"),
+        pytest.param(
+            "Hx * * * *",
+            'minute: "Hx" is not a hashed value; write H, H(first-last), H/step or '
+            'H(first-last)/step, e.g. "H(0-29)"',
+            id="hashed typo",
+        ),
+        pytest.param(
+            "0 0 H(30-31) 2 *",
+            "it never fires (no month in it has such a day)",
+            id="hashed 30 February",
+        ),
         pytest.param("R * * * *", "minute must be 0-59", id="random (croniter R)"),
         pytest.param(
             "0 0 30 2 *", "it never fires (no month in it has such a day)", id="30 February"

@@ -34,6 +34,8 @@ VOCABULARY: tuple[type[StrEnum], ...] = (
     enums.CancelOutcome,
     enums.RunPhase,
     enums.ScheduledJobPhase,
+    enums.BackfillPhase,
+    enums.SkipReason,
     enums.Trigger,
     reasons.PodReason,
     reasons.PodConditionType,

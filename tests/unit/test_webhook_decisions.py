@@ -412,19 +412,28 @@ def test_a_manual_run_of_a_job_that_cannot_run_is_refused(closed: str, words: st
     ("spec", "phase", "closed"),
     [
         ({"suspend": True}, "Active", "Suspended"),  # paused, not yet seen by the operator
-        ({}, "Suspended", "Suspended"),
+        ({}, "Suspended", None),  # just resumed, not yet seen by the operator
         ({"cancel": True}, "Active", "Cancelled"),
         ({}, "Cancelled", "Cancelled"),
         ({}, "Completed", "Completed"),
         ({"suspend": True, "cancel": True}, "Suspended", "Cancelled"),
         ({}, "Active", None),
         ({}, None, None),
+        # Paused by the operator after failures (issue 22), not by its user: a manual
+        # run checks a fix before the resume. Paused both ways: refused.
+        ({"failurePause": True}, "Suspended", None),
+        ({"failurePause": True, "suspend": True}, "Suspended", "Suspended"),
     ],
 )
 def test_the_state_of_a_job_that_takes_no_manual_run(
     spec: JSON, phase: str | None, closed: str | None
 ) -> None:
-    facts = ScheduledJobFacts.from_body(obj("ScheduledJob", phase=phase, **spec))
+    spec = dict(spec)
+    failure_pause = spec.pop("failurePause", False)
+    body = obj("ScheduledJob", phase=phase, **spec)
+    if failure_pause:
+        body["status"]["failurePause"] = {"since": "2026-03-05T10:00:05.000000Z", "failures": 2}
+    facts = ScheduledJobFacts.from_body(body)
     assert facts.closed == (ScheduledJobPhase(closed) if closed else None)
 
 
@@ -650,6 +659,16 @@ AUDITED = {
     ),
     "job deleted": (_delete(A_JOB), [("scheduledjob-deleted", "")]),
     "only metadata changed: nothing": (update(A_JOB, annotations={"note": "x"}), []),
+    # A resume after failures is metadata: the operator audits it (resumed-after-failures,
+    # once it has ended the pause), the webhook does not audit it a second time.
+    "resume after failures (annotation): the operator's line only": (
+        update(A_JOB, annotations={"jobwarden.dev/resume": "2026-03-05T10:00:05.000000Z"}), []
+    ),
+    "resume of a job paused both ways: resumed for spec.suspend only": (
+        update(obj("ScheduledJob", suspend=True), spec={"suspend": False},
+               annotations={"jobwarden.dev/resume": "2026-03-05T10:00:05.000000Z"}),
+        [("resumed", "")],
+    ),
     "run now": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Manual")),
                 [("run-now", "run now of ScheduledJob nightly")]),
     "rerun": (create(obj(scheduledJobRef={"name": "nightly"}, trigger="Rerun", rerunOf="n-1")),

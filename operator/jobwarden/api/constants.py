@@ -18,11 +18,13 @@ KIND_SCHEDULED_JOB: Final = "ScheduledJob"
 KIND_JOB_RUN: Final = "JobRun"
 KIND_EXPORT: Final = "Export"
 KIND_WORKER_QUOTA: Final = "WorkerQuota"
+KIND_BACKFILL: Final = "Backfill"
 
 PLURAL_SCHEDULED_JOBS: Final = "scheduledjobs"
 PLURAL_JOB_RUNS: Final = "jobruns"
 PLURAL_EXPORTS: Final = "exports"
 PLURAL_WORKER_QUOTAS: Final = "workerquotas"
+PLURAL_BACKFILLS: Final = "backfills"
 #: The one map from a kind to its plural (the REST paths' resource name).
 PLURALS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -30,6 +32,7 @@ PLURALS: Final[Mapping[str, str]] = MappingProxyType(
         KIND_JOB_RUN: PLURAL_JOB_RUNS,
         KIND_EXPORT: PLURAL_EXPORTS,
         KIND_WORKER_QUOTA: PLURAL_WORKER_QUOTAS,
+        KIND_BACKFILL: PLURAL_BACKFILLS,
     }
 )
 #: The kinds one engine runs (same lifecycle, same status).
@@ -54,6 +57,12 @@ ANNOTATION_CANCEL_REASON: Final = f"{GROUP}/cancel-reason"
 # Set by the operator itself (never by users) on a run it cancels: concurrencyPolicy
 # Replace, or a cancelled ScheduledJob. The operator never writes a user's spec.
 ANNOTATION_OPERATOR_CANCEL: Final = f"{GROUP}/operator-cancel"
+# Resume of a ScheduledJob paused after failures (`status.failurePause`): set to the
+# pause's `since` (what `kubectl jobwarden resume` does). Metadata, not spec: GitOps
+# tools see no spec diff; the operator never writes a user's spec.
+ANNOTATION_RESUME: Final = f"{GROUP}/resume"
+# Stamped by the admission webhook: who set `jobwarden.dev/resume` (for the audit).
+ANNOTATION_RESUME_REQUESTED_BY: Final = f"{GROUP}/resume-requested-by"
 
 # Labels the operator puts on the objects it creates, for selection and filtering.
 LABEL_SCHEDULED_JOB: Final = f"{GROUP}/scheduledjob"
@@ -62,6 +71,8 @@ LABEL_RUN_KIND: Final = f"{GROUP}/run-kind"
 LABEL_ATTEMPT: Final = f"{GROUP}/attempt"
 LABEL_TRIGGER: Final = f"{GROUP}/trigger"
 LABEL_TENANT: Final = f"{GROUP}/tenant"
+#: On the runs a Backfill creates: the Backfill's name.
+LABEL_BACKFILL: Final = f"{GROUP}/backfill"
 
 # Name limits, enforced by the CRDs' root CEL rules. A scheduled run is named
 # `<scheduledjob>-<unix seconds, 10 digits>`, and a worker pod `<run>-<attempt>`;
@@ -90,9 +101,26 @@ DEFAULT_CANCEL_GRACE_PERIOD_SECONDS: Final = 30
 #: Silence after a progress report that flags a running worker Stuck (0 turns it off).
 DEFAULT_STUCK_AFTER_SECONDS: Final = 300
 MAX_STUCK_AFTER_SECONDS: Final = 86400
+#: The longest `deadlineSeconds` (7 days from the scheduled time).
+MAX_DEADLINE_SECONDS: Final = 7 * 86400
 DEFAULT_RETRY_INITIAL_SECONDS: Final = 60
 DEFAULT_RETRY_FACTOR: Final = 2.0
 DEFAULT_RETRY_MAX_SECONDS: Final = 3600
+
+#: The most failed runs in a row `pauseAfterConsecutiveFailures` may wait for.
+MAX_PAUSE_AFTER_FAILURES: Final = 100
+#: The most a ScheduledJob's `jitterSeconds` may delay a fire (one hour); each fire's
+#: delay also ends before the next fire.
+MAX_JITTER_SECONDS: Final = 3600
+
+#: The most fires one Backfill may cover (a longer range is several Backfills).
+MAX_BACKFILL_FIRES: Final = 1000
+#: The most runs one Backfill keeps active at once (its own cap, under the quota).
+MAX_BACKFILL_CONCURRENT_RUNS: Final = 100
+#: A Backfill's maxConcurrentRuns when unset.
+DEFAULT_BACKFILL_CONCURRENT_RUNS: Final = 1
+#: Skipped fires a Backfill lists in its status (all are counted).
+MAX_BACKFILL_SKIPPED_LISTED: Final = 50
 
 # Bounded status lists (newest last); the operator trims the oldest entries.
 MAX_LOG_ENTRIES: Final = 50

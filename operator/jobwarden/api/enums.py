@@ -50,6 +50,30 @@ class Trigger(StrEnum):
     SCHEDULE = "Schedule"
     MANUAL = "Manual"
     RERUN = "Rerun"
+    BACKFILL = "Backfill"  # created by a Backfill for a past fire
+
+
+class BackfillPhase(StrEnum):
+    """Phase of a Backfill."""
+
+    PENDING = "Pending"  # waiting for its ScheduledJob to exist
+    RUNNING = "Running"
+    CANCELLING = "Cancelling"  # cancelled; its runs are being cancelled
+    COMPLETED = "Completed"  # every fire has a run that ended, or was skipped
+    CANCELLED = "Cancelled"
+    FAILED = "Failed"  # cannot be done (no schedule, too many fires)
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more happens."""
+        return self in (BackfillPhase.COMPLETED, BackfillPhase.CANCELLED, BackfillPhase.FAILED)
+
+
+class SkipReason(StrEnum):
+    """Why a Backfill created no run for a fire."""
+
+    RUN_EXISTS = "RunExists"  # a run of that fire exists (scheduled, or another Backfill's)
+    RUN_IN_HISTORY = "RunInHistory"  # it ran, and was pruned to status.history
 
 
 class RunPhase(StrEnum):
@@ -116,6 +140,7 @@ class ConditionType(StrEnum):
     WORKER_STARTED = "WorkerStarted"
     CANCEL_REQUESTED = "CancelRequested"
     FINISHED = "Finished"  # final; the reason says how
+    DEADLINE_MISSED = "DeadlineMissed"  # not finished by deadlineSeconds (flagged, not stopped)
 
 
 class QueueReason(StrEnum):
@@ -167,6 +192,13 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     INVALID_SCHEDULE = "InvalidSchedule"
     SCHEDULE_VALID = "ScheduleValid"
+    CONSECUTIVE_FAILURES = "ConsecutiveFailures"  # Suspended: paused after failed runs
+    # Deadlines (core.deadline): DeadlineMissed on a run and on its ScheduledJob
+    DEADLINE_MISSED = "DeadlineMissed"
+    DEADLINE_MET = "DeadlineMet"
+    # Backfill
+    NO_SCHEDULE = "NoSchedule"  # its ScheduledJob is a one-time job
+    TOO_MANY_FIRES = "TooManyFires"  # more than MAX_BACKFILL_FIRES in its range
 
 
 class EventReason(StrEnum):
@@ -190,8 +222,12 @@ class EventReason(StrEnum):
     # ScheduledJob
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
-    COMPLETED = "Completed"  # a one-time job's run ended
+    COMPLETED = "Completed"  # a one-time job's run ended; a Backfill handled every fire
     MISSED_SCHEDULE = "MissedSchedule"
+    PAUSED_AFTER_FAILURES = "PausedAfterFailures"  # pauseAfterConsecutiveFailures reached
+    RESUMED_AFTER_FAILURES = "ResumedAfterFailures"
+    # runs and ScheduledJobs
+    DEADLINE_MISSED = "DeadlineMissed"  # not finished by deadlineSeconds (not stopped)
 
 
 class EventType(StrEnum):
@@ -221,12 +257,21 @@ class AuditAction(StrEnum):
     RUN_NOW = "run-now"
     RERUN = "rerun"
     QUOTA_CHANGED = "quota-changed"
+    DEADLINE_MISSED = "deadline-missed"
+    # ScheduledJobs paused after failed runs in a row, and resumed
+    PAUSED_AFTER_FAILURES = "paused-after-failures"
+    RESUMED_AFTER_FAILURES = "resumed-after-failures"
+    # Backfills
+    BACKFILL_CANCEL_REQUESTED = "backfill-cancel-requested"
+    BACKFILL_FINISHED = "backfill-finished"
     # Requests the admission webhooks refused (`Guard.denied`).
     STAMP_DENIED = "stamp-denied"
     RUN_DENIED = "run-denied"
     RUN_SENSITIVE_DENIED = "run-sensitive-denied"
     CANCEL_DENIED = "cancel-denied"
     DELETE_DENIED = "delete-denied"
+    BACKFILL_DENIED = "backfill-denied"
+    BACKFILL_SENSITIVE_DENIED = "backfill-sensitive-denied"
 
 
 class AuditOutcome(StrEnum):
@@ -239,6 +284,9 @@ class AuditOutcome(StrEnum):
     DENIED = "Denied"  # refused by the admission webhooks
     DELETED = "deleted"  # a finished run deleted by the operator (retention)
     ALLOWED = "allowed"  # a user's request admitted by the webhooks
+    PAUSED = "paused"  # a ScheduledJob paused after failed runs
+    RESUMED = "resumed"  # and resumed
+    REQUESTED = "requested"  # a Backfill's cancel taken up
 
 
 class Guard(StrEnum):
@@ -249,6 +297,8 @@ class Guard(StrEnum):
     RUN_SENSITIVE = "run-sensitive"
     CANCEL = "cancel"
     DELETE = "delete"
+    BACKFILL = "backfill"  # a Backfill creates runs: the right to create them
+    BACKFILL_SENSITIVE = "backfill-sensitive"
 
     @property
     def denied(self) -> AuditAction:

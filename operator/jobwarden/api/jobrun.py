@@ -35,6 +35,11 @@ _ONE_OF_RULES = (
         "ScheduledJob follow its history limits and runRetentionDays",
     ),
     cel(
+        "self.trigger != 'Backfill' || (has(self.scheduledJobRef) && has(self.scheduledTime))",
+        "trigger Backfill is for runs a Backfill creates for a past fire: it needs "
+        "scheduledJobRef and scheduledTime",
+    ),
+    cel(
         "self.trigger != 'Rerun' || has(self.rerunOf)",
         "trigger Rerun needs rerunOf: the name of the JobRun it repeats",
     ),
@@ -66,7 +71,8 @@ class JobRunSpec(RunSettingsOverrides):
         default=Trigger.MANUAL,
         description=(
             "Why this run exists: Schedule (created by the operator for a fire time), "
-            "Manual (run now, the default) or Rerun (a repeat of an earlier run)."
+            "Manual (run now, the default), Rerun (a repeat of an earlier run) or "
+            "Backfill (created by a Backfill for a past fire time)."
         ),
     )
     scheduled_time: datetime | None = Field(

@@ -1,10 +1,11 @@
-"""The four kinds as the API server sees them: names, printer columns, name limits."""
+"""The kinds as the API server sees them: names, printer columns, name limits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from jobwarden.api import constants as c
+from jobwarden.api.backfill import BackfillSpec, BackfillStatus
 from jobwarden.api.base import ApiModel
 from jobwarden.api.export import ExportSpec, ExportStatus
 from jobwarden.api.jobrun import JobRunSpec, JobRunStatus
@@ -159,4 +160,41 @@ WORKER_QUOTA = ResourceDefinition(
     ),
 )
 
-RESOURCES: tuple[ResourceDefinition, ...] = (SCHEDULED_JOB, JOB_RUN, EXPORT, WORKER_QUOTA)
+BACKFILL = ResourceDefinition(
+    kind=c.KIND_BACKFILL,
+    selectable_fields=(".status.phase",),
+    plural=c.PLURAL_BACKFILLS,
+    short_name="bf",
+    description=(
+        "Backfill creates the runs of every fire of a ScheduledJob in a past time range, "
+        "oldest first, at most maxConcurrentRuns at once and under the namespace's "
+        "WorkerQuota; a fire that already has a run is skipped. spec.cancel stops it "
+        "and cancels the runs it created."
+    ),
+    spec=BackfillSpec,
+    status=BackfillStatus,
+    columns=(
+        PrinterColumn("ScheduledJob", ".spec.scheduledJobRef.name", description="Its job."),
+        PrinterColumn("Phase", ".status.phase", description="Backfill phase."),
+        PrinterColumn("Fires", ".status.fires", "integer", "Fires in the range."),
+        PrinterColumn("Created", ".status.created", "integer", "Runs created."),
+        PrinterColumn("Skipped", ".status.skipped", "integer", "Fires that had a run."),
+        PrinterColumn("Active", ".status.active", "integer", "Runs not finished."),
+        PrinterColumn("Succeeded", ".status.succeeded", "integer", "Runs that succeeded."),
+        PrinterColumn("Failed", ".status.failed", "integer", "Runs that failed."),
+        PrinterColumn("From", ".spec.from", description="Range start.", priority=1),
+        PrinterColumn("To", ".spec.to", description="Range end.", priority=1),
+        _REASON,
+        _AGE,
+    ),
+    max_name_length=c.MAX_RUN_NAME,
+    name_limit_reason="like a run's name",
+)
+
+RESOURCES: tuple[ResourceDefinition, ...] = (
+    SCHEDULED_JOB,
+    JOB_RUN,
+    EXPORT,
+    WORKER_QUOTA,
+    BACKFILL,
+)

@@ -47,6 +47,16 @@ class QueueInfo(ApiModel):
             "exact near the head, coarser further back."
         ),
     )
+    estimated_start_time: datetime | None = Field(
+        default=None,
+        description=(
+            "When the run is expected to start: its position divided by the namespace's "
+            "recent admission rate under a full quota (the pace its workers free slots "
+            "at). Unset until that pace is known (the quota's worth of freed slots in "
+            "the last hour, at most 50). Rewritten when the position is, or when the "
+            "estimate moves by more than a fifth of the time left (at least 10 s)."
+        ),
+    )
 
 
 class Attempt(ApiModel):

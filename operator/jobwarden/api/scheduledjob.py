@@ -11,6 +11,7 @@ from jobwarden.api.base import ApiModel, cel, k8s_schema, validations
 from jobwarden.api.common import (
     Condition,
     LogEntry,
+    Message,
     Reason,
     conditions_field,
     log_field,
@@ -23,6 +24,8 @@ from jobwarden.api.constants import (
     DEFAULT_TIME_ZONE,
     MAX_ACTIVE_LISTED,
     MAX_HISTORY_ENTRIES,
+    MAX_JITTER_SECONDS,
+    MAX_PAUSE_AFTER_FAILURES,
     MAX_RUN_NAME,
     MAX_SUMMARY_ERROR_CHARS,
 )
@@ -37,7 +40,7 @@ from jobwarden.api.enums import (
 )
 from jobwarden.api.settings import RunSettings, cancel_field
 
-_CRON_FIELD = "[0-9A-Za-z*?,/#-]+"
+_CRON_FIELD = "[0-9A-Za-z*?,/#()-]+"
 #: The blanks CronJob accepts between fields (Go's unicode.IsSpace, as RE2 classes:
 #: tab, line feed, vertical tab, form feed, carriage return, the Unicode space
 #: separators and U+0085), so a schedule copied from a CronJob is not refused here.
@@ -123,9 +126,11 @@ class ScheduledJobSpec(RunSettings):
         description=(
             "When to run, as five cron fields (minute hour day-of-month month "
             "day-of-week, e.g. '0 2 * * *'; read as a CronJob reads them) or a macro "
-            "(@hourly, @daily, @weekly, @monthly, @yearly), evaluated in timeZone. Kept "
-            "as written. Unset: a one-time job that runs once, right after creation, and "
-            "then is Completed."
+            "(@hourly, @daily, @weekly, @monthly, @yearly), evaluated in timeZone. Any "
+            "field may be H (Jenkins' hash: a value fixed by namespace/name, e.g. "
+            "'H H(1-5) * * *' runs once a night at a time of its own), H(first-last), "
+            "H/step or H(first-last)/step. Kept as written. Unset: a one-time job that "
+            "runs once, right after creation, and then is Completed."
         ),
         json_schema_extra=validations(
             cel(
@@ -141,6 +146,31 @@ class ScheduledJobSpec(RunSettings):
         description="IANA time zone of the schedule, e.g. Europe/Berlin. DST-correct.",
         json_schema_extra=validations(
             cel(TIME_ZONE_RULE, "timeZone must be an IANA time zone name such as Europe/Berlin")
+        ),
+    )
+    jitter_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_JITTER_SECONDS,
+        description=(
+            "Delay each fire's run by up to this many seconds (1-3600): a delay of its "
+            "own, hashed from namespace/name and the fire time, so every operator "
+            "replica and restart computes the same one, and always shorter than the "
+            "time to the next fire. Spreads jobs that share a schedule. Real time: DST "
+            "does not change it. Unset: no delay."
+        ),
+    )
+    pause_after_consecutive_failures: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PAUSE_AFTER_FAILURES,
+        description=(
+            "Pause the schedule after this many failed runs in a row (1-100; cancelled "
+            "runs neither count nor break the streak; a Backfill's runs are not counted). "
+            "The pause is in status.failurePause (why, since when), with a Warning Event "
+            "PausedAfterFailures, an audit line and jobwarden_scheduledjob_failure_pauses_total; "
+            "spec is never written. Resume with `kubectl jobwarden resume` (it sets the "
+            "annotation jobwarden.dev/resume to status.failurePause.since). Unset: never."
         ),
     )
     suspend: bool = Field(
@@ -209,6 +239,20 @@ class ScheduledJobSpec(RunSettings):
     cancel: bool = cancel_field()
 
 
+class FailurePause(ApiModel):
+    """Why a ScheduledJob is paused after failed runs (until resumed)."""
+
+    since: datetime = Field(
+        description="When it was paused; `kubectl jobwarden resume` sets the annotation "
+        "jobwarden.dev/resume to this value."
+    )
+    failures: int = Field(ge=1, description="Failed runs in a row that paused it.")
+    last_failed_run: str | None = Field(
+        default=None, max_length=MAX_RUN_NAME, description="The run whose failure paused it."
+    )
+    message: Message = Field(description="Why, in words.")
+
+
 class ScheduledJobStatus(ApiModel):
     """Observed state of a ScheduledJob, written by the operator."""
 
@@ -256,6 +300,21 @@ class ScheduledJobStatus(ApiModel):
             "resume runs nothing before the next fire."
         ),
     )
+    failure_pause: FailurePause | None = Field(
+        default=None,
+        description=(
+            "Set while the job is paused after spec.pauseAfterConsecutiveFailures failed "
+            "runs in a row (phase Suspended, condition Suspended with reason "
+            "ConsecutiveFailures); cleared when resumed."
+        ),
+    )
+    failures_counted_since: datetime | None = Field(
+        default=None,
+        description=(
+            "Failures before this instant (the last resume after a pause for failures) do "
+            "not count toward pauseAfterConsecutiveFailures."
+        ),
+    )
     active_count: int = Field(default=0, ge=0, description="Number of unfinished runs.")
     active: list[ActiveRun] = Field(
         default_factory=list,
@@ -283,6 +342,7 @@ class ScheduledJob(ApiModel):
 
 __all__ = [
     "ActiveRun",
+    "FailurePause",
     "MissedRunSettings",
     "RunSummary",
     "ScheduledJob",

@@ -24,6 +24,7 @@ from jobwarden.api.constants import (
     DEFAULT_STUCK_AFTER_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_CANCEL_GRACE_PERIOD_SECONDS,
+    MAX_DEADLINE_SECONDS,
     MAX_DISRUPTIONS,
     MAX_RETRIES,
     MAX_START_TIMEOUT_SECONDS,
@@ -44,6 +45,7 @@ StartTimeoutSeconds = Annotated[
 Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES)]
 GracePeriodSeconds = Annotated[int, Field(ge=0, le=MAX_CANCEL_GRACE_PERIOD_SECONDS)]
 StuckAfterSeconds = Annotated[int, Field(ge=0, le=MAX_STUCK_AFTER_SECONDS)]
+DeadlineSeconds = Annotated[int, Field(ge=1, le=MAX_DEADLINE_SECONDS)]
 
 DESCRIPTIONS = {
     "priority": (
@@ -83,6 +85,13 @@ DESCRIPTIONS = {
         "applies). A worker that never reports progress is never flagged for being "
         "silent."
     ),
+    "deadline_seconds": (
+        "If set, a run not finished this many seconds after its scheduled time (its "
+        "creation for a run without one) gets the condition DeadlineMissed, a Warning "
+        "Event and a count in jobwarden_deadline_missed_total, and so does its "
+        "ScheduledJob: an alert that a run is late (queued, retrying or slow). The run "
+        f"is not stopped (timeoutSeconds does that). 1-{MAX_DEADLINE_SECONDS} (7 days)."
+    ),
 }
 CANCEL_DESCRIPTION = (
     "Set to true to cancel. Final: it cannot be set back to false. Queued or retrying "
@@ -92,11 +101,11 @@ CANCEL_DESCRIPTION = (
 _INHERITED = " Unset: inherited from the ScheduledJob (scheduledJobRef), else the default {}."
 
 
-def cancel_field() -> Any:
+def cancel_field(description: str = CANCEL_DESCRIPTION) -> Any:
     """`spec.cancel`: a one-way switch (CEL transition rule: cancel is final)."""
     return Field(
         default=False,
-        description=CANCEL_DESCRIPTION,
+        description=description,
         json_schema_extra=validations(
             cel("!oldSelf || self", "cancel is final: it cannot be set back to false")
         ),
@@ -185,6 +194,9 @@ class RunSettings(ApiModel):
     stuck_after_seconds: StuckAfterSeconds = Field(
         default=DEFAULT_STUCK_AFTER_SECONDS, description=DESCRIPTIONS["stuck_after_seconds"]
     )
+    deadline_seconds: DeadlineSeconds | None = Field(
+        default=None, description=DESCRIPTIONS["deadline_seconds"]
+    )
 
     def settings(self) -> RunSettings:
         """Just the run settings (drops the fields of a subclass such as a spec)."""
@@ -225,6 +237,9 @@ class RunSettingsOverrides(ApiModel):
         default=None,
         description=DESCRIPTIONS["stuck_after_seconds"]
         + _INHERITED.format(DEFAULT_STUCK_AFTER_SECONDS),
+    )
+    deadline_seconds: DeadlineSeconds | None = Field(
+        default=None, description=DESCRIPTIONS["deadline_seconds"] + _INHERITED.format("unset")
     )
 
     def effective_settings(self, inherited: RunSettings | None = None) -> RunSettings:

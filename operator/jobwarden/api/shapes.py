@@ -34,6 +34,7 @@ class RunSettingsSpec(TypedDict, total=False):
     startTimeoutSeconds: int
     cancelGracePeriodSeconds: int
     stuckAfterSeconds: int
+    deadlineSeconds: int | None
 
 
 #: The run settings' keys: what a run sets for itself and a snapshot copies from its job.
@@ -52,6 +53,8 @@ class ScheduledJobSpecDict(RunSettingsSpec, total=False):
 
     schedule: str | None
     timeZone: str
+    jitterSeconds: int | None
+    pauseAfterConsecutiveFailures: int | None
     suspend: bool
     concurrencyPolicy: str
     startingDeadlineSeconds: int | None
@@ -100,6 +103,7 @@ class QueueDict(TypedDict, total=False):
     message: str
     since: str | None
     positionTime: str | None
+    estimatedStartTime: str | None
 
 
 class AttemptDict(TypedDict, total=False):
@@ -177,6 +181,15 @@ class RunSummaryDict(TypedDict, total=False):
     error: str | None
 
 
+class FailurePauseDict(TypedDict, total=False):
+    """A ScheduledJob's `status.failurePause` (api.scheduledjob.FailurePause)."""
+
+    since: str
+    failures: int
+    lastFailedRun: str | None
+    message: str
+
+
 class ScheduledJobStatusDict(StatusDict, total=False):
     """A ScheduledJob's status (api.scheduledjob.ScheduledJobStatus)."""
 
@@ -188,9 +201,52 @@ class ScheduledJobStatusDict(StatusDict, total=False):
     missedRuns: int
     skippedWhilePaused: int
     lastSkippedTime: str | None
+    failurePause: FailurePauseDict | None
+    failuresCountedSince: str | None
     activeCount: int
     active: list[ActiveRunDict]
     history: list[RunSummaryDict]
+
+
+#: A Backfill's spec (api.backfill.BackfillSpec); functional form: `from` is a keyword.
+BackfillSpecDict = TypedDict(
+    "BackfillSpecDict",
+    {
+        "scheduledJobRef": dict[str, str],
+        "from": str,
+        "to": str,
+        "maxConcurrentRuns": int,
+        "cancel": bool,
+    },
+    total=False,
+)
+
+
+class SkippedFireDict(TypedDict, total=False):
+    """One of a Backfill's `status.skippedFires` (api.backfill.SkippedFire)."""
+
+    scheduledTime: str
+    name: str
+    reason: str
+
+
+class BackfillStatusDict(StatusDict, total=False):
+    """A Backfill's status (api.backfill.BackfillStatus)."""
+
+    reason: str | None
+    message: str | None
+    fires: int
+    created: int
+    skipped: int
+    active: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    lastFireTime: str | None
+    activeRuns: list[str]
+    skippedFires: list[SkippedFireDict]
+    startTime: str | None
+    completionTime: str | None
 
 
 class QueuedByPriorityDict(TypedDict, total=False):

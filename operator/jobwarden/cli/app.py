@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 PROG = "kubectl jobwarden"
 DESCRIPTION = """\
 Drive jobwarden from kubectl: see what runs and waits, inspect one run, cancel
-safely, run a ScheduledJob now, pause and resume schedules, re-run a run, read a
-job's history (CSV for spreadsheets), and see worker quotas.
+safely, run a ScheduledJob now, pause and resume schedules, see when a job runs next,
+re-run a run, read a job's history (CSV for spreadsheets), and see worker quotas.
 
 It acts as your kubeconfig identity, like kubectl: what you may do is what RBAC and
 jobwarden's admission webhook allow you."""
@@ -31,6 +31,7 @@ examples:
   kubectl jobwarden status nightly-report-1735689600
   kubectl jobwarden cancel nightly-report-1735689600 --reason "wrong input file"
   kubectl jobwarden run nightly-report
+  kubectl jobwarden next nightly-report --count 5
   kubectl jobwarden history nightly-report --status Failed --since 7d -o csv > failed.csv
 
 Use "kubectl jobwarden <command> --help" for a command's options and examples.
@@ -41,7 +42,12 @@ SUSPEND_NOTES = {
         "While paused no new runs start (running ones continue), nextScheduleTime is "
         "cleared, and history is kept."
     ),
-    "resume": "Fires missed while paused follow the job's missedRunPolicy.",
+    "resume": (
+        "Fires missed while paused follow the job's missedRunPolicy. A job the operator "
+        "paused after failed runs in a row (spec.pauseAfterConsecutiveFailures, "
+        "status.failurePause) is resumed with the annotation jobwarden.dev/resume, not "
+        "a spec change: GitOps tools see no drift."
+    ),
 }
 OUTPUT_HELP = "output format: {choices}"
 
@@ -223,10 +229,13 @@ the admission webhook are shown with their message and make the exit status 1.
 
 On a terminal you are asked to confirm. Without a terminal nothing is asked, and
 -l / --all need -y. A bare NAME is a JobRun, then an Export; a ScheduledJob only with
--k scheduledjob or scheduledjob/NAME (it ends the schedule and cancels its runs).""",
+-k scheduledjob or scheduledjob/NAME (it ends the schedule and cancels its runs); a
+Backfill with -k backfill or backfill/NAME (no more runs; its active ones cancelled).""",
     )
     cancel.add_argument("names", nargs="*", metavar="NAME", help="NAME or KIND/NAME")
-    cancel.add_argument("-k", "--kind", metavar="KIND", help="jobrun, export or scheduledjob")
+    cancel.add_argument(
+        "-k", "--kind", metavar="KIND", help="jobrun, export, scheduledjob or backfill"
+    )
     cancel.add_argument(
         "-l", "--selector", help="cancel the unfinished runs matching this label selector"
     )
@@ -298,6 +307,65 @@ new Export with the same spec. Only finished runs are retried.""",
     retry.add_argument("-k", "--kind", metavar="KIND", help="jobrun (default) or export")
     _dry_run(retry)
     _output(retry, "name", "json", "yaml")
+
+    # -------------------------------------------------------------------- next
+    upcoming = command(
+        "next",
+        "show the next fires of a ScheduledJob",
+        """\
+  kubectl jobwarden next nightly-report
+  kubectl jobwarden next nightly-report --count 30
+  kubectl jobwarden next nightly-report -o json | jq '.[] | select(.dst)'
+""",
+        """\
+The job's next fires, computed by the operator's own cron reading: on the job's own
+clock (spec.timeZone) and in UTC, with `H` fields hashed from namespace/name and, with
+spec.jitterSeconds, when each run starts (STARTS, DELAY). Fires that a DST change moves
+are marked: a wall time skipped by the clock going forward fires once at the end of
+the gap; one repeated by the clock going back fires once, at the first (a schedule
+whose hour field covers every hour fires in both passes).""",
+    )
+    upcoming.add_argument("scheduled_job", metavar="SCHEDULEDJOB")
+    upcoming.add_argument(
+        "--count", type=int, default=10, metavar="N", help="how many fires (default 10)"
+    )
+    _output(upcoming, "json", "yaml")
+
+    # ---------------------------------------------------------------- backfill
+    fill = command(
+        "backfill",
+        "run a ScheduledJob's fires of a past time range",
+        """\
+  kubectl jobwarden backfill nightly-report --from 2026-03-01 --to 2026-03-07 --dry-run
+  kubectl jobwarden backfill nightly-report --from 7d --to 1d --max-concurrent 3
+  kubectl jobwarden backfill nightly-report --from 2026-03-01T00:00Z --to 2026-03-02T00:00Z -o name
+  kubectl jobwarden cancel -k backfill nightly-report-backfill-x7k2p
+""",
+        """\
+Create a Backfill: the operator creates the runs of every fire of the job in the range,
+oldest first, at most --max-concurrent at once (default 1), each queued under the
+namespace's WorkerQuota like any run. Runs are named after their fire, as the schedule
+names them: a fire that already has a run is skipped and reported, so a backfill never
+runs a fire twice. Progress is in the Backfill's status (kubectl get backfill);
+cancelling it (kubectl jobwarden cancel -k backfill NAME) stops it and cancels the runs
+it created.
+
+WHEN is a date (midnight on the job's clock; for --to the whole day is included), a
+date and time (RFC 3339; without an offset, on the job's clock) or a duration back from
+now (7d, 12h). --dry-run (client) lists each fire and whether it would be run or
+skipped; --dry-run=server also asks RBAC and the admission webhook.""",
+    )
+    fill.add_argument("scheduled_job", metavar="SCHEDULEDJOB")
+    fill.add_argument("--from", dest="start", required=True, metavar="WHEN", help="range start")
+    fill.add_argument("--to", dest="end", required=True, metavar="WHEN", help="range end")
+    fill.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        help="most runs of this backfill at once (1-100, default 1)",
+    )
+    _dry_run(fill)
+    _output(fill, "name", "json", "yaml")
 
     # ----------------------------------------------------------------- history
     history = command(

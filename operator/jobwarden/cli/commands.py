@@ -33,13 +33,23 @@ from jobwarden.client.objects import (
     scheduled_job_of,
     spec_of,
     split_ref,
+    time_zone_of,
 )
 from jobwarden.client.quota import quota_records
+from jobwarden.client.schedule import (
+    MAX_PREVIEW,
+    InvalidScheduleError,
+    backfill_fires,
+    job_schedule,
+    preview,
+)
 from jobwarden.client.stats import active_totals
 from jobwarden.client.text import (
     UsageError,
+    format_timestamp,
     kubectl_list,
     parse_since,
+    parse_when,
     table,
     to_csv,
     to_json,
@@ -50,6 +60,7 @@ __all__ = ["UsageError", "dispatch"]
 
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
 CONFIRM_WARNING = "This action cannot be undone."
+MAX_CONCURRENT = c.MAX_BACKFILL_CONCURRENT_RUNS
 
 
 @dataclass
@@ -332,7 +343,7 @@ def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.all_namespaces and not bulk:
         raise UsageError("-A/--all-namespaces selects with -l or --all; NAMEs are per namespace")
     if args.kind:
-        kind_of(args.kind, (*RUN_KINDS, c.KIND_SCHEDULED_JOB))
+        kind_of(args.kind, (*RUN_KINDS, c.KIND_SCHEDULED_JOB, c.KIND_BACKFILL))
     dry_run = args.dry_run
     interactive = _interactive()
     if bulk and not args.yes and dry_run == "none" and not interactive:
@@ -498,7 +509,8 @@ def _report_suspend(ctx: Context, outcomes: Sequence[Outcome], args: argparse.Na
             elif o.result == Result.UNCHANGED:
                 ctx.print(f"{_ref(o.kind, o.name)} unchanged ({o.message})")
             else:
-                ctx.print(f"{_ref(o.kind, o.name)} {o.result}{dry}")
+                note = f" ({o.message})" if o.message and o.message != "would be" else ""
+                ctx.print(f"{_ref(o.kind, o.name)} {o.result}{dry}{note}")
         else:
             failed += 1
             ctx.error(f"error: {_ref(o.kind, o.name)} {_SAID.get(o.result, o.result)}: {o.message}")
@@ -563,6 +575,75 @@ def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------- next
+def cmd_next(ctx: Context, args: argparse.Namespace) -> int:
+    """The next fires of a ScheduledJob."""
+    if not 1 <= args.count <= MAX_PREVIEW:
+        raise UsageError(f"--count must be 1-{MAX_PREVIEW}")
+    job = ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, args.scheduled_job))
+    job.setdefault("kind", c.KIND_SCHEDULED_JOB)
+    if not spec_of(job).get("schedule"):
+        ctx.error(
+            f'error: ScheduledJob "{args.scheduled_job}" is a one-time job (no schedule): '
+            "it ran once, at its creation"
+        )
+        return 1
+    try:
+        schedule = job_schedule(job)
+    except InvalidScheduleError as error:
+        ctx.error(f"error: ScheduledJob {args.scheduled_job}: {error.message}")
+        return 1
+    fires = preview(schedule, ctx.now, args.count)
+    if _machine(ctx, args.output, views.next_records(fires)):
+        return 0
+    ctx.print(views.next_summary(job, schedule))
+    headers, rows = views.next_rows(fires)
+    ctx.print(table(headers, rows))
+    return 0
+
+
+# ---------------------------------------------------------------------- backfill
+def cmd_backfill(ctx: Context, args: argparse.Namespace) -> int:
+    """Create a Backfill (or show what it would do)."""
+    if args.max_concurrent is not None and not 1 <= args.max_concurrent <= MAX_CONCURRENT:
+        raise UsageError(f"--max-concurrent must be 1-{MAX_CONCURRENT}")
+    job = ctx.kube.get(resource_path(c.PLURAL_SCHEDULED_JOBS, ctx.namespace, args.scheduled_job))
+    job.setdefault("kind", c.KIND_SCHEDULED_JOB)
+    zone = time_zone_of(job)
+    start = parse_when(args.start, ctx.now, zone, option="--from")
+    end = parse_when(args.end, ctx.now, zone, option="--to", end_of_day=True)
+    if end <= start:
+        raise UsageError("--to must be later than --from")
+    body = actions.backfill(args.scheduled_job, ctx.namespace, start, end, args.max_concurrent)
+    if args.dry_run != "client":
+        return _created(ctx, body, args)
+    try:
+        fires = backfill_fires(job, start, end, ctx.now, c.MAX_BACKFILL_FIRES + 1)
+    except InvalidScheduleError as error:
+        ctx.error(f"error: ScheduledJob {args.scheduled_job}: {error.message}")
+        return 1
+    if len(fires) > c.MAX_BACKFILL_FIRES:
+        ctx.error(
+            f"error: the range holds more than {c.MAX_BACKFILL_FIRES} fires: split it "
+            "into several backfills"
+        )
+        return 1
+    runs = _list(ctx, c.KIND_JOB_RUN, f"{c.LABEL_SCHEDULED_JOB}={args.scheduled_job}")
+    planned = actions.backfill_plan(fires, runs, job)
+    if _machine(ctx, args.output, [p.record() for p in planned]):
+        return 0
+    creates = sum(1 for p in planned if p.action == actions.FireAction.CREATE)
+    ctx.print(
+        f"Backfill of ScheduledJob {args.scheduled_job} (client dry run): {len(planned)} "
+        f"fire(s) from {format_timestamp(start)} to {format_timestamp(min(end, ctx.now))}; "
+        f"{creates} run(s) would be created, {len(planned) - creates} skipped"
+    )
+    headers, rows = views.backfill_rows(planned, zone)
+    if rows:
+        ctx.print(table(headers, rows))
+    return 0
+
+
 # ------------------------------------------------------------------------- quota
 def cmd_quota(ctx: Context, args: argparse.Namespace) -> int:
     """WorkerQuotas and their use."""
@@ -591,6 +672,8 @@ COMMANDS: dict[str, Command] = {
     "retry": cmd_retry,
     "pause": cmd_pause,
     "resume": cmd_resume,
+    "next": cmd_next,
+    "backfill": cmd_backfill,
     "history": cmd_history,
     "quota": cmd_quota,
 }

@@ -8,17 +8,20 @@ with the dashboard.
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionType
+from jobwarden.api.enums import ConditionType, ScheduledJobPhase
 from jobwarden.client.access import CancelRight
+from jobwarden.client.actions import PlannedFire
 from jobwarden.client.objects import (
     annotation,
     condition,
     created_at,
     elapsed_seconds,
+    estimated_start,
     event_time,
     is_stuck,
     is_terminal,
@@ -32,8 +35,10 @@ from jobwarden.client.objects import (
     queue_text,
     scheduled_job_of,
     spec_of,
+    start_text,
     status_of,
 )
+from jobwarden.client.schedule import PreviewFire, Schedule
 from jobwarden.client.text import (
     DASH,
     NONE,
@@ -51,7 +56,17 @@ from jobwarden.client.text import (
 
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
 
-ACTIVE_HEADERS = ("kind", "name", "phase", "progress", "elapsed", "stuck", "queue", "cancel")
+ACTIVE_HEADERS = (
+    "kind",
+    "name",
+    "phase",
+    "progress",
+    "elapsed",
+    "stuck",
+    "queue",
+    "starts",
+    "cancel",
+)
 ACTIVE_WIDE_HEADERS = (
     *ACTIVE_HEADERS,
     "priority",
@@ -95,6 +110,7 @@ def active_rows(
             human_duration(elapsed_seconds(obj, now)) or DASH,
             "yes" if is_stuck(obj) else "no",
             queue_text(obj),
+            start_text(obj, now),
             right.cell() if right else "?",
         ]
         if wide:
@@ -265,6 +281,9 @@ def _queue_line(obj: Mapping[str, Any], now: datetime.datetime) -> str:
     since = parse_time(queue.get("since"))
     if since is not None:
         parts.append(f"waiting {age(since, now)}")
+    expected = estimated_start(obj)
+    if expected is not None:
+        parts.append(f"expected to start {_when(expected, now, future=True)}")
     return ", ".join(p for p in parts if p)
 
 
@@ -364,3 +383,87 @@ def quota_rows(
             row.insert(0, str(r["namespace"]))
         rows.append(row)
     return headers, rows
+
+
+# ---------------------------------------------------------------------- next fires
+NEXT_HEADERS = ("#", "local", "utc", "dst")
+NEXT_JITTER_HEADERS = ("#", "local", "utc", "starts", "delay", "dst")
+
+
+def next_summary(job: Mapping[str, Any], schedule: Schedule) -> str:
+    """What `kubectl jobwarden next` says above its table: the schedule, how `H` and
+    the jitter resolve, and whether the job will run these fires at all."""
+    spec, status = spec_of(job), status_of(job)
+    lines = [
+        f'ScheduledJob {name_of(job)} ({namespace_of(job)}): "{schedule.expression}" '
+        f"in {schedule.time_zone}"
+    ]
+    if schedule.uses_hash:
+        lines.append(f'  H is hashed from {schedule.seed}: the fields fire as "{schedule.values}"')
+    if schedule.jitter_seconds:
+        lines.append(
+            f"  jitterSeconds {schedule.jitter_seconds}: each run starts a delay of its own "
+            "after its fire (STARTS), shorter than the time to the next fire"
+        )
+    phase = str(status.get("phase") or "")
+    if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED.value:
+        lines.append("  cancelled: none of these fires will run")
+    elif spec.get("suspend"):
+        lines.append("  paused (spec.suspend): these fires run only once it is resumed")
+    elif status.get("failurePause"):
+        message = str((status.get("failurePause") or {}).get("message") or "")
+        lines.append(f"  {message}: these fires run only once it is resumed")
+    return "\n".join(lines)
+
+
+def next_rows(fires: Sequence[PreviewFire]) -> tuple[list[str], list[list[str]]]:
+    """The headers and rows of `kubectl jobwarden next`: each fire on the job's clock
+    and in UTC, when its run starts (with jitter), and its DST mark."""
+    jitter = any(fire.delay_seconds for fire in fires)
+    headers = list(NEXT_JITTER_HEADERS if jitter else NEXT_HEADERS)
+    rows = []
+    for number, fire in enumerate(fires, start=1):
+        row = [str(number), fire.local.strftime("%Y-%m-%d %H:%M %Z"), format_timestamp(fire.time)]
+        if jitter:
+            row += [
+                fire.effective_local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                f"+{human_duration(fire.delay_seconds) or '0s'}",
+            ]
+        rows.append([*row, fire.note() or DASH])
+    return headers, rows
+
+
+def next_records(fires: Sequence[PreviewFire]) -> list[dict[str, Any]]:
+    """The fires as `-o json|yaml` prints them."""
+    return [
+        {
+            "scheduledTime": format_timestamp(fire.time),
+            "localTime": fire.local.isoformat(),
+            "effectiveTime": format_timestamp(fire.effective),
+            "delaySeconds": fire.delay_seconds,
+            "dst": fire.dst.value if fire.dst else None,
+            "note": fire.note() or None,
+        }
+        for fire in fires
+    ]
+
+
+# ------------------------------------------------------------------------ backfill
+BACKFILL_HEADERS = ("local", "utc", "run", "action", "why")
+
+
+def backfill_rows(planned: Sequence[PlannedFire], zone: str) -> tuple[list[str], list[list[str]]]:
+    """The rows of `kubectl jobwarden backfill --dry-run`: each fire of the range, its
+    run name, and whether a run would be created or the fire skipped (and why)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    rows = [
+        [
+            p.fire.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+            format_timestamp(p.fire),
+            p.name,
+            str(p.action),
+            p.why or DASH,
+        ]
+        for p in planned
+    ]
+    return list(BACKFILL_HEADERS), rows

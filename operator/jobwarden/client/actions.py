@@ -1,6 +1,7 @@
 """The user's actions on jobwarden objects, shared by the kubectl plugin and the
 dashboard so both do exactly the same: cancel (one bound on the reason, the
-operator's), run a ScheduledJob now, pause and resume it, re-run a finished run.
+operator's), run a ScheduledJob now, pause and resume it, re-run a finished run,
+backfill a past range.
 
 Each action is one ordinary API request as the caller's kubeconfig identity: RBAC and
 jobwarden's admission webhook decide, never this module. `dry_run` is "none",
@@ -10,6 +11,7 @@ answer, nothing is stored).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from jobwarden.client.kube import JSON, Kube, KubeError, resource_path
 from jobwarden.client.objects import (
     PLURALS,
     cancel_requested,
+    failure_pause,
     is_finished,
     is_terminal,
     metadata,
@@ -32,6 +35,7 @@ from jobwarden.client.objects import (
     scheduled_job_of,
     spec_of,
 )
+from jobwarden.client.text import format_timestamp
 
 #: The cancel reason is cut where the operator cuts it for status.cancellation.reason
 #: (the CRD's bound on messages; core.lifecycle.MAX_REASON_CHARS, checked equal by
@@ -186,26 +190,57 @@ def request_suspend(
     return kube.merge_patch(path, {"spec": {"suspend": suspend}}, **_query(dry_run))
 
 
+def resume_patch(job: Mapping[str, Any]) -> JSON | None:
+    """What resuming `job` takes (None: it is not paused): `spec.suspend: false` if
+    the user paused it, and, if the operator paused it after failed runs, the
+    annotation jobwarden.dev/resume naming that pause (status.failurePause.since):
+    metadata, never spec, so a GitOps tool sees no drift."""
+    patch: JSON = {}
+    if spec_of(job).get("suspend"):
+        patch["spec"] = {"suspend": False}
+    pause = failure_pause(job)
+    if pause is not None:
+        patch["metadata"] = {"annotations": {c.ANNOTATION_RESUME: str(pause.get("since"))}}
+    return patch or None
+
+
+def request_resume(kube: Kube, job: Mapping[str, Any], *, dry_run: str = NO_DRY_RUN) -> JSON:
+    """Resume a ScheduledJob (see `resume_patch`); the updated object, or `job` itself
+    when it is not paused (KubeError if refused)."""
+    patch = resume_patch(job)
+    if patch is None:
+        return dict(job)
+    path = resource_path(c.PLURAL_SCHEDULED_JOBS, namespace_of(job), name_of(job))
+    return kube.merge_patch(path, patch, **_query(dry_run))
+
+
 def suspend(
     kube: Kube, job: Mapping[str, Any], suspend: bool, *, dry_run: str = NO_DRY_RUN
 ) -> Outcome:
     """Pause (`suspend`) or resume a ScheduledJob and say what happened; nothing is
-    sent when it already is as wanted (unchanged) or for a client dry run."""
+    sent when it already is as wanted (unchanged) or for a client dry run. Resume also
+    ends a pause after failed runs (status.failurePause)."""
     namespace, name = namespace_of(job), name_of(job)
     done = Result.PAUSED if suspend else Result.RESUMED
 
     def outcome(result: Result, message: str = "") -> Outcome:
         return Outcome(c.KIND_SCHEDULED_JOB, namespace, name, result, message)
 
-    if bool(spec_of(job).get("suspend")) == suspend:
+    if suspend and bool(spec_of(job).get("suspend")):
         return outcome(Result.UNCHANGED, f"already {done}")
+    if not suspend and resume_patch(job) is None:
+        return outcome(Result.UNCHANGED, f"already {done}")
+    note = "" if suspend or failure_pause(job) is None else "after a pause for failures"
     if dry_run == CLIENT_DRY_RUN:
-        return outcome(done, "would be")
+        return outcome(done, "would be" + (f" ({note})" if note else ""))
     try:
-        request_suspend(kube, namespace, name, suspend, dry_run=dry_run)
+        if suspend:
+            request_suspend(kube, namespace, name, True, dry_run=dry_run)
+        else:
+            request_resume(kube, job, dry_run=dry_run)
     except KubeError as error:
         return outcome(Result.DENIED if error.status == 403 else Result.FAILED, error.describe())
-    return outcome(done)
+    return outcome(done, note)
 
 
 # ------------------------------------------------------------- run now / re-run
@@ -255,6 +290,83 @@ def manual_run(job: str, namespace: str, priority: str | None = None) -> JSON:
         "metadata": {"generateName": generate_name(job, "manual"), "namespace": namespace},
         "spec": spec,
     }
+
+
+def backfill(
+    job: str,
+    namespace: str,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    max_concurrent_runs: int | None = None,
+) -> JSON:
+    """A Backfill of the ScheduledJob `job`: the runs of its fires in [start, end]."""
+    spec: JSON = {
+        "scheduledJobRef": {"name": job},
+        "from": format_timestamp(start),
+        "to": format_timestamp(end),
+    }
+    if max_concurrent_runs is not None:
+        spec["maxConcurrentRuns"] = max_concurrent_runs
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND_BACKFILL,
+        "metadata": {"generateName": generate_name(job, "backfill"), "namespace": namespace},
+        "spec": spec,
+    }
+
+
+class FireAction(StrEnum):
+    """What a Backfill would do with one fire (its dry run)."""
+
+    CREATE = "create"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class PlannedFire:
+    """One fire of a Backfill's range, and what the operator would do with it."""
+
+    fire: datetime.datetime
+    name: str
+    action: FireAction
+    why: str = ""
+
+    def record(self) -> JSON:
+        """As printed with -o json/yaml."""
+        return {
+            "scheduledTime": format_timestamp(self.fire),
+            "run": self.name,
+            "action": str(self.action),
+            "why": self.why,
+        }
+
+
+def backfill_plan(
+    fires: Iterable[tuple[datetime.datetime, str]],
+    runs: Iterable[Mapping[str, Any]],
+    job: Mapping[str, Any],
+) -> list[PlannedFire]:
+    """What a Backfill would do with each fire, as the operator decides it: a fire
+    whose run exists (or is in the job's status.history) is skipped, the others get
+    a run."""
+    existing = {name_of(run): phase_of(run) for run in runs}
+    history = {str(h.get("name")): str(h.get("phase")) for h in _history(job)}
+    planned = []
+    for fire, name in fires:
+        if name in existing:
+            planned.append(
+                PlannedFire(fire, name, FireAction.SKIP, f"run exists ({existing[name]})")
+            )
+        elif name in history:
+            planned.append(PlannedFire(fire, name, FireAction.SKIP, f"ran ({history[name]})"))
+        else:
+            planned.append(PlannedFire(fire, name, FireAction.CREATE))
+    return planned
+
+
+def _history(job: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    entries = (job.get("status") or {}).get("history") or []
+    return [entry for entry in entries if isinstance(entry, Mapping)]
 
 
 def _user_labels(obj: Mapping[str, Any]) -> dict[str, str]:

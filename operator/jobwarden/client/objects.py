@@ -11,8 +11,14 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import ConditionType, RunPhase, ScheduledJobPhase, Trigger
-from jobwarden.client.text import DASH, parse_time, seconds_between
+from jobwarden.api.enums import (
+    BackfillPhase,
+    ConditionType,
+    RunPhase,
+    ScheduledJobPhase,
+    Trigger,
+)
+from jobwarden.client.text import DASH, human_duration, parse_time, seconds_between
 
 JSON = dict[str, Any]
 _Obj = TypeVar("_Obj", bound=Mapping[str, Any])
@@ -27,6 +33,7 @@ for _kind, _plural, _short in (
     (c.KIND_JOB_RUN, c.PLURAL_JOB_RUNS, "jr"),
     (c.KIND_EXPORT, c.PLURAL_EXPORTS, "exp"),
     (c.KIND_WORKER_QUOTA, c.PLURAL_WORKER_QUOTAS, "wq"),
+    (c.KIND_BACKFILL, c.PLURAL_BACKFILLS, "bf"),
 ):
     for _alias in (
         _kind.lower(),
@@ -41,6 +48,7 @@ TERMINAL_PHASES = frozenset(p.value for p in RunPhase if p.terminal)
 FINISHED_JOB_PHASES = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
+FINISHED_BACKFILL_PHASES = frozenset(p.value for p in BackfillPhase if p.terminal)
 #: Phases in which a run holds a worker slot (its pod may be running).
 HOLDING_PHASES = frozenset(
     {RunPhase.STARTING.value, RunPhase.RUNNING.value, RunPhase.CANCELLING.value}
@@ -126,9 +134,11 @@ def is_terminal(obj: Mapping[str, Any]) -> bool:
 
 def is_finished(obj: Mapping[str, Any]) -> bool:
     """Nothing is left to cancel: a run that ended, a ScheduledJob Completed or
-    Cancelled."""
+    Cancelled, a Backfill Completed, Cancelled or Failed."""
     if obj.get("kind") == c.KIND_SCHEDULED_JOB:
         return phase_of(obj) in FINISHED_JOB_PHASES
+    if obj.get("kind") == c.KIND_BACKFILL:
+        return phase_of(obj) in FINISHED_BACKFILL_PHASES
     return is_terminal(obj)
 
 
@@ -198,6 +208,25 @@ def queue_text(obj: Mapping[str, Any]) -> str:
     return f"{position} ({reason})" if reason else str(position)
 
 
+def estimated_start(obj: Mapping[str, Any]) -> datetime.datetime | None:
+    """`status.queue.estimatedStartTime` of a run waiting in the queue (None when it
+    does not wait, or before the operator could estimate it)."""
+    queue = status_of(obj).get("queue") or {}
+    if not queue or phase_of(obj) not in (RunPhase.QUEUED.value, NEW_PHASE):
+        return None
+    return parse_time(queue.get("estimatedStartTime"))
+
+
+def start_text(obj: Mapping[str, Any], now: datetime.datetime) -> str:
+    """`~3m` (expected to start in about 3 minutes), `~now`, or `-` (not waiting, or
+    no estimate yet)."""
+    moment = estimated_start(obj)
+    if moment is None:
+        return DASH
+    seconds = (moment - now).total_seconds()
+    return f"~{human_duration(seconds)}" if seconds >= 1 else "~now"
+
+
 def owner_candidates(obj: Mapping[str, Any], job: Mapping[str, Any] | None) -> list[str]:
     """Who counts as the creator of `obj`: its `created-by`, and for a run the
     operator created for a schedule, the creator of its ScheduledJob."""
@@ -246,13 +275,24 @@ def job_state(job: Mapping[str, Any]) -> JobState:
         return JobState.CANCELLED
     if phase == ScheduledJobPhase.COMPLETED.value:
         return JobState.COMPLETED
-    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED.value:
+    if (
+        spec.get("suspend")
+        or phase == ScheduledJobPhase.SUSPENDED.value
+        or failure_pause(job) is not None
+    ):
         return JobState.PAUSED
     if int(status_of(job).get("consecutiveFailures") or 0) > 0:
         return JobState.FAILING
     return JobState.ACTIVE
 
 
+def failure_pause(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """status.failurePause: set while the operator has paused the job after failed
+    runs in a row (spec.pauseAfterConsecutiveFailures), until it is resumed."""
+    pause = status_of(job).get("failurePause")
+    return pause if isinstance(pause, Mapping) and pause else None
+
+
 def time_zone_of(job: Mapping[str, Any]) -> str:
     """spec.timeZone (UTC when unset)."""
-    return str(spec_of(job).get("timeZone") or "UTC")
+    return str(spec_of(job).get("timeZone") or c.DEFAULT_TIME_ZONE)

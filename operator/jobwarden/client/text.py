@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -67,6 +68,34 @@ def parse_since(text: str, now: datetime.datetime) -> datetime.datetime:
             "(units s, m, h, d, w), or a date such as 2025-03-01"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_when(
+    text: str, now: datetime.datetime, zone: str, *, option: str, end_of_day: bool = False
+) -> datetime.datetime:
+    """A point in time given on the command line (`--from`, `--to`): a duration back
+    from `now` (`7d`, `12h`), a date (`2026-03-01`: midnight on the job's clock, or with
+    `end_of_day` the last second of that day), or a date and time (RFC 3339; without an
+    offset, on the job's clock)."""
+    value = text.strip()
+    lowered = value.lower()
+    if value and _SINCE_PART.sub("", lowered) == "" and _SINCE_PART.search(lowered):
+        return parse_since(value, now)
+    tz = zoneinfo.ZoneInfo(zone)
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r}: use a date (2026-03-01), a date and time "
+            "(2026-03-01T02:00:00Z) or a duration back from now (7d, 12h)"
+        ) from None
+    if _DATE_ONLY.match(value) and end_of_day:
+        moment += datetime.timedelta(days=1)
+        return moment.replace(tzinfo=tz).astimezone(UTC) - datetime.timedelta(seconds=1)
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 def human_duration(seconds: float | None) -> str:

@@ -7,9 +7,12 @@ Pure: the engine passes what it observed and gets the answers back. The rules:
   before the API shows it), so the quota holds across restarts and writes in flight;
 - a run of a ScheduledJob whose `concurrencyPolicy` is not Allow (a job not known
   counts as Forbid) is *blocked* while another unfinished run of the job holds a slot;
+  a Backfill's runs are outside the policy (its own maxConcurrentRuns caps them): they
+  neither block nor are blocked;
 - a run whose next attempt is not due yet (retry backoff) is *deferred*;
 - every other unfinished run *waits*: by priority (High first), then age, then name,
-  and the first ones that fit in the free slots are admitted.
+  and the first ones that fit in the free slots are admitted; a waiting run is told
+  when it should start (`core.eta`).
 
 `classify` places one run, `answer` is what the lifecycle decision is told (`Slot`);
 `engine.quota` keeps the per-namespace index that applies these rules run by run.
@@ -22,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from jobwarden.api.enums import ConcurrencyPolicy, Priority, QueueReason, RunPhase
+from jobwarden.api.enums import ConcurrencyPolicy, Priority, QueueReason, RunPhase, Trigger
 from jobwarden.core.conditions import parse_time
 from jobwarden.core.observed import RunView, Slot
 
@@ -95,8 +98,13 @@ def wants_slot(run: RunView) -> bool:
 
 def runs_may_overlap(run: RunView, policy: str | None) -> bool:
     """Whether the run may hold a slot beside other runs of its ScheduledJob
-    (`policy`: the job's concurrencyPolicy; None: the job is not known)."""
-    return not run.scheduled_job or policy == ConcurrencyPolicy.ALLOW
+    (`policy`: the job's concurrencyPolicy; None: the job is not known). A Backfill's
+    runs are outside the policy: its maxConcurrentRuns caps them."""
+    return (
+        not run.scheduled_job
+        or run.trigger == Trigger.BACKFILL
+        or policy == ConcurrencyPolicy.ALLOW
+    )
 
 
 def blocking_run(
@@ -106,11 +114,16 @@ def blocking_run(
     holds: Callable[[RunView], bool],
 ) -> RunView | None:
     """Another unfinished run of the same ScheduledJob, holding a slot, that must
-    finish first (Forbid, Replace, or a job not known)."""
+    finish first (Forbid, Replace, or a job not known); a Backfill's runs never block."""
     if runs_may_overlap(run, policy):
         return None
     for other in siblings:
-        if other.key != run.key and not other.phase.terminal and holds(other):
+        if (
+            other.key != run.key
+            and other.trigger != Trigger.BACKFILL
+            and not other.phase.terminal
+            and holds(other)
+        ):
             return other
     return None
 
@@ -164,8 +177,11 @@ def answer(
     ticket: Ticket | None,
     holders: int,
     limit: int,
+    estimate: Callable[[int], datetime.datetime | None] | None = None,
 ) -> Slot:
-    """The namespace's answer to one run: admitted, or where it waits and why."""
+    """The namespace's answer to one run: admitted, or where it waits and why, and for
+    a run waiting for the quota when it should start (`estimate` of its position,
+    `core.eta`)."""
     if holds:
         return Slot(admit=False, position=0, running=holders, limit=limit)
     if blocker is not None:
@@ -179,4 +195,13 @@ def answer(
         )
     if ticket is None:
         return Slot(admit=False, position=0, running=holders, limit=limit)
-    return Slot(admit=ticket.admit, position=ticket.position, running=holders, limit=limit)
+    estimated_start = (
+        estimate(ticket.position) if estimate is not None and not ticket.admit else None
+    )
+    return Slot(
+        admit=ticket.admit,
+        position=ticket.position,
+        running=holders,
+        limit=limit,
+        estimated_start=estimated_start,
+    )

@@ -29,7 +29,7 @@ from jobwarden.api.enums import (
     Reason,
     RunPhase,
 )
-from jobwarden.api.shapes import AttemptDict, CancellationDict, RunStatusDict
+from jobwarden.api.shapes import AttemptDict, CancellationDict, QueueDict, RunStatusDict
 from jobwarden.core.conditions import (
     Condition,
     copy_conditions,
@@ -38,7 +38,9 @@ from jobwarden.core.conditions import (
     is_true,
     parse_time,
 )
+from jobwarden.core.deadline import deadline_of, missed
 from jobwarden.core.draft import StatusDraft, clip
+from jobwarden.core.eta import estimate_worth_writing, stored_estimate
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import (
@@ -357,14 +359,18 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
     # No live count in the message: it would change with every slot taken or freed,
     # and each change is a status write for every waiting run.
     message = slot.message or f"quota of {slot.limit} reached"
+    estimate = format_micro_time(slot.estimated_start) if slot.estimated_start else None
     if queue is None or queue.get("reason") != slot.reason:
-        draft.status["queue"] = {
-            "position": position,
-            "reason": slot.reason,
-            "message": message,
-            "since": (queue or {}).get("since") or draft.stamp,
-            "positionTime": draft.stamp,
-        }
+        draft.status["queue"] = _with_estimate(
+            {
+                "position": position,
+                "reason": slot.reason,
+                "message": message,
+                "since": (queue or {}).get("since") or draft.stamp,
+                "positionTime": draft.stamp,
+            },
+            estimate,
+        )
         draft.log(f"queued (position {position}: {message})")
         if queue is None:
             draft.event(
@@ -373,14 +379,12 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
                 f"waiting for a worker slot: position {position}, {message}",
             )
     else:
-        due = position_update_due(queue, position, draft.now)
+        due = queue_update_due(queue, position, slot.estimated_start, draft.now)
         if due == 0:
-            draft.status["queue"] = {
-                **queue,
-                "position": position,
-                "message": message,
-                "positionTime": draft.stamp,
-            }
+            draft.status["queue"] = _with_estimate(
+                {**queue, "position": position, "message": message, "positionTime": draft.stamp},
+                estimate,
+            )
         elif due is not None:
             draft.plan.wake_in(due)
     draft.condition(ConditionType.ADMITTED, False, slot.reason, message)
@@ -413,6 +417,27 @@ def position_update_due(
         return 0.0
     interval = POSITION_REFRESH_SECONDS * max(1, -(-actual // 10))  # ceil(actual / 10)
     return max(0.0, interval - (now - written).total_seconds())
+
+
+def _with_estimate(queue: QueueDict, estimate: str | None) -> QueueDict:
+    """`status.queue` with the start estimate, when there is one (else as it was)."""
+    if estimate is not None:
+        queue["estimatedStartTime"] = estimate
+    return queue
+
+
+def queue_update_due(
+    queue: Mapping[str, Any],
+    actual: int,
+    estimate: datetime.datetime | None,
+    now: datetime.datetime,
+) -> float | None:
+    """Seconds until `status.queue` should be rewritten (0: now), or None: its position
+    (`position_update_due`), or at once when the start estimate moved enough to tell
+    the user (core.eta)."""
+    if estimate_worth_writing(stored_estimate(queue), estimate, now):
+        return 0.0
+    return position_update_due(queue, actual, now)
 
 
 def _start_attempt(draft: _Draft, slot: Slot) -> None:
@@ -943,6 +968,7 @@ def _close(draft: _Draft) -> Plan:
     for condition in draft.conditions:
         condition["observedGeneration"] = draft.run.generation
     _flag_stuck(draft, phase)
+    _flag_deadline(draft, phase)
     draft.status["phase"] = phase.value
     draft.status["conditions"] = draft.conditions
     draft.status["observedGeneration"] = draft.run.generation
@@ -968,6 +994,25 @@ def _flag_stuck(draft: _Draft, phase: RunPhase) -> None:
         draft.event(True, EventReason.STUCK, check.message)
     if check.wake_after is not None:
         draft.plan.wake_in(check.wake_after)
+
+
+def _flag_deadline(draft: _Draft, phase: RunPhase) -> None:
+    """The `DeadlineMissed` condition for runs with `deadlineSeconds` (core.deadline):
+    set once, when the run is not finished by then (or is seen to have finished
+    late); the run goes on. Otherwise wake up at the deadline."""
+    deadline = deadline_of(draft.run)
+    if deadline is None or is_true(draft.conditions, ConditionType.DEADLINE_MISSED):
+        return
+    completion = parse_time(draft.status.get("completionTime")) if phase.terminal else None
+    if not missed(deadline, completion, draft.now):
+        if not phase.terminal:
+            draft.plan.wake_in((deadline.due - draft.now).total_seconds())
+        return
+    message = deadline.message()
+    draft.condition(ConditionType.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
+    draft.log(f"deadline missed: {message}")
+    draft.event(True, EventReason.DEADLINE_MISSED, message)
+    draft.audit(AuditAction.DEADLINE_MISSED, phase, detail=message)
 
 
 def _admitted_message(conditions: Sequence[Condition]) -> str:

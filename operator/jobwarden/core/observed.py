@@ -49,6 +49,7 @@ class RunSettings:
     cancel: bool = False
     #: Seconds of silence after a progress report that flag Stuck; None: off (0 in spec).
     stuck_after_seconds: int | None = c.DEFAULT_STUCK_AFTER_SECONDS
+    deadline_seconds: int | None = None
 
     @classmethod
     def from_spec(cls, raw: Mapping[str, Any]) -> RunSettings:
@@ -78,6 +79,7 @@ class RunSettings:
             ),
             cancel=bool(raw.get("cancel", False)),
             stuck_after_seconds=_stuck_after(spec.get("stuckAfterSeconds")),
+            deadline_seconds=int(deadline) if (deadline := spec.get("deadlineSeconds")) else None,
         )
 
 
@@ -392,6 +394,8 @@ class Slot:
     limit: int  # the namespace's quota
     reason: QueueReason = QueueReason.QUOTA_EXHAUSTED  # why it waits
     message: str = ""  # details when the reason is not the quota
+    #: When it should start (core.eta), for a run waiting for the quota; None: unknown.
+    estimated_start: datetime.datetime | None = None
 
 
 def _optional_int(value: object) -> int | None:

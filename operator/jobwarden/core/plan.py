@@ -9,6 +9,7 @@ from typing import Any
 from jobwarden.api.enums import (
     AuditAction,
     AuditOutcome,
+    BackfillPhase,
     CancelOutcome,
     EventReason,
     EventType,
@@ -71,8 +72,8 @@ class Event:
     message: str
 
 
-#: What an audit line says came of its action.
-AuditOutcomeValue = AuditOutcome | CancelOutcome | RunPhase
+#: What an audit line says came of its action (a Backfill's: its final phase).
+AuditOutcomeValue = AuditOutcome | CancelOutcome | RunPhase | BackfillPhase
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from jobwarden.api import constants as c
 from jobwarden.api.enums import (
     DEFAULT_CONCURRENCY_POLICY,
     DEFAULT_MISSED_RUN_POLICY,
+    AuditAction,
+    AuditOutcome,
     ConcurrencyPolicy,
     ConditionStatus,
     ConditionType,
@@ -42,11 +44,19 @@ from jobwarden.core.conditions import (
     format_micro_time,
     parse_time,
 )
+from jobwarden.core.deadline import deadline_of, missed
 from jobwarden.core.draft import StatusDraft, clip
+from jobwarden.core.failures import (
+    Outcome,
+    PauseDecision,
+    Streak,
+    decide_failure_pause,
+    failure_streak,
+)
 from jobwarden.core.lifecycle import MAX_REASON_CHARS
 from jobwarden.core.observed import RunView
-from jobwarden.core.plan import Event
-from jobwarden.core.scheduling import ScheduleError, due_fires, parse_schedule, run_name
+from jobwarden.core.plan import Audit, Event
+from jobwarden.core.scheduling import ScheduleError, due_fires, run_name, schedule_of
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 #: At most this many missed fires are itemised per decision (log lines and Events).
@@ -135,6 +145,8 @@ class CreateRun:
 
     name: str
     fire: datetime.datetime
+    #: Seconds after the fire that the run is due (spec.jitterSeconds).
+    delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,7 @@ class ScheduledJobPlan:
     cancel: list[CancelRun] = field(default_factory=list)
     prune: list[PruneRun] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    audit: list[Audit] = field(default_factory=list)
     requeue_after: float | None = None
 
 
@@ -272,24 +285,84 @@ def decide_scheduled_job(
     active = [r for r in runs if not r.phase.terminal]
     previous_phase = str(sj.status.get("phase") or "")
 
+    streak = failure_streak(
+        _outcomes(runs, draft.status.get("history") or []),
+        parse_time(draft.status.get("failuresCountedSince")),
+    )
+    pause = _failure_pause(draft, streak)
     if spec.get("cancel"):
         phase = _decide_cancelled(draft, active, previous_phase)
     elif not spec.get("schedule"):
         phase = _decide_one_time(draft, runs)
-    elif spec.get("suspend"):
+    elif spec.get("suspend") or pause.paused:
         phase = ScheduledJobPhase.SUSPENDED
         draft.status["nextScheduleTime"] = None
-        if previous_phase != phase:
-            who = _suspend_changed_by(sj)
-            draft.log(f"suspended by {who}: no new runs until resumed (running ones continue)")
-            draft.event(False, EventReason.SUSPENDED, f"schedule paused by {who}")
+        if previous_phase != phase and not pause.tripped:
+            if spec.get("suspend"):
+                who = _suspend_changed_by(sj)
+                draft.log(f"suspended by {who}: no new runs until resumed (running ones continue)")
+                draft.event(False, EventReason.SUSPENDED, f"schedule paused by {who}")
+            else:
+                draft.log("suspended: no new runs until resumed (running ones continue)")
+                draft.event(False, EventReason.SUSPENDED, "schedule paused")
+        # Both pauses (spec.suspend and a pause after failures) skip the fires that come.
         _skip_while_paused(draft)
     else:
-        phase = _decide_schedule(draft, runs, previous_phase)
+        phase = _decide_schedule(draft, runs, previous_phase, pause.resumed)
 
     _prune_and_summarise(draft, runs)
-    _close(draft, phase, runs)
+    _close(draft, phase, runs, streak)
     return draft.plan
+
+
+def _outcomes(runs: Sequence[RunView], history: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+    """The finished runs of the job that count for its failure streak: each once
+    (a pruned run is in history, perhaps still listed), a Backfill's runs left out."""
+    found: dict[str, Outcome] = {}
+    for entry in history:
+        finished = parse_time(entry.get("completionTime"))
+        if finished is not None and entry.get("trigger") != Trigger.BACKFILL.value:
+            name = str(entry.get("name"))
+            found[name] = Outcome(finished, str(entry.get("phase")), name)
+    for run in runs:
+        if run.phase.terminal and run.trigger != Trigger.BACKFILL.value:
+            found[run.name] = Outcome(_finished_at(run), run.phase.value, run.name)
+    return list(found.values())
+
+
+def _failure_pause(draft: _Draft, streak: Streak) -> PauseDecision:
+    """spec.pauseAfterConsecutiveFailures: pause, stay paused, or resume (see
+    core/failures.py); the pause is in status only."""
+    spec = draft.sj.spec
+    if spec.get("cancel") or not spec.get("schedule"):
+        return PauseDecision(paused=False, record=None)
+    limit = spec.get("pauseAfterConsecutiveFailures")
+    current = draft.status.get("failurePause")
+    pause = decide_failure_pause(
+        int(limit) if limit else None,
+        current or None,
+        draft.sj.annotations.get(c.ANNOTATION_RESUME),
+        streak,
+        draft.now,
+    )
+    draft.status["failurePause"] = pause.record
+    if pause.tripped and pause.record is not None:
+        message = str(pause.record["message"])
+        draft.log(message)
+        draft.event(True, EventReason.PAUSED_AFTER_FAILURES, message)
+        draft.plan.audit.append(
+            Audit(AuditAction.PAUSED_AFTER_FAILURES, AuditOutcome.PAUSED, detail=message)
+        )
+    if pause.resumed:
+        user = draft.sj.annotations.get(c.ANNOTATION_RESUME_REQUESTED_BY) or "unknown"
+        draft.status["failuresCountedSince"] = format_micro_time(draft.now)
+        message = f"resumed by {user} after a pause for failures; failures count from now"
+        draft.log(message)
+        draft.event(False, EventReason.RESUMED_AFTER_FAILURES, message)
+        draft.plan.audit.append(
+            Audit(AuditAction.RESUMED_AFTER_FAILURES, AuditOutcome.RESUMED, user=user)
+        )
+    return pause
 
 
 # ------------------------------------------------------------------ cancel
@@ -362,46 +435,48 @@ def _cursor(draft: _Draft) -> datetime.datetime | None:
 
 
 def _skip_while_paused(draft: _Draft) -> None:
-    """Pausing means skipping: each fire that comes while the job is paused is skipped
-    on purpose (counted in skippedWhilePaused, logged) and becomes handled, so neither a
-    resume nor missedRunPolicy ever makes it up. The decision wakes at each fire."""
-    spec = draft.sj.spec
+    """Pausing means skipping: each fire that comes while the job is paused (spec.suspend
+    or a pause after failures) is skipped on purpose (counted in skippedWhilePaused,
+    logged) and becomes handled, so neither a resume nor missedRunPolicy ever makes it
+    up. A fire comes at its effective time (jitter included). The decision wakes at each
+    fire."""
     try:
-        schedule = parse_schedule(
-            str(spec.get("schedule")), str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE)
-        )
+        schedule = schedule_of(draft.sj.namespace, draft.sj.name, draft.sj.spec)
     except ScheduleError:
         return
     since = _cursor(draft) or draft.sj.created
     skipped = schedule.count_between(since, draft.now)
+    if skipped and schedule.effective(schedule.nth_after(since, skipped)) > draft.now:
+        skipped -= 1  # the newest fire's jitter delay has not passed yet: it has not come
     if skipped:
         newest = schedule.nth_after(since, skipped)
         draft.status["skippedWhilePaused"] = int(draft.status.get("skippedWhilePaused") or 0) + (
             skipped
         )
         draft.status["lastSkippedTime"] = format_micro_time(newest)
+        since = newest
         what = f"the fire of {format_micro_time(newest)}"
         if skipped > 1:
             what = f"{skipped} fires, the newest {format_micro_time(newest)}"
         draft.log(f"paused: skipped {what} (not run, not counted as missed)")
-    draft.plan.requeue_after = (schedule.next_after(draft.now) - draft.now).total_seconds()
+    coming = schedule.effective(schedule.next_after(since))
+    draft.plan.requeue_after = max(0.0, (coming - draft.now).total_seconds())
 
 
 # ---------------------------------------------------------------- schedule
 def _decide_schedule(
-    draft: _Draft, runs: Sequence[RunView], previous_phase: str
+    draft: _Draft, runs: Sequence[RunView], previous_phase: str, resumed_after_failures: bool
 ) -> ScheduledJobPhase:
     spec = draft.sj.spec
     active = [r for r in runs if not r.phase.terminal]
     try:
-        schedule = parse_schedule(
-            str(spec.get("schedule")), str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE)
-        )
+        schedule = schedule_of(draft.sj.namespace, draft.sj.name, spec)
     except ScheduleError as error:
         draft.status["nextScheduleTime"] = None
         draft.condition(ConditionType.STALLED, True, Reason.INVALID_SCHEDULE, str(error))
         return ScheduledJobPhase.ACTIVE
-    if previous_phase == ScheduledJobPhase.SUSPENDED:
+    if previous_phase == ScheduledJobPhase.SUSPENDED and not resumed_after_failures:
+        # (a resume after failures has logged itself, with its own Event and audit line)
         who = _suspend_changed_by(draft.sj)
         draft.log(f"resumed by {who}: fires while paused were skipped; it runs at its next fire")
         draft.event(False, EventReason.RESUMED, f"schedule resumed by {who}")
@@ -418,7 +493,11 @@ def _decide_schedule(
         max_runs=int(missed_policy.get("maxRuns", c.DEFAULT_MISSED_RUNS_MAX)),
     )
     policy = ConcurrencyPolicy(spec.get("concurrencyPolicy", DEFAULT_CONCURRENCY_POLICY))
-    still_active = [r for r in active if not r.settings.cancel]
+    # A Backfill's runs are capped by its own maxConcurrentRuns, not by the policy: they
+    # neither block a fire (Forbid) nor are replaced by one (Replace).
+    still_active = [
+        r for r in active if not r.settings.cancel and r.trigger != Trigger.BACKFILL.value
+    ]
     newest_created = max((r.created for r in still_active), default=None)
     newest_runs = [r for r in still_active if r.created == newest_created]
     if policy == ConcurrencyPolicy.REPLACE and len(still_active) > 1 and len(newest_runs) == 1:
@@ -446,6 +525,7 @@ def _decide_schedule(
     ]
     for fire in due.to_run:
         name = run_name(draft.sj.name, fire)
+        delay = schedule.delay(fire).total_seconds()
         if name in existing:
             # Its run was created, but the status write that records the fire was lost
             # (a crash, or a stale read): the fire is handled. Not created again, not
@@ -465,7 +545,7 @@ def _decide_schedule(
                     )
                 )
             still_active = []
-        draft.plan.create.append(CreateRun(name, fire))
+        draft.plan.create.append(CreateRun(name, fire, delay))
         draft.log(f"fired for {format_micro_time(fire)}: run {name} created")
         still_active = [*still_active, _placeholder(name)]
     missed.sort()
@@ -536,7 +616,9 @@ def _prune_and_summarise(draft: _Draft, runs: Sequence[RunView]) -> None:
 
 
 # -------------------------------------------------------------- status
-def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> None:
+def _close(
+    draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView], streak: Streak
+) -> None:
     pruned = {p.name for p in draft.plan.prune}
     active = [r for r in runs if not r.phase.terminal]
     draft.status["active"] = [
@@ -548,32 +630,38 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     ][: c.MAX_ACTIVE_LISTED]
     draft.status["activeCount"] = len(active)
     outcomes: list[tuple[datetime.datetime, str]] = [
-        (_finished_at(r), r.phase.value) for r in runs if r.phase.terminal and r.name not in pruned
+        (_finished_at(r), r.phase.value)
+        for r in runs
+        if r.phase.terminal and r.name not in pruned and r.trigger != Trigger.BACKFILL.value
     ]
     for entry in draft.status.get("history") or []:
         finished = parse_time(entry.get("completionTime"))
-        if finished is not None:
+        if finished is not None and entry.get("trigger") != Trigger.BACKFILL.value:
             outcomes.append((finished, str(entry.get("phase"))))
     outcomes.sort()
     successes = [t for t, p in outcomes if p == RunPhase.SUCCEEDED]
     failures = [t for t, p in outcomes if p == RunPhase.FAILED]
     draft.status["lastSuccessfulTime"] = format_micro_time(successes[-1]) if successes else None
     draft.status["lastFailureTime"] = format_micro_time(failures[-1]) if failures else None
-    streak = 0
-    for _, outcome in reversed(outcomes):
-        if outcome == RunPhase.SUCCEEDED:
-            break
-        if outcome == RunPhase.FAILED:
-            streak += 1
-    draft.status["consecutiveFailures"] = streak
+    draft.status["consecutiveFailures"] = streak.failures
 
     suspended = phase == ScheduledJobPhase.SUSPENDED
-    draft.condition(
-        ConditionType.SUSPENDED,
-        suspended,
-        Reason.SUSPENDED if suspended else Reason.ACTIVE,
-        "",
-    )
+    pause = draft.status.get("failurePause")
+    if suspended and pause and not draft.sj.spec.get("suspend"):
+        draft.condition(
+            ConditionType.SUSPENDED,
+            True,
+            Reason.CONSECUTIVE_FAILURES,
+            str(pause.get("message") or ""),
+        )
+    else:
+        draft.condition(
+            ConditionType.SUSPENDED,
+            suspended,
+            Reason.SUSPENDED if suspended else Reason.ACTIVE,
+            "",
+        )
+    _deadline_condition(draft, runs)
     stalled = phase == ScheduledJobPhase.CANCELLED or any(
         c_["type"] == ConditionType.STALLED
         and c_["status"] == ConditionStatus.TRUE
@@ -603,6 +691,35 @@ def _close(draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView]) -> 
     # without nulls, or every reconcile writes again and its watch event starts the next.
     if _without_nulls(draft.status) != _without_nulls(dict(draft.sj.status)):
         draft.plan.status = draft.written()
+
+
+def _deadline_condition(draft: _Draft, runs: Sequence[RunView]) -> None:
+    """DeadlineMissed on the job: whether its newest run whose deadline outcome is
+    known (finished, or past its deadline) missed it; a Warning Event when it turns
+    True. Without deadlineSeconds on the job or its runs, no such condition."""
+    decided = [
+        (deadline, run)
+        for run in runs
+        if (deadline := deadline_of(run)) is not None
+        and (run.phase.terminal or draft.now >= deadline.due)
+    ]
+    if not decided:
+        return
+    deadline, run = max(decided, key=lambda pair: (pair[0].start, pair[1].created))
+    completion = parse_time(run.status.get("completionTime")) if run.phase.terminal else None
+    late = missed(deadline, completion, draft.now)
+    was_late = any(
+        cond["type"] == ConditionType.DEADLINE_MISSED and cond["status"] == ConditionStatus.TRUE
+        for cond in draft.conditions
+    )
+    if late:
+        message = f"run {run.name} {deadline.message()}"
+        draft.condition(ConditionType.DEADLINE_MISSED, True, Reason.DEADLINE_MISSED, message)
+        if not was_late:
+            draft.event(True, EventReason.DEADLINE_MISSED, message)
+    else:
+        message = f"run {run.name} finished within {deadline.seconds} s of its scheduled time"
+        draft.condition(ConditionType.DEADLINE_MISSED, False, Reason.DEADLINE_MET, message)
 
 
 def _without_nulls(value: Any) -> Any:

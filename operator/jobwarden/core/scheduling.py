@@ -63,13 +63,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from jobwarden.api.constants import MAX_RUN_NAME
+from jobwarden.api.constants import DEFAULT_TIME_ZONE, MAX_JITTER_SECONDS, MAX_RUN_NAME
 from jobwarden.api.enums import MissedRunPolicy
+from jobwarden.core.spread import hashed, jitter_salt, seed_of
 
 #: Appended to every schedule error: one expression that certainly works.
 EXAMPLE: Final = 'example of a valid one: "0 2 * * *" (daily at 02:00)'
@@ -113,6 +114,20 @@ class ScheduleError(ValueError):
         self.field = field
 
 
+class DstNote(StrEnum):
+    """How a DST change shapes one fire (see the module docstring), as a preview marks
+    it."""
+
+    #: The wall time does not exist that day (spring forward): it fires once, at the
+    #: end of the gap.
+    MOVED_BY_GAP = "MovedByGap"
+    #: The wall time occurs twice (fall back): a wall-clock schedule fires once, at the
+    #: first.
+    REPEATED_ONCE = "RepeatedHourOnce"
+    #: The wall time occurs twice and an every-hour schedule fires in both passes.
+    BOTH_PASSES = "RepeatedHourBothPasses"
+
+
 class MissedReason(StrEnum):
     """Why a fire time did not get a run (logged with each missed fire)."""
 
@@ -153,14 +168,21 @@ class _Field:
     #: Where `*` and `N/step` end: the last value, except for day-of-week, where 7 is
     #: another name for 0 (`*/2` is 0,2,4,6 and `1/2` is 1,3,5, as in robfig/cron).
     star_high: int
+    #: Where a bare `H` (and `H/step`) ends: as `*`, except day-of-month, which stops at
+    #: 28 so that the day exists in every month (as in Jenkins).
+    hash_high: int
 
 
 _FIELDS: Final = (
-    _Field("minute", 0, 59, {}, "0-59", 59),
-    _Field("hour", 0, 23, {}, "0-23", 23),
-    _Field("day-of-month", 1, 31, {}, "1-31 or L (the last day)", 31),
-    _Field("month", 1, 12, _MONTHS, "1-12 or JAN-DEC", 12),
-    _Field("day-of-week", 0, 7, _WEEKDAYS, "0-7 or SUN-SAT (0 and 7 are Sunday)", 6),
+    _Field("minute", 0, 59, {}, "0-59", 59, 59),
+    _Field("hour", 0, 23, {}, "0-23", 23, 23),
+    _Field("day-of-month", 1, 31, {}, "1-31 or L (the last day)", 31, 28),
+    _Field("month", 1, 12, _MONTHS, "1-12 or JAN-DEC", 12, 12),
+    _Field("day-of-week", 0, 7, _WEEKDAYS, "0-7 or SUN-SAT (0 and 7 are Sunday)", 6, 6),
+)
+#: `H`, `H(first-last)`, `H/step`, `H(first-last)/step` (Jenkins' hashed values).
+_HASHED: Final = re.compile(
+    r"H(?:\((?P<first>[0-9A-Za-z]+)-(?P<last>[0-9A-Za-z]+)\))?(?:/(?P<step>[0-9]+))?"
 )
 _DAY_OF_MONTH, _DAY_OF_WEEK = _FIELDS[2], _FIELDS[4]
 
@@ -192,6 +214,8 @@ def _item_problem(spec: _Field, item: str, whole: str) -> str | None:
         if nth not in {"1", "2", "3", "4", "5"}:
             return f'day-of-week "{item}": the week after # must be 1-5, e.g. "1#2" (2nd Monday)'
         return None
+    if item.startswith("H"):
+        return _hashed_problem(spec, item, where)
     base, slash, step = item.partition("/")
     if slash and (not _NUMBER.fullmatch(step) or not 1 <= int(step) <= spec.high):
         return f"{spec.name} step must be 1-{spec.high}{where}"
@@ -214,6 +238,51 @@ def _item_problem(spec: _Field, item: str, whole: str) -> str | None:
     return None
 
 
+def _hashed_problem(spec: _Field, item: str, where: str) -> str | None:
+    """What is wrong with an `H` item, if anything."""
+    match = _HASHED.fullmatch(item)
+    if match is None:
+        return (
+            f'{spec.name}: "{item}" is not a hashed value; write H, H(first-last), H/step '
+            f'or H(first-last)/step, e.g. "H(0-29)"{where}'
+        )
+    first, last = _hashed_range(spec, match)
+    if first is None or last is None:
+        return f"{spec.name} must be {spec.allowed} in H(first-last){where}"
+    if last < first:
+        return f'{spec.name} range in "{item}" runs backwards{where}'
+    step = match["step"]
+    if step is not None and not 1 <= int(step) <= spec.high:
+        return f"{spec.name} step must be 1-{spec.high}{where}"
+    return None
+
+
+def _hashed_range(spec: _Field, match: re.Match[str]) -> tuple[int | None, int | None]:
+    """The range an `H` item hashes into: its own `(first-last)`, else the field's."""
+    if match["first"] is None:
+        return spec.low, spec.hash_high
+    return _value(spec, match["first"]), _value(spec, match["last"])
+
+
+def _hashed_values(spec: _Field, item: str, seed: str) -> range:
+    """The values of a validated `H` item for a job whose seed is `seed` (see
+    core/spread.py): one value in its range, or with `/step` the values from a hashed
+    start below first + step, every step, to the end of the range (as Jenkins reads
+    `H/15`: e.g. 7,22,37,52)."""
+    match = _HASHED.fullmatch(item)
+    if match is None:  # pragma: no cover - _item_problem has refused it
+        raise ValueError(f"{spec.name}: {item!r} is not a hashed value")
+    first, last = _hashed_range(spec, match)
+    if first is None or last is None:  # pragma: no cover - refused as well
+        raise ValueError(f"{spec.name}: {item!r} has no valid range")
+    span = last - first + 1
+    if match["step"] is None:
+        value = first + hashed(seed, spec.name, span)
+        return range(value, value + 1)
+    step = int(match["step"])
+    return range(first + hashed(seed, spec.name, min(step, span)), last + 1, step)
+
+
 #: The blanks that separate fields: what Go's strings.Fields splits on (unicode.IsSpace),
 #: so a schedule CronJob accepts splits into the same fields here (tabs, several blanks,
 #: a line break from a YAML block scalar). Python's str.split() would also split on the
@@ -233,8 +302,9 @@ class _Fields:
     hours: tuple[int, ...]  #: matching hours, ascending
 
 
-def _fields(expression: str) -> _Fields:
-    """The five cron fields an expression stands for, or an error."""
+def _fields(expression: str, seed: str = "") -> _Fields:
+    """The five cron fields an expression stands for, or an error (`H` items hashed
+    from `seed`)."""
     fields = [field for field in _BLANKS.split(expression) if field]
     if not fields:
         raise _bad(expression, "it is empty")
@@ -255,7 +325,7 @@ def _fields(expression: str) -> _Fields:
             problem = _item_problem(spec, item, value)
             if problem:
                 raise _bad(expression, problem)
-    values = [_field_values(spec, value) for spec, value in zip(_FIELDS, fields, strict=True)]
+    values = [_field_values(spec, value, seed) for spec, value in zip(_FIELDS, fields, strict=True)]
     minutes, hours = (
         tuple(range(spec.low, spec.star_high + 1))
         if value == "*"
@@ -295,7 +365,7 @@ def _macro(expression: str, fields: list[str]) -> str:
     return MACROS[macro]
 
 
-def _field_values(spec: _Field, value: str) -> str:
+def _field_values(spec: _Field, value: str, seed: str = "") -> str:
     """A validated field as croniter should read it: `*`, or its values as a sorted list
     of plain numbers (plus `L` and `n#k` items, which croniter resolves per month).
 
@@ -309,7 +379,8 @@ def _field_values(spec: _Field, value: str) -> str:
       day-of-month and day-of-week are both given (a day matching either fires): an
       explicit range such as `1-31` or `0-6` is a restriction, as in robfig/cron and
       Vixie cron (croniter reads `*/1` and `0-7` differently);
-    * names are numbers (JAN=1, SUN=0) and day-of-week 7 is 0 (Sunday).
+    * names are numbers (JAN=1, SUN=0) and day-of-week 7 is 0 (Sunday);
+    * `H` items are the values hashed from `seed` (see `_hashed_values`).
     """
     items = value.split(",")
     if any(_is_star(item) for item in items):
@@ -322,6 +393,8 @@ def _field_values(spec: _Field, value: str) -> str:
         elif spec is _DAY_OF_WEEK and "#" in item:
             day, _, nth = item.partition("#")
             specials.append(f"{_checked_value(spec, day) % 7}#{nth}")
+        elif item.startswith("H"):
+            numbers.update(_hashed_values(spec, item, seed))
         else:
             numbers.update(_item_values(spec, item))
     if spec is _DAY_OF_WEEK:
@@ -390,20 +463,26 @@ def _zone_names_by_lower_case() -> Mapping[str, str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def parse_schedule(expression: str, time_zone: str = "UTC") -> Schedule:
+def parse_schedule(
+    expression: str, time_zone: str = DEFAULT_TIME_ZONE, *, seed: str = "", jitter_seconds: int = 0
+) -> Schedule:
     """Validate a schedule and its time zone; raises ScheduleError with a user message.
 
     Accepts five cron fields (numbers, `*`, `?`, ranges, steps, lists, JAN-DEC and
-    SUN-SAT, `L` in day-of-month, `n#k` in day-of-week), separated by any blanks
-    CronJob accepts (spaces, tabs, line breaks), and the macros in MACROS, each
-    written alone. The fields mean what they mean in a CronJob (`N-N` is N; see
-    _field_values). Rejects what would be ambiguous or non-deterministic elsewhere:
-    seconds and year fields, @every, @reboot, wrap-around ranges, croniter's H and R
-    (hashed and random) fields, and schedules that never fire (e.g. "0 0 30 2 *").
-    `expression` is kept as written (it is the user's spec). Cached: a ScheduledJob's
-    schedule is parsed on every reconcile.
+    SUN-SAT, `L` in day-of-month, `n#k` in day-of-week, `H` hashed values), separated
+    by any blanks CronJob accepts (spaces, tabs, line breaks), and the macros in
+    MACROS, each written alone. The fields mean what they mean in a CronJob (`N-N` is
+    N; see _field_values). `H`, which CronJob refuses, is Jenkins' hashed value: a
+    value fixed by `seed`, the job's `namespace/name` (see core/spread.py). Rejects
+    what would be ambiguous or non-deterministic elsewhere: seconds and year fields,
+    @every, @reboot, wrap-around ranges, croniter's R (random) fields, and schedules
+    that never fire (e.g. "0 0 30 2 *"). `jitter_seconds` delays each fire by a fixed
+    amount of its own (see `Schedule.delay`). `expression` is kept as written (it is
+    the user's spec). Cached: a ScheduledJob's schedule is parsed on every reconcile.
     """
-    fields = _fields(expression)
+    if not 0 <= jitter_seconds <= MAX_JITTER_SECONDS:
+        raise ValueError(f"jitter_seconds must be 0-{MAX_JITTER_SECONDS}, got {jitter_seconds}")
+    fields = _fields(expression, seed)
     zone = _zone(time_zone)
     dom, month, dow = fields.values.split()[2:]
     schedule = Schedule(
@@ -415,12 +494,30 @@ def parse_schedule(expression: str, time_zone: str = "UTC") -> Schedule:
         day_expression=f"0 0 {dom} {month} {dow}",
         minutes_of_day=tuple(h * 60 + m for h in fields.hours for m in fields.minutes),
         every_hour=len(fields.hours) == 24,
+        seed=seed,
+        jitter_seconds=jitter_seconds,
     )
     try:
         next(schedule._matching_days(date(2000, 1, 1)))
     except CroniterBadDateError:
         raise _bad(expression, "it never fires (no month in it has such a day)") from None
     return schedule
+
+
+def schedule_of(namespace: str, name: str, spec: Mapping[str, Any]) -> Schedule:
+    """A ScheduledJob's schedule as it fires: `spec.schedule` in `spec.timeZone`, its
+    `H` fields hashed from namespace/name, its fires delayed by `spec.jitterSeconds`.
+    The operator, the webhook and the front ends all build it here. Raises
+    ScheduleError (also for a job without a schedule)."""
+    expression = spec.get("schedule")
+    if not expression:
+        raise ScheduleError("a one-time job (no schedule) has no fires to show", "schedule")
+    return parse_schedule(
+        str(expression),
+        str(spec.get("timeZone") or DEFAULT_TIME_ZONE),
+        seed=seed_of(namespace, name),
+        jitter_seconds=int(spec.get("jitterSeconds") or 0),
+    )
 
 
 # --- the schedule ----------------------------------------------------------------------
@@ -446,9 +543,52 @@ class Schedule:
     day_expression: str = field(repr=False)  #: cron's day fields at 00:00, for croniter
     minutes_of_day: tuple[int, ...] = field(repr=False)  #: matching h*60+m, ascending
     every_hour: bool = field(repr=False)  #: the hour field covers all 24 hours
+    seed: str = ""  #: what `H` and the jitter are hashed from: the job's namespace/name
+    jitter_seconds: int = 0  #: the bound of each fire's delay (spec.jitterSeconds)
 
     def __str__(self) -> str:
         return f"{self.expression} ({self.time_zone})"
+
+    @property
+    def uses_hash(self) -> bool:
+        """The expression has `H` fields (its values depend on the seed)."""
+        return "H" in self.cron
+
+    # Jitter ---------------------------------------------------------------------------
+
+    def delay(self, fire: datetime) -> timedelta:
+        """How long after `fire` its run is created: a whole number of seconds below
+        both jitterSeconds + 1 and the time to the next fire, hashed from the seed and
+        the fire, so every replica and every restart computes the same one. Ending
+        before the next fire keeps runs in the order of their fires. Real (elapsed)
+        time: a DST change between the fire and its delayed start moves nothing."""
+        if not self.jitter_seconds:
+            return timedelta(0)
+        fire = _aware(fire, "fire")
+        gap = int((self.next_after(fire) - fire).total_seconds())
+        bound = max(1, min(self.jitter_seconds + 1, gap))
+        return timedelta(seconds=hashed(self.seed, jitter_salt(int(fire.timestamp())), bound))
+
+    def effective(self, fire: datetime) -> datetime:
+        """When the run of `fire` is created: the fire plus its delay (UTC)."""
+        return _aware(fire, "fire") + self.delay(fire)
+
+    def dst_note(self, fire: datetime) -> tuple[DstNote | None, datetime | None]:
+        """How a DST change shapes this fire, and the wall time (naive, local) it
+        stands for: (MOVED_BY_GAP, the skipped wall time), (REPEATED_ONCE, the
+        repeated wall time), (BOTH_PASSES, the wall time of a repeated hour an
+        every-hour schedule fires in twice), or (None, None)."""
+        fire = _aware(fire, "fire")
+        wall = self._wall(fire)
+        repeated = len(self._instants(wall)) == 2
+        if self.every_hour:
+            return (DstNote.BOTH_PASSES, wall) if repeated else (None, None)
+        before = self._wall(fire - timedelta(seconds=1))
+        if wall - before > timedelta(seconds=1):  # the clock jumped forward to this fire
+            skipped = next(self._walls_after(before))
+            if skipped < wall:
+                return DstNote.MOVED_BY_GAP, skipped
+        return (DstNote.REPEATED_ONCE, wall) if repeated else (None, None)
 
     # Public API -------------------------------------------------------------------
 
@@ -490,6 +630,16 @@ class Schedule:
             if len(fires) == limit:
                 break
         return fires
+
+    def newest_between(self, after: datetime, until: datetime) -> datetime | None:
+        """The newest fire in (after, until], or None (walks the fires in between:
+        for short windows)."""
+        newest = None
+        for fire in self.fires_after(after):
+            if fire > _aware(until, "until"):
+                break
+            newest = fire
+        return newest
 
     def count_between(self, after: datetime, until: datetime) -> int:
         """How many fires lie in (after, until], without walking them one by one."""
@@ -554,6 +704,10 @@ class Schedule:
         return _fold_lookback(self.zone, int(t.timestamp()) // 3600)
 
     # Days -----------------------------------------------------------------------------
+
+    def matching_days(self, first: date) -> Iterator[date]:
+        """Local days from `first` on whose date matches the day fields, ascending."""
+        return self._matching_days(first)
 
     def _matching_days(self, first: date) -> Iterator[date]:
         """Local days from `first` on whose date matches the day fields (croniter).
@@ -691,9 +845,11 @@ class DueFires:
     #: Persist it and pass it as `last_scheduled` next time, so that no fire is
     #: classified twice.
     latest_fire: datetime | None
-    #: The first fire strictly after now (and after last_scheduled): nextScheduleTime.
+    #: The next fire to handle (nextScheduleTime): the first strictly after now (and
+    #: after last_scheduled), or one that came but whose jitter delay has not passed.
     next_fire: datetime
-    #: Seconds from now until next_fire: how long to sleep before calling again.
+    #: Seconds from now until next_fire's effective time: how long to sleep before
+    #: calling again.
     wake_after_seconds: float
 
     @property
@@ -750,18 +906,34 @@ def due_fires(
     cost does not grow with the number of fires. `missed` lists the newest
     `max_listed` missed fires; `missed_by_reason` counts all of them.
 
-    Pause and resume: while `spec.suspend` is true the controller does not call
-    this; it records each fire that comes as skipped (core.scheduledjob, status
-    skippedWhilePaused and lastSkippedTime) and passes the newest handled fire, run or
-    skipped, as `last_scheduled`. A resume therefore finds no late fire from the pause:
+    Pause and resume: while the job is paused (`spec.suspend`, or a pause after
+    failures, `status.failurePause`) the controller does not call this; it records
+    each fire that comes as skipped (core.scheduledjob, status skippedWhilePaused and
+    lastSkippedTime) and passes the newest handled fire, run or skipped, as
+    `last_scheduled`. A resume therefore finds no late fire from the pause:
     only fires missed while the operator was down follow missedRunPolicy.
+
+    Jitter (`schedule.jitter_seconds`): a fire is due at its effective time
+    (`schedule.effective`), and "on time" and the deadline are measured from it. The
+    newest fire whose delay has not passed yet stays out of the window: it is
+    `next_fire`, and `wake_after_seconds` runs to its effective time.
     """
     since = _aware(last_scheduled if last_scheduled is not None else created, "last_scheduled")
     now = _aware(now, "now")
     if max_runs < 1 or scan_cap < 1 or max_listed < 0:
         raise ValueError("max_runs and scan_cap must be >= 1 and max_listed >= 0")
-    next_fire = schedule.next_after(max(now, since))
-    wake = max(0.0, (next_fire - now).total_seconds())
+    # With jitter a fire is due at its effective time (fire + delay). A delay ends
+    # before the next fire, so only the newest fire up to now can still be waiting for
+    # its delay: it is left out of the window, and is the next fire.
+    until, waiting = now, None
+    if schedule.jitter_seconds:
+        newest = schedule.newest_between(
+            max(since, now - timedelta(seconds=schedule.jitter_seconds + 1)), now
+        )
+        if newest is not None and schedule.effective(newest) > now:
+            until, waiting = newest - _TICK, newest
+    next_fire = waiting if waiting is not None else schedule.next_after(max(now, since))
+    wake = max(0.0, (schedule.effective(next_fire) - now).total_seconds())
     deadline = (
         None if starting_deadline_seconds is None else timedelta(0, starting_deadline_seconds)
     )
@@ -770,28 +942,32 @@ def due_fires(
         on_time = min(on_time, deadline)
     late_reason = _policy_reason(policy)
 
+    def too_late(fire: datetime) -> bool:
+        return deadline is not None and now - schedule.effective(fire) > deadline
+
     # The fires that can run or be listed are the newest `need`; older ones are counted.
     need = (max_runs if policy is MissedRunPolicy.RUN_ALL else 1) + 1 + max_listed
-    fires = schedule.fires_between(since, now, limit=scan_cap + 1)
+    fires = schedule.fires_between(since, until, limit=scan_cap + 1)
     counts: dict[MissedReason, int] = {}
     if len(fires) > scan_cap:
-        total = schedule.count_between(since, now)
+        total = schedule.count_between(since, until)
         if total <= need:
-            fires = schedule.fires_between(since, now, limit=total)
+            fires = schedule.fires_between(since, until, limit=total)
         else:
             boundary = schedule.nth_after(since, total - need)
-            fires = schedule.fires_between(boundary, now, limit=need)
-            too_late = 0
+            fires = schedule.fires_between(boundary, until, limit=need)
+            late_count = 0
             if deadline is not None:
-                cutoff = min(boundary, now - deadline - _TICK)  # fires < now - deadline
-                too_late = schedule.count_between(since, cutoff)
-            _add(counts, MissedReason.MISSED_STARTING_DEADLINE, too_late)
-            _add(counts, late_reason, total - need - too_late)
+                late_count = _count_too_late(schedule, since, boundary, now - deadline)
+            _add(counts, MissedReason.MISSED_STARTING_DEADLINE, late_count)
+            _add(counts, late_reason, total - need - late_count)
 
     latest = fires[-1] if fires else None
-    on_time_fire = latest if latest is not None and now - latest <= on_time else None
+    on_time_fire = (
+        latest if latest is not None and now - schedule.effective(latest) <= on_time else None
+    )
     late = fires[:-1] if on_time_fire is not None else fires
-    eligible = [f for f in late if deadline is None or now - f <= deadline]
+    eligible = [f for f in late if not too_late(f)]
     if policy is MissedRunPolicy.RUN_ALL:
         run_late = eligible[-max_runs:]
     elif policy is MissedRunPolicy.RUN_ONCE and on_time_fire is None:
@@ -804,10 +980,7 @@ def due_fires(
     for fire in late:
         if fire in running:
             continue
-        if deadline is not None and now - fire > deadline:
-            reason = MissedReason.MISSED_STARTING_DEADLINE
-        else:
-            reason = late_reason
+        reason = MissedReason.MISSED_STARTING_DEADLINE if too_late(fire) else late_reason
         _add(counts, reason, 1)
         missed.append(MissedFire(fire, reason))
     return DueFires(
@@ -818,6 +991,20 @@ def due_fires(
         next_fire=next_fire,
         wake_after_seconds=wake,
     )
+
+
+def _count_too_late(schedule: Schedule, since: datetime, boundary: datetime, cut: datetime) -> int:
+    """How many fires in (since, boundary] started too late: their effective time is
+    before `cut` (now - startingDeadlineSeconds). Counted in aggregate up to where no
+    delay can matter, then one by one (at most jitterSeconds of fires)."""
+    sure = min(boundary, cut - timedelta(seconds=schedule.jitter_seconds) - _TICK)
+    count = schedule.count_between(since, sure) if sure > since else 0
+    if schedule.jitter_seconds:
+        edge = min(boundary, cut - _TICK)
+        for fire in schedule.fires_between(max(since, sure), edge, limit=_MAX_FIRES_PER_SPAN):
+            if schedule.effective(fire) < cut:
+                count += 1
+    return count
 
 
 def _add(counts: dict[MissedReason, int], reason: MissedReason, count: int) -> None:
@@ -858,6 +1045,7 @@ def fire_from_run_name(name: str, scheduled_job: str | None = None) -> datetime 
 __all__ = [
     "EXAMPLE",
     "MACROS",
+    "DstNote",
     "DueFires",
     "MissedFire",
     "MissedReason",
@@ -867,4 +1055,5 @@ __all__ = [
     "fire_from_run_name",
     "parse_schedule",
     "run_name",
+    "schedule_of",
 ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from jobwarden.api import constants as c
+from jobwarden.api.enums import ConditionType
 from jobwarden.client.access import CancelRight, Right
 from jobwarden.client.actions import MAX_REASON_CHARS
 from jobwarden.client.objects import (
@@ -30,9 +31,12 @@ from jobwarden.client.objects import (
     JobState,
     annotation,
     cancel_requested,
+    condition,
     created_at,
     elapsed_seconds,
+    estimated_start,
     event_time,
+    failure_pause,
     is_stuck,
     is_terminal,
     job_state,
@@ -46,6 +50,7 @@ from jobwarden.client.objects import (
     status_of,
     time_zone_of,
 )
+from jobwarden.client.schedule import PreviewFire
 from jobwarden.client.stats import finished_per_minute
 from jobwarden.client.text import DASH, format_timestamp, human_duration, parse_time
 from jobwarden.client.timeline import Segment
@@ -369,6 +374,16 @@ def elapsed_cell(obj: Mapping[str, Any], now: datetime.datetime) -> str:
     return f'<span class="elapsed"{attrs}>{h(text)}</span>'
 
 
+def queue_cell(obj: Mapping[str, Any]) -> str:
+    """The queue position and why, and when the run is expected to start
+    (status.queue.estimatedStartTime), shown relative by the page's script."""
+    text = h(queue_text(obj))
+    expected = estimated_start(obj)
+    if expected is None:
+        return text
+    return f'{text}<br><span class="muted">starts ≈ {when(expected)}</span>'
+
+
 def can_offer_cancel(obj: Mapping[str, Any]) -> bool:
     """The run is in a phase where a Cancel button belongs."""
     return phase_of(obj) in CANCELLABLE_PHASES and not cancel_requested(obj)
@@ -491,7 +506,7 @@ def run_row(
         f"<td>{phase_cell(obj)}</td>",
         f"<td>{progress_cell(obj)}</td>",
         f"<td>{elapsed_cell(obj, page.now)}</td>",
-        f"<td>{h(queue_text(obj))}</td>",
+        f"<td>{queue_cell(obj)}</td>",
         f"<td>{h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)}</td>",
         f"<td>{actions}</td>",
     ]
@@ -723,8 +738,20 @@ def _stuck_message(obj: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------ scheduled jobs
 def paused(job: Mapping[str, Any]) -> bool:
-    """spec.suspend."""
-    return bool(spec_of(job).get("suspend"))
+    """spec.suspend, or paused by the operator after failed runs (status.failurePause)."""
+    return bool(spec_of(job).get("suspend")) or failure_pause(job) is not None
+
+
+def _deadline_text(job: Mapping[str, Any]) -> str:
+    """spec.deadlineSeconds and whether the newest run met it (condition DeadlineMissed)."""
+    seconds = spec_of(job).get("deadlineSeconds")
+    if not seconds:
+        return DASH
+    state = condition(job, ConditionType.DEADLINE_MISSED.value)
+    text = f"{human_duration(float(seconds))} after each fire"
+    if state is not None:
+        text += f"; {state.get('message')}"
+    return text
 
 
 def job_buttons(job: Mapping[str, Any], rights: JobRights | None, *, named: bool) -> str:
@@ -820,9 +847,12 @@ def job_page(
     rights: JobRights | None = None,
     durations: Sequence[Mapping[str, Any]] = (),
     number: int = 1,
+    upcoming: Sequence[PreviewFire] = (),
+    upcoming_problem: str = "",
 ) -> str:
-    """One ScheduledJob: its schedule and state, actions, the durations of its recent
-    runs, and its history (one page of it)."""
+    """One ScheduledJob: its schedule and state, actions, its next runs (the
+    operator's own reading: DST marks, jitter), the durations of its recent runs, and
+    its history (one page of it)."""
     status, spec = status_of(job), spec_of(job)
     ns, name = namespace_of(job), name_of(job)
     zone = time_zone_of(job)
@@ -836,6 +866,8 @@ def job_page(
         ("Last success", when(status.get("lastSuccessfulTime"), zone)),
         ("Last failure", when(status.get("lastFailureTime"), zone)),
         ("Failed in a row", h(status.get("consecutiveFailures") or 0)),
+        ("Paused after failures", h((failure_pause(job) or {}).get("message") or DASH)),
+        ("Deadline", h(_deadline_text(job))),
         ("Concurrency policy", h(spec.get("concurrencyPolicy") or "Allow")),
         ("Created by", h(annotation(job, c.ANNOTATION_CREATED_BY) or DASH)),
     ]
@@ -864,6 +896,7 @@ def job_page(
 <dl class="facts">{"".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)}</dl>
 <p class="actions">{buttons}</p>
 </div>
+{next_runs_section(job, upcoming, upcoming_problem)}
 <section aria-labelledby="durations-title">
 <h2 id="durations-title">Durations of recent runs</h2>
 <div id="durations-live" data-live>{charts.duration_chart(durations)}</div>
@@ -894,6 +927,49 @@ def job_page(
 </div>
 </section>
 """
+
+
+def next_runs_section(
+    job: Mapping[str, Any], upcoming: Sequence[PreviewFire], problem: str = ""
+) -> str:
+    """The job's next fires: on its own clock and in UTC, when its run starts (with
+    spec.jitterSeconds), and what a DST change does to it."""
+    zone = time_zone_of(job)
+    jitter = any(fire.delay_seconds for fire in upcoming) or bool(spec_of(job).get("jitterSeconds"))
+    if not upcoming:
+        text = problem or "No coming runs (a one-time job)."
+        content = f'<p class="muted">{h(text)}</p>'
+    else:
+        rows = []
+        for number, fire in enumerate(upcoming, start=1):
+            note = fire.note()
+            mark = f'<span class="badge dst">DST</span> {h(note)}' if note else ""
+            starts = (
+                f"<td>{h(fire.effective_local.strftime('%Y-%m-%d %H:%M:%S %Z'))} "
+                f'<span class="muted">(+{h(human_duration(fire.delay_seconds) or "0s")})</span>'
+                "</td>"
+                if jitter
+                else ""
+            )
+            rows.append(
+                f'<tr><th scope="row">{number}</th>'
+                f"<td>{h(fire.local.strftime('%Y-%m-%d %H:%M:%S %Z'))}</td>"
+                f"<td><code>{h(format_timestamp(fire.time))}</code></td>{starts}"
+                f"<td>{mark}</td></tr>"
+            )
+        head = '<th scope="col">Starts (jitter)</th>' if jitter else ""
+        content = f"""<div class="table-wrap">
+<table id="next-runs-table">
+<caption>Next {len(upcoming)} runs of {h(name_of(job))} ({h(zone)} and UTC)</caption>
+<thead><tr><th scope="col">#</th><th scope="col">{h(zone)}</th><th scope="col">UTC</th>
+{head}<th scope="col">Daylight saving</th></tr></thead>
+<tbody>{"".join(rows)}</tbody>
+</table>
+</div>"""
+    return f"""<section aria-labelledby="next-runs-title">
+<h2 id="next-runs-title">Next runs</h2>
+<div id="next-runs-live" data-live>{content}</div>
+</section>"""
 
 
 def _history_row(page: Page, namespace: str, record: Mapping[str, Any]) -> str:
@@ -945,7 +1021,7 @@ def run_page(
         ("Scheduled job", job_link),
         ("Trigger", h(spec.get("trigger") or DASH)),
         ("Priority", h(priority_of(obj))),
-        ("Queue", h(queue_text(obj))),
+        ("Queue", queue_cell(obj)),
         ("Started by", h(annotation(obj, c.ANNOTATION_CREATED_BY) or DASH)),
         ("Created", when(created_at(obj))),
         ("Started", when(started)),

@@ -50,15 +50,17 @@ from jobwarden.client.objects import (
     name_of,
     namespace_of,
     scheduled_job_of,
+    spec_of,
     status_of,
 )
 from jobwarden.client.quota import quota_records
 from jobwarden.client.schedule import (
     InvalidScheduleError,
-    PreviewUnavailableError,
-    next_fires,
+    PreviewFire,
+    expression_preview,
     time_zones,
 )
+from jobwarden.client.schedule import upcoming as schedule_preview
 from jobwarden.client.stats import recent_durations
 from jobwarden.client.text import format_timestamp, parse_time, to_csv, to_yaml
 from jobwarden.client.timeline import run_timeline
@@ -76,6 +78,8 @@ CSP = (
 ACCESS_TTL_SECONDS = 30.0
 KEEPALIVE_SECONDS = 15.0
 EVENT_COUNT = 20
+#: Coming fires a ScheduledJob's page lists.
+UPCOMING_COUNT = 5
 #: A bulk cancel names every object it cancels (10,000 names fit).
 MAX_BODY = 4 * 1024 * 1024
 #: Requests a bulk cancel keeps in flight.
@@ -479,6 +483,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         base = f"/ns/{urllib.parse.quote(namespace)}/scheduledjobs/{urllib.parse.quote(name)}"
         csv_url = page.url(base + "/history.csv", status=status_filter, days=days)
+        upcoming: list[PreviewFire] = []
+        problem = ""
+        if spec_of(job).get("schedule"):  # a one-time job has no coming runs
+            try:
+                upcoming = schedule_preview(job, page.now, UPCOMING_COUNT)
+            except InvalidScheduleError as error:
+                problem = error.message
         body = render.job_page(
             page,
             job,
@@ -489,6 +500,8 @@ class Handler(BaseHTTPRequestHandler):
             rights=self.app.job_rights([job]).get(render.key_of(job)),
             durations=recent_durations(every),
             number=_page_number(query),
+            upcoming=upcoming,
+            upcoming_problem=problem,
         )
         self._html(200, render.layout(page, f"Scheduled job {name}", body, current=""))
 
@@ -824,17 +837,21 @@ class Handler(BaseHTTPRequestHandler):
         spec = body["spec"]
         zone = str(spec.get("timeZone") or "UTC")
         fires: list[str] = []
-        note = ""
+        notes: list[str] = []
         if spec.get("schedule"):
+            metadata = body["metadata"]
             try:
-                moments = next_fires(
-                    str(spec["schedule"]), zone, datetime.datetime.now(datetime.UTC)
+                moments = expression_preview(
+                    str(spec["schedule"]),
+                    zone,
+                    datetime.datetime.now(datetime.UTC),
+                    namespace=str(metadata.get("namespace") or ""),
+                    name=str(metadata.get("name") or ""),
                 )
-                fires = [format_timestamp(m) for m in moments]
+                fires = [format_timestamp(m.time) for m in moments]
+                notes = [m.note() for m in moments]
             except InvalidScheduleError as error:
                 problems.append(newjob.Problem(error.field, error.message))
-            except PreviewUnavailableError as error:
-                note = str(error)
         checked = False
         if not problems:
             try:
@@ -850,7 +867,7 @@ class Handler(BaseHTTPRequestHandler):
                 "checked": checked,
                 "problems": [p.record() for p in problems],
                 "fires": fires,
-                "note": note,
+                "notes": notes,
                 "zone": zone,
                 "yaml": to_yaml(body),
             },
@@ -880,7 +897,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _suspend(self, data: JSON, *, suspend: bool) -> None:
         namespace, name = str(data["namespace"]), str(data["name"])
-        updated = actions.request_suspend(self.app.kube, namespace, name, suspend)
+        if suspend:
+            updated = actions.request_suspend(self.app.kube, namespace, name, True)
+        else:  # also ends a pause after failures (an annotation, never spec)
+            job = self.app.store.get(c.KIND_SCHEDULED_JOB, namespace, name) or {
+                "metadata": {"namespace": namespace, "name": name},
+                "spec": {"suspend": True},
+            }
+            updated = actions.request_resume(self.app.kube, job)
         self.app.store.apply(c.KIND_SCHEDULED_JOB, updated)
         self._json(200, {"ok": True, "suspend": suspend})
 

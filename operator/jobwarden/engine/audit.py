@@ -26,13 +26,18 @@ class AuditLog:
 
     def write(self, run: RunView, record: Audit) -> None:
         """Write one record of a decision about `run`."""
+        self.write_object(run.kind, run.namespace, run.name, run.uid, record)
+
+    def write_object(self, kind: str, namespace: str, name: str, uid: str, record: Audit) -> None:
+        """Write one record of a decision about any jobwarden object (a run, a
+        ScheduledJob, a Backfill)."""
         self.write_line(
             record.action,
             record.outcome,
-            namespace=run.namespace,
-            kind=run.kind,
-            name=run.name,
-            uid=run.uid,
+            namespace=namespace,
+            kind=kind,
+            name=name,
+            uid=uid,
             user=record.user,
             detail=record.detail,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from bisect import bisect_left, insort
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from jobwarden.core.admission import (
     ticket_at,
     wants_slot,
 )
+from jobwarden.core.eta import RATE_SAMPLES, estimate_start, min_samples
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
 
@@ -125,6 +126,9 @@ class Slots:
         self.default_limit = default_limit
         self.reserved: set[RunKey] = set()  # change only through reserve/unreserve
         self._queues: dict[str, Queue] = {}
+        #: Per namespace, when its latest worker slots were freed (core.eta): what
+        #: queue start estimates are computed from.
+        self.freed: dict[str, deque[datetime.datetime]] = {}
         self.classified = 0  # runs (re)classified, for tests of the incremental path
 
     def reserve(self, key: RunKey) -> None:
@@ -138,6 +142,19 @@ class Slots:
         if key in self.reserved:
             self.reserved.discard(key)
             self.store.changed(key)
+
+    def record_release(self, namespace: str, when: datetime.datetime) -> None:
+        """A worker slot of `namespace` was freed: the pace queued runs move at
+        (core.eta)."""
+        self.freed.setdefault(namespace, deque(maxlen=RATE_SAMPLES)).append(when)
+
+    def estimate_start(
+        self, namespace: str, position: int, now: datetime.datetime
+    ) -> datetime.datetime | None:
+        """When the run at `position` of the namespace's queue should start."""
+        times = list(self.freed.get(namespace, ()))
+        needed = min_samples(self.store.quota(namespace, self.default_limit))
+        return estimate_start(position, times, now, needed)
 
     def holds(self, view: RunView) -> bool:
         """Whether the run occupies a worker slot now (`core.admission.holds_slot`)."""
@@ -222,4 +239,5 @@ class Slots:
             ticket=queue.ticket(view.kind, view.name),
             holders=queue.holders,
             limit=queue.limit,
+            estimate=lambda position: self.estimate_start(view.namespace, position, now),
         )

@@ -28,7 +28,7 @@ from jobwarden.core.lifecycle import (
     decide,
     decide_without_scheduled_job,
     needs_snapshot,
-    position_update_due,
+    queue_update_due,
 )
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod, ReleaseRun
@@ -37,6 +37,7 @@ from jobwarden.core.refusals import ApiRefusal, Refusal
 from jobwarden.core.retention import decide_retention
 from jobwarden.core.scheduledjob import ScheduledJobView, snapshot_of
 from jobwarden.engine.audit import AuditLog
+from jobwarden.engine.backfill import Backfiller
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.port import JSON, KubeApi, KubeApiError, whoami
 from jobwarden.engine.quota import Slots
@@ -55,6 +56,8 @@ NamespaceKey = tuple[str, str]  # ("namespace", name)
 Key = RunKey | NamespaceKey  # RunKey doubles as ("ScheduledJob", namespace, name)
 
 _RETRY_AFTER_ERROR = 2.0
+#: Keys served by the schedule queue (apart from the runs').
+_SCHEDULE_KINDS = (c.KIND_SCHEDULED_JOB, c.KIND_BACKFILL)
 #: The whole queue of a namespace is walked for shown positions at most this often.
 _POSITION_SCAN_SECONDS = 1.0
 
@@ -92,6 +95,7 @@ class Engine:
         # must never delay a fire (at 5,000 jobs a shared queue fell behind at once).
         self.schedule_queue: WorkQueue[Key] = WorkQueue()
         self.events = EventRecorder(kube, clock=clock)
+        self.audit = AuditLog()
         self.scheduler = Scheduler(
             kube,
             self.store,
@@ -99,8 +103,11 @@ class Engine:
             clock=clock,
             requeue=self.requeue,
             identity=lambda: self.identity,
+            audit=self.audit,
         )
-        self.audit = AuditLog()
+        self.backfiller = Backfiller(
+            kube, self.store, self.events, self.audit, clock=clock, identity=lambda: self.identity
+        )
         self._released: set[str] = set()  # pod uids whose finalizer we removed
         self._quota_usage: dict[tuple[str, str], tuple[object, ...]] = {}  # last published
         self._position_scans: dict[str, float] = {}  # per namespace: last walk (monotonic)
@@ -122,9 +129,13 @@ class Engine:
         """Reconcile a ScheduledJob soon (its spec or one of its runs changed)."""
         self.schedule_queue.add((c.KIND_SCHEDULED_JOB, namespace, name))
 
+    def kick_backfill(self, namespace: str, name: str) -> None:
+        """Reconcile a Backfill soon (it, one of its runs or its ScheduledJob changed)."""
+        self.schedule_queue.add((c.KIND_BACKFILL, namespace, name))
+
     def requeue(self, key: Key, delay: float) -> None:
         """Reconcile `key` again after `delay` seconds, on the queue of its kind."""
-        queue = self.schedule_queue if key[0] == c.KIND_SCHEDULED_JOB else self.queue
+        queue = self.schedule_queue if key[0] in _SCHEDULE_KINDS else self.queue
         queue.add_after(key, delay)
 
     def forget_pod_uid(self, uid: str) -> None:
@@ -179,6 +190,8 @@ class Engine:
             self.kick_namespace(namespace)
         for namespace, name in list(self.store.scheduled_jobs):
             self.kick_scheduled_job(namespace, name)
+        for namespace, name in list(self.store.backfills):
+            self.kick_backfill(namespace, name)
         logger.info(
             "engine started: %d runs, %d pods known",
             len(self.store.runs),
@@ -202,6 +215,8 @@ class Engine:
                 self.store.put_run(item)
         async for item in self.kube.list_pages(object_path(c.KIND_SCHEDULED_JOB)):
             self.store.put_scheduled_job(item)
+        async for item in self.kube.list_pages(object_path(c.KIND_BACKFILL)):
+            self.store.put_backfill(item)
         pods_path = resource_path("v1", "pods")
         async for item in self.kube.list_pages(pods_path, labelSelector=c.LABEL_RUN):
             self.store.put_pod(item)
@@ -214,10 +229,12 @@ class Engine:
                 await self._rerank(key[1])
             elif key[0] == c.KIND_SCHEDULED_JOB:
                 await self.scheduler.reconcile(key[1], key[2])
+            elif key[0] == c.KIND_BACKFILL:
+                await self.backfiller.reconcile(key[1], key[2])
             else:
                 await self.reconcile_run(key)
         except KubeApiError as error:
-            if error.not_found and len(key) == 3 and key[0] != c.KIND_SCHEDULED_JOB:
+            if error.not_found and len(key) == 3 and key[0] not in _SCHEDULE_KINDS:
                 self.store.remove_run(key)  # deleted meanwhile
                 self.kick_namespace(key[1])
                 return
@@ -256,7 +273,9 @@ class Engine:
                 view = self.store.run(key)
                 if view is None:
                     continue
-                due = position_update_due(view.status.get("queue") or {}, ticket.position, now)
+                estimate = self.slots.estimate_start(namespace, ticket.position, now)
+                queue = view.status.get("queue") or {}
+                due = queue_update_due(queue, ticket.position, estimate, now)
                 if due == 0:
                     self.kick_run(key)
                 elif due is not None:
@@ -315,6 +334,8 @@ class Engine:
         if needs_snapshot(view):
             sj = self.store.scheduled_jobs.get((view.namespace, str(view.scheduled_job)))
             if sj is None:
+                sj = await self._read_scheduled_job(view.namespace, str(view.scheduled_job))
+            if sj is None:
                 plan = decide_without_scheduled_job(view, self.clock())
                 await self._apply(view, plan, stored_status)
                 return
@@ -339,6 +360,8 @@ class Engine:
         plan = decide(
             view, pods, slot, now, exit_margin_seconds=margin, retention_seconds=retention
         )
+        if held_before and not plan.holds_slot:
+            self.slots.record_release(view.namespace, now)
         if snapshot_added and plan.status is None:
             plan.status = dict(view.status)  # persist the snapshot even if nothing else changed
         if snapshot_added:
@@ -378,6 +401,18 @@ class Engine:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
             self.kick_scheduled_job(view.namespace, view.scheduled_job)
+
+    async def _read_scheduled_job(self, namespace: str, name: str) -> ScheduledJobView | None:
+        """A ScheduledJob the store has not seen (yet): the runs and the jobs come in on
+        separate watches, so a run created just after its job can arrive first. Asked of
+        the API once before the run is failed as an orphan."""
+        try:
+            body = await self.kube.get(object_path(c.KIND_SCHEDULED_JOB, namespace, name))
+        except KubeApiError as error:
+            if error.not_found:
+                return None
+            raise
+        return self.store.put_scheduled_job(body)
 
     async def _refresh(self, view: RunView) -> RunView | None:
         try:

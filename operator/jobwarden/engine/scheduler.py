@@ -23,6 +23,7 @@ from jobwarden.core.scheduledjob import (
     decide_scheduled_job,
     run_for_fire,
 )
+from jobwarden.engine.audit import AuditLog
 from jobwarden.engine.events import EventRecorder
 from jobwarden.engine.port import KubeApi, KubeApiError
 from jobwarden.engine.store import RunKey, Store
@@ -44,6 +45,7 @@ class Scheduler:
         clock: Callable[[], datetime.datetime],
         requeue: Callable[[RunKey, float], None],
         identity: Callable[[], str],
+        audit: AuditLog | None = None,
     ) -> None:
         self.kube = kube
         self.store = store
@@ -51,6 +53,7 @@ class Scheduler:
         self.clock = clock
         self.requeue = requeue  # reconcile a ScheduledJob again after some seconds
         self.identity = identity  # the operator's user name, stamped on the runs it creates
+        self.audit = audit or AuditLog()  # pauses after failures, and resumes
 
     async def reconcile(self, namespace: str, name: str) -> None:
         """One reconcile of one ScheduledJob."""
@@ -85,8 +88,12 @@ class Scheduler:
                     raise
         for event in plan.events:
             self.events.emit_for(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, event)
+        for record in plan.audit:
+            self.audit.write_object(c.KIND_SCHEDULED_JOB, namespace, name, sj.uid, record)
         for create in plan.create:
-            lag = (self.clock() - create.fire).total_seconds()
+            # A fire's run is due `delay_seconds` after it (spec.jitterSeconds): the lag
+            # is measured from then.
+            lag = (self.clock() - create.fire).total_seconds() - create.delay_seconds
             logger.info("run %s/%s created %.3fs after its fire time", namespace, create.name, lag)
             metrics.observe_fire(lag, namespace)
         if plan.requeue_after is not None:
@@ -101,11 +108,19 @@ class Scheduler:
                 raise
 
     async def _cancel_run(self, namespace: str, cancel: CancelRun, now: datetime.datetime) -> None:
-        """Cancel through the lifecycle's normal path, without writing a user's spec."""
-        try:
-            await self.kube.merge_patch(
-                object_path(c.KIND_JOB_RUN, namespace, cancel.name), cancel_patch(cancel, now)
-            )
-        except KubeApiError as error:
-            if not error.not_found:
-                raise
+        await cancel_run(self.kube, namespace, cancel, now)
+
+
+async def cancel_run(
+    kube: KubeApi, namespace: str, cancel: CancelRun, now: datetime.datetime
+) -> None:
+    """Cancel a run through the lifecycle's normal path, without writing a user's spec:
+    the operator's cancel annotations (for Replace, a cancelled ScheduledJob or
+    Backfill)."""
+    try:
+        await kube.merge_patch(
+            object_path(c.KIND_JOB_RUN, namespace, cancel.name), cancel_patch(cancel, now)
+        )
+    except KubeApiError as error:
+        if not error.not_found:
+            raise

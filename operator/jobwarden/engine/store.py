@@ -22,6 +22,7 @@ from typing import Any
 
 from jobwarden.api import constants as c
 from jobwarden.api.enums import RunPhase
+from jobwarden.core.backfill import BackfillView
 from jobwarden.core.observed import PodView, RunView
 from jobwarden.core.scheduledjob import ScheduledJobView
 
@@ -76,6 +77,7 @@ class Store:
         default_factory=lambda: defaultdict(set)
     )
     live: dict[str, set[RunKey]] = field(default_factory=lambda: defaultdict(set))
+    backfills: dict[tuple[str, str], BackfillView] = field(default_factory=dict)
     #: Per namespace, the runs changed since the queue last looked; None: look at all.
     changes: dict[str, set[RunKey] | None] = field(default_factory=dict)
 
@@ -210,6 +212,32 @@ class Store:
             if view is not None:
                 found.append(view)
         return found
+
+    # -------------------------------------------------------------- backfills
+    def put_backfill(self, body: Mapping[str, Any]) -> BackfillView:
+        """Record a Backfill (newer versions only)."""
+        view = BackfillView.from_body(body)
+        known = self.backfills.get((view.namespace, view.name))
+        if (
+            known is not None
+            and known.uid == view.uid
+            and _rv(known.resource_version) > _rv(view.resource_version)
+        ):
+            return known
+        self.backfills[view.namespace, view.name] = view
+        return view
+
+    def remove_backfill(self, namespace: str, name: str) -> None:
+        """Forget a deleted Backfill."""
+        self.backfills.pop((namespace, name), None)
+
+    def backfills_of(self, namespace: str, scheduled_job: str) -> list[BackfillView]:
+        """The Backfills of a ScheduledJob."""
+        return [
+            view
+            for (ns, _), view in self.backfills.items()
+            if ns == namespace and view.scheduled_job == scheduled_job
+        ]
 
     # ------------------------------------------------------------------ pods
     @staticmethod

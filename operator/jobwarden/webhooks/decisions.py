@@ -16,10 +16,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from jobwarden.api import constants as c
-from jobwarden.api.enums import AuditAction, Guard, RunPhase, ScheduledJobPhase, Trigger
+from jobwarden.api.enums import (
+    AuditAction,
+    BackfillPhase,
+    Guard,
+    RunPhase,
+    ScheduledJobPhase,
+    Trigger,
+)
 from jobwarden.core.conditions import format_micro_time, parse_time
+from jobwarden.core.preview import rarity
 from jobwarden.core.refusals import ApiRefusal, classify
-from jobwarden.core.scheduling import ScheduleError, parse_schedule
+from jobwarden.core.scheduling import Schedule, ScheduleError, schedule_of
 
 #: Annotations only jobwarden writes: stamped from the request's user by the mutating
 #: webhook, or set by the operator itself. A user's value is never trusted.
@@ -30,12 +38,16 @@ STAMPED: Final = (
     c.ANNOTATION_CANCEL_REQUESTED_BY,
     c.ANNOTATION_CANCEL_REQUESTED_AT,
     c.ANNOTATION_OPERATOR_CANCEL,
+    c.ANNOTATION_RESUME_REQUESTED_BY,
 )
 MANUAL_TRIGGERS: Final = frozenset({Trigger.MANUAL.value, Trigger.RERUN.value})
 TERMINAL_SCHEDULED_JOB_PHASES: Final = frozenset(
     {ScheduledJobPhase.COMPLETED.value, ScheduledJobPhase.CANCELLED.value}
 )
 VERB_CANCEL: Final = "cancel"
+VERB_CREATE: Final = "create"
+#: A Backfill's `to` may be this far ahead of the webhook's clock (clocks drift).
+BACKFILL_CLOCK_SKEW: Final = datetime.timedelta(seconds=60)
 VERB_EXECUTE_SENSITIVE: Final = "execute-sensitive"
 #: Where the custom verbs come from (named in denials, so users know what to ask for).
 CANCEL_ROLES: Final = "the ClusterRole jobwarden-admin, or jobwarden-cancel bound in the namespace"
@@ -113,6 +125,16 @@ def cancel_requested(request: Request) -> bool:
     return new and not bool(_spec(request.old).get("cancel"))
 
 
+def resume_requested(request: Request) -> bool:
+    """This request sets (or changes) a ScheduledJob's resume annotation: a resume
+    after a pause for failures."""
+    if request.kind != c.KIND_SCHEDULED_JOB:
+        return False
+    new = _annotations(request.new).get(c.ANNOTATION_RESUME)
+    old = _annotations(request.old).get(c.ANNOTATION_RESUME)
+    return bool(new) and new != old
+
+
 def is_manual_run(request: Request) -> bool:
     """A JobRun created by hand (trigger Manual or Rerun), not by a schedule."""
     trigger = str(_spec(request.new).get("trigger") or Trigger.MANUAL.value)
@@ -156,6 +178,8 @@ def expected_stamps(request: Request) -> dict[str, str]:
         stamps[c.ANNOTATION_CANCEL_REQUESTED_AT] = format_micro_time(request.now)
     if suspend_changed(request):
         stamps[c.ANNOTATION_SUSPEND_CHANGED_BY] = request.user.username
+    if resume_requested(request):
+        stamps[c.ANNOTATION_RESUME_REQUESTED_BY] = request.user.username
     if request.trusted:
         new = _annotations(request.new)
         stamps.update({key: new[key] for key in STAMPED if key in new})
@@ -415,6 +439,9 @@ class ScheduledJobFacts:
     closed: ScheduledJobPhase | None = None
     #: Its uid: a manual run is owned by it (`job_owner_reference`).
     uid: str | None = None
+    #: Its schedule and time zone (a Backfill counts the fires in its range).
+    schedule: str | None = None
+    time_zone: str = c.DEFAULT_TIME_ZONE
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any] | None) -> ScheduledJobFacts:
@@ -430,20 +457,28 @@ class ScheduledJobFacts:
             run_spec=json.dumps(run_spec, sort_keys=True) if spec.get("template") else None,
             closed=closed_state(body),
             uid=str((body.get("metadata") or {}).get("uid") or "") or None,
+            schedule=str(spec["schedule"]) if spec.get("schedule") else None,
+            time_zone=str(spec.get("timeZone") or c.DEFAULT_TIME_ZONE),
         )
 
 
 def closed_state(body: Mapping[str, Any]) -> ScheduledJobPhase | None:
     """Why a ScheduledJob runs nothing by hand now: cancelled (spec.cancel, or phase
-    Cancelled), completed (a one-time job whose run ended) or paused (spec.suspend, or
-    phase Suspended); None when it may run."""
+    Cancelled), completed (a one-time job whose run ended) or paused by its user
+    (spec.suspend); None when it may run.
+
+    Phase Suspended alone does not refuse: either the user has just resumed it (the
+    operator has not seen it yet), or the operator paused it after failed runs in a row
+    (status.failurePause), and such a job still takes a manual run: that is how a fix is
+    checked before the resume (docs/runbooks.md); its schedule stays paused."""
     spec = _spec(body)
-    phase = str(((body.get("status") or {}).get("phase")) or "")
+    status = body.get("status") or {}
+    phase = str(status.get("phase") or "")
     if spec.get("cancel") or phase == ScheduledJobPhase.CANCELLED:
         return ScheduledJobPhase.CANCELLED
     if phase == ScheduledJobPhase.COMPLETED:
         return ScheduledJobPhase.COMPLETED
-    if spec.get("suspend") or phase == ScheduledJobPhase.SUSPENDED:
+    if spec.get("suspend"):
         return ScheduledJobPhase.SUSPENDED
     return None
 
@@ -538,6 +573,15 @@ def decide(request: Request, facts: Facts) -> Verdict:
     """Allow or deny; raises Unanswered when it needs an API answer first."""
     if request.trusted:
         return ALLOW
+    verdict = _decide(request, facts)
+    if verdict.allowed and request.operation != "DELETE":
+        extra = schedule_warnings(request)
+        if extra:
+            verdict = replace(verdict, warnings=(*verdict.warnings, *extra))
+    return verdict
+
+
+def _decide(request: Request, facts: Facts) -> Verdict:
     if request.operation == "DELETE":
         return _decide_delete(request, facts)
     if request.kind == c.KIND_WORKER_QUOTA:
@@ -551,6 +595,10 @@ def decide(request: Request, facts: Facts) -> Verdict:
             return _deny(422, problem)
     if request.kind == c.KIND_JOB_RUN and request.operation == "CREATE":
         verdict = _decide_new_run(request, facts)
+        if not verdict.allowed:
+            return verdict
+    if request.kind == c.KIND_BACKFILL and request.operation == "CREATE":
+        verdict = _decide_new_backfill(request, facts)
         if not verdict.allowed:
             return verdict
     if request.operation == "UPDATE" and cancel_requested(request):
@@ -572,6 +620,8 @@ def worker_run(request: Request, facts: Facts) -> dict[str, Any] | None:
     the namespace's policy changed since).
     """
     new = request.new
+    if request.kind == c.KIND_BACKFILL:
+        return None  # its runs are the ScheduledJob's: checked when the job was applied
     metadata = new.get("metadata") or {}
     name = str(metadata.get("name") or metadata.get("generateName") or "run").rstrip("-")
     run_meta = {"name": name, "namespace": request.namespace}
@@ -631,24 +681,53 @@ def _check_worker_pod(request: Request, facts: Facts) -> Verdict:
     )
 
 
+def _schedule_changed(request: Request) -> bool:
+    """A ScheduledJob created, or its schedule or time zone changed."""
+    if request.kind != c.KIND_SCHEDULED_JOB:
+        return False
+    new, old = _spec(request.new), _spec(request.old)
+    return request.operation == "CREATE" or (
+        new.get("schedule") != old.get("schedule")
+        or str(new.get("timeZone") or c.DEFAULT_TIME_ZONE)
+        != str(old.get("timeZone") or c.DEFAULT_TIME_ZONE)
+    )
+
+
+def _parsed(request: Request) -> Schedule:
+    """The request's schedule as it would fire (`@daily` for a one-time job: only its
+    zone is checked); raises ScheduleError."""
+    spec = dict(_spec(request.new))
+    spec.setdefault("schedule", "@daily")
+    spec["schedule"] = spec["schedule"] or "@daily"
+    return schedule_of(request.namespace, request.name, spec)
+
+
 def schedule_problem(request: Request) -> str | None:
     """An invalid schedule or time zone, when created or changed (else None).
 
     Unchanged values are not re-checked: an edit such as suspend or cancel must not
     be refused because a rule became stricter after the job was created.
     """
-    new, old = _spec(request.new), _spec(request.old)
-    schedule, zone = new.get("schedule"), str(new.get("timeZone") or "UTC")
-    changed = request.operation == "CREATE" or (
-        schedule != old.get("schedule") or zone != str(old.get("timeZone") or "UTC")
-    )
-    if not changed:
+    if not _schedule_changed(request):
         return None
     try:
-        parse_schedule(str(schedule) if schedule is not None else "@daily", zone)
+        _parsed(request)
     except ScheduleError as error:
         return f"spec.{error.field}: {error.message}"
     return None
+
+
+def schedule_warnings(request: Request) -> tuple[str, ...]:
+    """Warnings kubectl prints for a schedule that is valid but surprising, when
+    created or changed: one that fires less than once a year (`0 0 29 2 *`)."""
+    if not _schedule_changed(request) or not _spec(request.new).get("schedule"):
+        return ()
+    try:
+        schedule = _parsed(request)
+    except ScheduleError:
+        return ()
+    rare = rarity(schedule, request.now)
+    return (rare.warning(schedule),) if rare is not None else ()
 
 
 def _decide_new_run(request: Request, facts: Facts) -> Verdict:
@@ -681,11 +760,79 @@ def _decide_new_run(request: Request, facts: Facts) -> Verdict:
     )
 
 
+def _decide_new_backfill(request: Request, facts: Facts) -> Verdict:
+    """A Backfill covers past fires only, at most MAX_BACKFILL_FIRES of them; it runs
+    its job as its creator would by hand: it needs the right to create JobRuns, and
+    for a sensitive job the verb execute-sensitive."""
+    spec = _spec(request.new)
+    ref = scheduled_job_ref(request.new) or ""
+    start, end = parse_time(spec.get("from")), parse_time(spec.get("to"))
+    if start is None or end is None:
+        return ALLOW  # the CRD's schema requires both: not reached
+    if end > request.now + BACKFILL_CLOCK_SKEW:
+        return _deny(
+            422,
+            f"spec.to: {format_micro_time(end)} is in the future; a Backfill runs past fires "
+            "only (the schedule runs the coming ones): set to no later than now",
+        )
+    if not facts.allowed(AccessReview(VERB_CREATE, c.PLURAL_JOB_RUNS, "")):
+        return _deny(
+            403,
+            f'{request.user.username} may not backfill ScheduledJob "{ref}": a Backfill '
+            f"creates JobRuns, and the RBAC verb create on {c.PLURAL_JOB_RUNS}.{c.GROUP} in "
+            f'namespace "{request.namespace}" is needed for that',
+            Guard.BACKFILL,
+        )
+    job = facts.scheduled_job(ref)
+    if not job.exists:
+        return ALLOW  # applied before its job (one kubectl apply): it waits, Pending
+    if job.sensitive and not facts.allowed(
+        AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)
+    ):
+        return _deny(
+            403,
+            f'{request.user.username} may not backfill ScheduledJob "{ref}": it is marked '
+            f"sensitive (spec.sensitive: true), and its runs need the RBAC verb "
+            f'"{VERB_EXECUTE_SENSITIVE}" on {c.PLURAL_SCHEDULED_JOBS}.{c.GROUP} "{ref}" in '
+            f'namespace "{request.namespace}" (granted by {SENSITIVE_ROLES})',
+            Guard.BACKFILL_SENSITIVE,
+        )
+    if job.schedule is None:
+        return _deny(
+            422,
+            f'spec.scheduledJobRef: ScheduledJob "{ref}" is a one-time job (no schedule): it '
+            "has no fires to backfill",
+        )
+    try:
+        schedule = schedule_of(
+            request.namespace, ref, {"schedule": job.schedule, "timeZone": job.time_zone}
+        )
+    except ScheduleError:
+        return ALLOW  # the operator reports the job's invalid schedule
+    fires = schedule.count_between(start - datetime.timedelta(microseconds=1), end)
+    if fires > c.MAX_BACKFILL_FIRES:
+        return _deny(
+            422,
+            f"spec: the range holds {fires} fires of {schedule}, more than "
+            f"{c.MAX_BACKFILL_FIRES}: split it into several Backfills",
+        )
+    if fires == 0:
+        return Verdict(
+            True, warnings=(f"the range holds no fire of {schedule}: nothing to backfill",)
+        )
+    return ALLOW
+
+
 def terminal_phase(kind: str, body: Mapping[str, Any] | None) -> str | None:
     """The object's phase if it is final (nothing left to cancel), else None."""
     phase = str(((body or {}).get("status") or {}).get("phase") or "")
     if kind == c.KIND_SCHEDULED_JOB:
         return phase if phase in TERMINAL_SCHEDULED_JOB_PHASES else None
+    if kind == c.KIND_BACKFILL:
+        try:
+            return phase if BackfillPhase(phase).terminal else None
+        except ValueError:
+            return None
     try:
         return phase if RunPhase(phase).terminal else None
     except ValueError:

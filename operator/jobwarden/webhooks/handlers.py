@@ -1,4 +1,4 @@
-"""kopf admission handlers for ScheduledJob, JobRun and Export.
+"""kopf admission handlers for ScheduledJob, JobRun, Export and Backfill.
 
 - `identity.<plural>` (mutating) stamps who created, triggered and cancelled, and
   overwrites whatever a request says in those annotations;
@@ -39,7 +39,12 @@ from jobwarden.webhooks.runtime import (
 
 logger = logging.getLogger("jobwarden.webhooks")
 
-PLURALS: Final = (c.PLURAL_SCHEDULED_JOBS, c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
+PLURALS: Final = (
+    c.PLURAL_SCHEDULED_JOBS,
+    c.PLURAL_JOB_RUNS,
+    c.PLURAL_EXPORTS,
+    c.PLURAL_BACKFILLS,
+)
 OPERATIONS: Final = ("CREATE", "UPDATE")
 #: The validating webhook also sees deletes of ScheduledJobs and every change of a
 #: WorkerQuota, for the audit log.
@@ -183,7 +188,9 @@ for _plural in (*PLURALS, c.PLURAL_WORKER_QUOTAS):
     _options: dict[str, Any] = {
         "operations": VALIDATED_OPERATIONS.get(_plural, OPERATIONS),
         "persistent": True,  # kept when a replica stops: the others still serve them
-        "side_effects": _plural in VALIDATED_OPERATIONS,  # NoneOnDryRun: see above
+        # NoneOnDryRun: every validating webhook may write (audit lines of what it lets
+        # through or refuses, a Backfill's refusals included; the cancel of a delete).
+        "side_effects": True,
         "ignore_failures": FAILURE_POLICY == "Ignore",
     }
     if _plural in PLURALS:

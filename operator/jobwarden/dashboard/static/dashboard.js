@@ -601,8 +601,8 @@
       }
     }
 
-    function showFires(list, zone) {
-      fires.replaceChildren(...list.map((utc) => {
+    function showFires(list, notes, zone) {
+      fires.replaceChildren(...list.map((utc, index) => {
         const li = document.createElement("li");
         const time = document.createElement("time");
         time.setAttribute("datetime", utc);
@@ -610,6 +610,12 @@
         time.dataset.when = "";
         time.dataset.zone = zone;
         li.appendChild(time);
+        if (notes[index]) {
+          const note = document.createElement("span");
+          note.className = "dst-note";
+          note.textContent = ` (DST: ${notes[index]})`;
+          li.appendChild(note);
+        }
         return li;
       }));
       tick();
@@ -628,13 +634,7 @@
       const body = await answer(response);
       if (mine !== asked) return; // a newer check is on its way
       showProblems(body.problems || []);
-      showFires(body.fires || [], body.zone || "UTC");
-      if (body.note) {
-        const li = document.createElement("li");
-        li.className = "muted";
-        li.textContent = body.note;
-        fires.replaceChildren(li);
-      }
+      showFires(body.fires || [], body.notes || [], body.zone || "UTC");
       yaml.textContent = body.yaml || "";
       const refused = document.getElementById("create-refused");
       create.disabled = !body.ok || Boolean(refused);
