@@ -5,9 +5,10 @@ operator, RUNS running runs (kwok), all cancelled by the run's creator with CONC
 PATCHes in flight. Prints the PATCH round trips and, from the API server's own metrics
 (`apiserver_admission_webhook_admission_duration_seconds`), how many calls each
 webhook got and their mean latency, while the runs were created and while they were
-cancelled; and the operator's writes from the audit log. Webhook counts and the
-operator's writes do not depend on the machine's load; the latencies do (the load
-average is printed with them).
+cancelled; the CPU the operator and the API server used per run from the first cancel
+until every run was terminal (from /proc); and the operator's writes from the audit
+log. Webhook counts and the operator's writes do not depend on the machine's load;
+the latencies do (the load average is printed with them), and CPU less so.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from bench.client import Client, Watcher, gather_limited
 from bench.cluster import BenchCluster
-from bench.env import loadavg
+from bench.env import ProcessSampler, loadavg
 from bench.objects import jobrun, path, sim
 from bench.stats import summary
 from bench.track import TERMINAL, PodTracker, RunTracker, wait_for
@@ -103,6 +104,11 @@ async def measure(count: int, concurrency: int, workdir: Path) -> dict[str, Any]
         )
         created = await webhook_totals(client)
         load = loadavg()
+        samplers = {
+            "operator": ProcessSampler(cluster.operator_pid),
+            "kube-apiserver": ProcessSampler(cluster.component_pid("kube-apiserver")),
+        }
+        cpu_before = {name: sampler.cpu_seconds() for name, sampler in samplers.items()}
         round_trips: list[float | None] = []
 
         async def cancel(name: str) -> None:
@@ -113,6 +119,10 @@ async def measure(count: int, concurrency: int, workdir: Path) -> dict[str, Any]
         await gather_limited(concurrency, (cancel(n) for n in names))
         cancelled = await webhook_totals(client)
         await wait_for(lambda: runs.count(keys, TERMINAL) == count, timeout=600, what="terminal")
+        cpu_ms_per_run = {
+            name: round((sampler.cpu_seconds() - cpu_before[name]) * 1000 / count, 1)
+            for name, sampler in samplers.items()
+        }
         await asyncio.sleep(3)  # the audit log is written in batches
         writes: Counter[str] = Counter()
         for record in cluster.audit_records():
@@ -129,6 +139,7 @@ async def measure(count: int, concurrency: int, workdir: Path) -> dict[str, Any]
             "cancel_patch_round_trip_s": summary(round_trips),
             "webhooks_while_creating": per_webhook(start, created),
             "webhooks_while_cancelling": per_webhook(created, cancelled),
+            "cpu_ms_per_run_from_cancel_to_terminal": cpu_ms_per_run,
             "operator_writes_per_run": {k: round(v / count, 2) for k, v in writes.items()},
         }
 
