@@ -225,7 +225,11 @@ class BenchCluster:
 
     def audit_records(self, *, everyone: bool = False) -> list[dict[str, Any]]:
         """The operator's mutating requests (ResponseComplete) from the audit log; with
-        `everyone`, every user's (the cluster must audit them: `audit_all`)."""
+        `everyone`, every user's (the cluster must audit them: `audit_all`).
+
+        Server-side dry runs are left out: nothing is stored (the admission webhook's
+        check of a new run's worker pod is one, per run a user creates); their cost
+        is in the API server's CPU, which the scenarios measure apart."""
         path = self.local.audit_log_path
         records: list[dict[str, Any]] = []
         if not path.exists():
@@ -240,10 +244,16 @@ class BenchCluster:
                     continue
                 if not everyone and not by_operator(event):
                     continue
-                if event.get("verb") not in MUTATING:
+                if event.get("verb") not in MUTATING or is_dry_run(event):
                     continue
                 records.append(event)
         return records
+
+
+def is_dry_run(event: dict[str, Any]) -> bool:
+    """A server-side dry run (`?dryRun=All`): admitted and validated, never stored."""
+    query = str(event.get("requestURI") or "").partition("?")[2]
+    return any(part.startswith("dryRun=") for part in query.split("&"))
 
 
 def by_operator(event: dict[str, Any]) -> bool:

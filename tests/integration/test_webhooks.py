@@ -310,6 +310,58 @@ def test_a_manual_run_of_a_paused_cancelled_or_completed_job_is_refused(
     assert "ScheduledJob once is completed: a one-time job runs once" in error.message
 
 
+def _webhook_calls(cluster: TestCluster) -> dict[str, float]:
+    """UPDATE requests the API server sent to each of jobwarden's webhooks so far (its
+    own counter: apiserver_admission_webhook_request_total)."""
+    calls: dict[str, float] = {}
+    for line in cluster.kube().get_text("/metrics").splitlines():
+        if line.startswith("apiserver_admission_webhook_request_total{") and (
+            'operation="UPDATE"' in line
+        ):
+            name = line.split('name="', 1)[1].split('"', 1)[0]
+            calls[name] = calls.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return calls
+
+
+def test_a_creators_cancel_skips_the_validating_webhook(cluster: TestCluster, team: str) -> None:
+    """Its answer is known (allowed): the API server does not ask (creatorcancel.py);
+    anyone else's cancel, and a cancel with a stamp set by hand, are still checked."""
+    alice, bob = cluster.kube("alice"), cluster.kube("bob")
+    mutating, validating = "identity.jobruns.jobwarden.dev", "policy.jobruns.jobwarden.dev"
+    for name in ("mine", "mine-too"):
+        runs.create(alice, team, jobrun(name, sim(run_seconds=600)))
+    runs.wait_phase(alice, team, "mine", "Running")
+
+    before = _webhook_calls(cluster)
+    assert _denied(runs.cancel, bob, team, "mine").status == 403
+    after_bob = _webhook_calls(cluster)
+    assert after_bob.get(validating, 0) == before.get(validating, 0) + 1
+
+    cancelled = runs.cancel(alice, team, "mine")
+    assert _annotations(cancelled)[CANCEL_BY] == "alice"
+    after_alice = _webhook_calls(cluster)
+    assert after_alice.get(mutating, 0) == after_bob.get(mutating, 0) + 1
+    assert after_alice.get(validating, 0) == after_bob.get(validating, 0)
+    assert _cancellation(alice, team, "mine")["requestedBy"] == "alice"
+
+    # A label changed in the same request: checked (the condition holds for a cancel only).
+    forged = alice.merge_patch(
+        runs.path(team, "mine-too"),
+        {"spec": {"cancel": True}, "metadata": {"labels": {"team": "a"}}},
+    )
+    assert _annotations(forged)[CANCEL_BY] == "alice"
+    assert _webhook_calls(cluster).get(validating, 0) == after_alice.get(validating, 0) + 1
+    # A moment after its creation, before or after its first status write: allowed.
+    runs.create(alice, team, jobrun("fresh", sim(run_seconds=600)))
+    runs.cancel(alice, team, "fresh")
+    for name in ("mine", "mine-too", "fresh"):
+        runs.wait_phase(alice, team, name, ("Cancelled", "Failed"), timeout=60)
+    runs.create(alice, team, jobrun("done", sim(run_seconds=0.3)))
+    runs.wait_phase(alice, team, "done", "Succeeded")
+    error = _denied(runs.cancel, alice, team, "done")  # finished: still denied, by the webhook
+    assert error.status == 409 and "not in a cancellable state: Succeeded" in error.message
+
+
 # -------------------------------------------------------------- stamps, forged
 def test_stamped_annotations_are_never_taken_from_the_request(
     cluster: TestCluster, team: str

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench import render
-from bench.cluster import actor_of, audit_breakdown, writes_by_actor
+from bench.cluster import actor_of, audit_breakdown, is_dry_run, writes_by_actor
 from bench.stats import percentile, summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,6 +143,15 @@ def test_writes_are_counted_by_writer_in_the_namespaces_asked_for() -> None:
     assert actor_of("someone") == "someone"
     counts = audit_breakdown(records[:2], {"a"})
     assert dict(counts) == {"patch jobruns/status": 1, "create pods": 1}
+
+
+def test_dry_runs_are_not_writes() -> None:
+    uri = "/api/v1/namespaces/a/pods"
+    assert is_dry_run({"requestURI": f"{uri}?dryRun=All"})
+    assert is_dry_run({"requestURI": f"{uri}?fieldManager=x&dryRun=All"})
+    assert not is_dry_run({"requestURI": uri})
+    assert not is_dry_run({"requestURI": f"{uri}?fieldManager=dryRun"})
+    assert not is_dry_run({})
 
 
 def test_a_re_render_keeps_the_hand_written_analysis(tmp_path: Path) -> None:

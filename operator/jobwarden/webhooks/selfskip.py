@@ -19,25 +19,36 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
+from jobwarden.webhooks import creatorcancel
+
 logger = logging.getLogger("jobwarden.webhooks")
 
 CONDITION_NAME: Final = "not-the-jobwarden-operator"
+#: The validating webhooks of runs: nor a creator's cancel (`creatorcancel`).
+NARROWED_CONDITION_NAME: Final = "not-the-operator-nor-a-creators-cancel"
 
 Webhooks = list[dict[str, Any]]
 
 
 def skipping(webhooks: Webhooks, operator: str | None) -> Webhooks:
-    """The webhooks, each told to skip `operator`'s requests other than dry runs."""
+    """The webhooks, each told to skip `operator`'s requests other than dry runs (and
+    the validating webhooks of runs a creator's cancel: `creatorcancel`)."""
     if not operator:
         return webhooks
-    condition = {
-        "name": CONDITION_NAME,
-        "expression": (
-            "(has(request.dryRun) && request.dryRun) || "
-            f"request.userInfo.username != {json.dumps(operator)}"
-        ),
-    }
-    return [{**webhook, "matchConditions": [condition]} for webhook in webhooks]
+    expression = (
+        "(has(request.dryRun) && request.dryRun) || "
+        f"request.userInfo.username != {json.dumps(operator)}"
+    )
+    result = []
+    for webhook in webhooks:
+        name = str(webhook.get("name") or "")
+        narrowed = creatorcancel.narrowed(name, expression)
+        condition = {
+            "name": CONDITION_NAME if narrowed == expression else NARROWED_CONDITION_NAME,
+            "expression": narrowed,
+        }
+        result.append({**webhook, "matchConditions": [condition]})
+    return result
 
 
 def install(operator: Callable[[], str | None]) -> bool:
