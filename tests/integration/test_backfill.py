@@ -277,6 +277,16 @@ def test_the_webhook_refuses_a_future_range_and_one_with_too_many_fires(
     with pytest.raises(KubeError) as refused:
         runs.create(kube, namespace, backwards)
     assert "to must be later than from" in refused.value.message
+    # A cancelled job is not backfilled: its runs would be cancelled as they came.
+    kube.merge_patch(runs.path(namespace, "minutely", "ScheduledJob"), {"spec": {"cancel": True}})
+    ended = backfill(
+        "ended", "minutely", _midnight(1), _midnight(1) + datetime.timedelta(minutes=3)
+    )
+    with pytest.raises(KubeError) as refused:
+        runs.create(kube, namespace, ended)
+    assert refused.value.status == 409, refused.value.message
+    assert "ScheduledJob minutely is cancelled" in refused.value.message
+    assert refused.value.message.endswith("there is nothing to backfill")
 
 
 def _plugin(cluster: TestCluster, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ ScheduledJob …", audit lines) before they go with it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from devcluster.install import OperatorProcess
 from jobwarden.api.paths import resource_path
 from tests.support import runs
+from tests.support.audit import audit_records
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import wait_can
 from tests.support.kube import JSON, KubeError
@@ -47,13 +47,7 @@ def team(cluster: TestCluster, operator: OperatorProcess, namespace: str) -> str
 
 
 def _audit(operator: OperatorProcess, name: str) -> list[JSON]:
-    lines = []
-    for raw in operator.log_path.read_text(errors="replace").splitlines():
-        if raw.startswith("{") and '"audit": true' in raw:
-            record = json.loads(raw)
-            if record.get("name") == name:
-                lines.append(record)
-    return lines
+    return audit_records(operator.log_path, name)
 
 
 def test_deleting_a_scheduledjob_stops_its_active_runs_as_a_cancel_first(

@@ -25,6 +25,7 @@ from devcluster.process import free_port
 from devcluster.realnode import NODE_NAME
 from jobwarden.api.paths import resource_path
 from tests.support import runs
+from tests.support.audit import audit_records
 from tests.support.cluster import TestCluster
 from tests.support.kube import JSON, Kube, KubeError
 from tests.support.realnode import RealNodeHandle
@@ -248,13 +249,11 @@ def _operator_pods(kube: Kube, namespace: str) -> list[JSON]:
 
 def _audit_actions(log: str, namespace: str, name: str) -> list[str]:
     """The actions of the operator's JSON audit lines about one object."""
-    actions = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"audit": true' in line:
-            record = json.loads(line)
-            if (record.get("namespace"), record.get("name")) == (namespace, name):
-                actions.append(str(record["action"]))
-    return actions
+    return [
+        str(r["action"])
+        for r in audit_records(log)
+        if r.get("namespace") == namespace and r.get("name") == name
+    ]
 
 
 def _holder(kube: Kube, namespace: str) -> str:

@@ -3,7 +3,6 @@ replicas with one active (leader election on a Lease)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from devcluster.install import STANDBY_LINE, OperatorProcess
 from jobwarden.api.paths import resource_path
 from tests.support import runs
+from tests.support.audit import audit_records
 from tests.support.cluster import TestCluster
 from tests.support.kube import Kube
 from tests.support.runs import jobrun, sim
@@ -67,13 +67,7 @@ def test_worker_quota_status_shows_usage(kube: Kube, namespace: str) -> None:
 
 
 def _audit_lines(log: Path, name: str) -> list[dict[str, Any]]:
-    lines = []
-    for raw in log.read_text(errors="replace").splitlines():
-        if raw.startswith("{") and '"audit": true' in raw:
-            record = json.loads(raw)
-            if record.get("name") == name:
-                lines.append(record)
-    return lines
+    return audit_records(log, name)
 
 
 def test_audit_log_records_admission_cancel_and_outcome(

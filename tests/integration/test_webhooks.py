@@ -15,6 +15,7 @@ from devcluster.install import OPERATOR_NAMESPACE, OperatorProcess
 from jobwarden.api.paths import resource_path
 from jobwarden.core.scheduling import ScheduleError, parse_schedule
 from tests.support import runs
+from tests.support.audit import audit_records
 from tests.support.cluster import TestCluster
 from tests.support.kube import JSON, Kube, KubeError
 from tests.support.runs import jobrun, pod_template, sim
@@ -99,13 +100,7 @@ def _cancellation(kube: Kube, namespace: str, name: str, kind: str = "JobRun") -
 
 
 def _audit_lines(operator: OperatorProcess, name: str) -> list[JSON]:
-    lines = []
-    for raw in operator.log_path.read_text(errors="replace").splitlines():
-        if raw.startswith("{") and '"audit": true' in raw:
-            record = json.loads(raw)
-            if record.get("name") == name:
-                lines.append(record)
-    return lines
+    return audit_records(operator.log_path, name)
 
 
 def scheduledjob(name: str, **spec: Any) -> JSON:

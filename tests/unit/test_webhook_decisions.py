@@ -795,3 +795,36 @@ def test_the_owner_reference_never_blocks_the_jobs_deletion() -> None:
         "blockOwnerDeletion": False,
     }
     assert ScheduledJobFacts.from_body({"metadata": {"uid": "u-9"}, "spec": {}}).uid == "u-9"
+
+
+def _backfill_of(job: str) -> JSON:
+    body = obj("Backfill", annotations={CREATED_BY: "alice"}, scheduledJobRef={"name": job})
+    body["spec"].update({"from": "2026-02-20T00:00:00Z", "to": "2026-02-22T00:00:00Z"})
+    return body
+
+
+@pytest.mark.parametrize(
+    ("job_state", "allowed"),
+    [
+        pytest.param({}, True, id="a running job"),
+        pytest.param({"spec": {"suspend": True}}, True, id="paused: how skipped fires are run"),
+        pytest.param({"status": {"failurePause": {"failures": 3}}}, True,
+                     id="paused after failures"),
+        pytest.param({"spec": {"cancel": True}}, False, id="cancelled: its runs would be too"),
+        pytest.param({"status": {"phase": "Cancelled"}}, False, id="phase Cancelled"),
+    ],
+)  # fmt: skip
+def test_a_backfill_of_a_cancelled_job_is_refused(job_state: JSON, allowed: bool) -> None:
+    job = obj("ScheduledJob")
+    job["spec"].update(job_state.get("spec", {}))
+    job["status"] = job_state.get("status", {})
+    answers: dict[Question, Answer] = {
+        AccessReview("create", "jobruns", ""): True,
+        ScheduledJobLookup("thing"): ScheduledJobFacts.from_body(job),
+    }
+    verdict, _ = ask(create(_backfill_of("thing")), answers)
+    assert verdict.allowed is allowed, verdict.message
+    if not allowed:
+        assert verdict.code == 409
+        assert verdict.message.startswith("ScheduledJob thing is cancelled: ")
+        assert verdict.message.endswith("there is nothing to backfill")

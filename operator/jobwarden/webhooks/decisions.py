@@ -786,6 +786,11 @@ def _decide_new_backfill(request: Request, facts: Facts) -> Verdict:
     job = facts.scheduled_job(ref)
     if not job.exists:
         return ALLOW  # applied before its job (one kubectl apply): it waits, Pending
+    if job.closed == ScheduledJobPhase.CANCELLED:
+        # Its runs would be cancelled as they are created. A paused job is backfilled:
+        # that is how the fires its pause skipped are run (docs/scheduling.md).
+        hint = _CLOSED_HINTS[job.closed].format(name=ref)
+        return _deny(409, f"ScheduledJob {ref} {hint}: there is nothing to backfill")
     if job.sensitive and not facts.allowed(
         AccessReview(VERB_EXECUTE_SENSITIVE, c.PLURAL_SCHEDULED_JOBS, ref)
     ):
