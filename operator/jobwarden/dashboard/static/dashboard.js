@@ -531,7 +531,8 @@
       });
       stream.addEventListener("error", () => {
         // The stream broke (not ended): show what there is; Reload follows again.
-        if (source === stream) tail(attempt, `The log stream of attempt ${attempt} was interrupted: showing its tail. Reload to follow it again.`);
+        // If the tail cannot be read any more, the lines followed so far stay shown.
+        if (source === stream) tail(attempt, `The log stream of attempt ${attempt} was interrupted: showing its tail. Reload to follow it again.`, true);
       });
     }
 
