@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +18,12 @@ from devcluster.install import OperatorProcess
 from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.kube import JSON, Kube, KubeError
+from tests.support.plugin import run_plugin
 from tests.support.runs import sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 UTC = datetime.UTC
-PLUGIN = Path(sys.executable).parent / "kubectl-jobwarden"
 BACKFILL = "Backfill"
 
 
@@ -290,16 +287,7 @@ def test_the_webhook_refuses_a_future_range_and_one_with_too_many_fires(
 
 
 def _plugin(cluster: TestCluster, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    return subprocess.run(
-        [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig()), "-n", namespace, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_plugin(cluster, namespace, *args)
 
 
 def test_kubectl_jobwarden_backfill_previews_then_creates(

@@ -11,9 +11,7 @@ import datetime
 import os
 import re
 import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -22,11 +20,11 @@ from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import start_dashboard, stop_dashboard
 from tests.support.kube import JSON, Kube
+from tests.support.plugin import PLUGIN, run_plugin
 from tests.support.runs import sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
-PLUGIN = Path(sys.executable).parent / "kubectl-jobwarden"
 METRICS_LINE = re.compile(r"metrics served on (http://[0-9.]+:\d+/metrics)")
 
 
@@ -74,16 +72,7 @@ def team(cluster: TestCluster, operator: OperatorProcess, namespace: str) -> str
 
 
 def _plugin(cluster: TestCluster, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    return subprocess.run(
-        [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig("alice")), "-n", namespace, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_plugin(cluster, namespace, *args, identity="alice")
 
 
 def _metric(operator: OperatorProcess, name: str, **labels: str) -> float:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,12 @@ from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import start_dashboard, stop_dashboard
 from tests.support.kube import JSON, Kube
+from tests.support.plugin import run_plugin
 from tests.support.runs import sim
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 UTC = datetime.UTC
-PLUGIN = Path(sys.executable).parent / "kubectl-jobwarden"
 
 
 @pytest.fixture
@@ -40,16 +38,7 @@ def _time(value: str) -> datetime.datetime:
 
 
 def _plugin(cluster: TestCluster, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    return subprocess.run(
-        [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig()), "-n", namespace, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_plugin(cluster, namespace, *args)
 
 
 def _status(kube: Kube, namespace: str, name: str, key: str) -> Any:
