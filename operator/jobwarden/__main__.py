@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 #: Client libraries kopf imports when they are installed (for its optional support of
 #: their objects), which the operator never uses: `kubernetes` alone is ~33 MiB of RSS,
@@ -56,16 +57,23 @@ def main(argv: list[str] | None = None) -> int:
         # `pip install jobwarden` is the kubectl plugin; the operator is an extra.
         parser.exit(2, f"jobwarden: {error}: {OPERATOR_EXTRA_HINT}\n")
 
-    asyncio.run(
-        kopf.operator(
-            clusterwide=True,
-            standalone=args.standalone or args.peering is None,
-            peering_name=args.peering,
-            priority=args.priority,
-            liveness_endpoint=args.liveness,
-        )
-    )
+    asyncio.run(_operate(kopf, args))
     return 0
+
+
+async def _operate(kopf: Any, args: argparse.Namespace) -> None:
+    """Run kopf with a stop flag of our own, in the memo: on SIGTERM the controller
+    steps down from leading first and only then sets it (`controller.on_signal`)."""
+    stop = asyncio.Event()
+    await kopf.operator(
+        clusterwide=True,
+        standalone=args.standalone or args.peering is None,
+        peering_name=args.peering,
+        priority=args.priority,
+        liveness_endpoint=args.liveness,
+        stop_flag=stop,
+        memo=kopf.Memo(stop_flag=stop),
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -30,6 +32,9 @@ logger = logging.getLogger("jobwarden.operator")
 RUN_PLURALS = (c.PLURAL_JOB_RUNS, c.PLURAL_EXPORTS)
 #: At a stop, Events still waiting are posted for at most this long (a pod has 30 s).
 EVENT_DRAIN_SECONDS = 10.0
+#: On SIGTERM the engine stops and the Lease is released for at most this long before
+#: kopf's own shutdown begins (a pod has 30 s in all).
+STEP_DOWN_SECONDS = 10.0
 _RUN_LABEL_PRESENT = {c.LABEL_RUN: kopf.PRESENT}
 
 
@@ -107,11 +112,46 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     metrics.watch_state(engine.state, lambda: elector.is_leader)  # state gauges from the leader
     memo["campaign"] = asyncio.create_task(elector.run(engine.run))
     memo["trimmer"] = asyncio.create_task(memory.trim_periodically())
+    install_stop_signals(memo)
 
 
-@kopf.on.cleanup()
-async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-    """Stop leading, hand the Lease over, flush Events, close the HTTP session."""
+def install_stop_signals(memo: kopf.Memo) -> None:
+    """Take SIGTERM and SIGINT over from kopf (it installed its handlers before the
+    startup handlers ran) when `__main__` gave a stop flag in the memo.
+
+    kopf releases nothing until its watchers and webhook server have stopped, and the
+    cleanup handlers run only then: under load that took long enough for the Lease to
+    run out on its own (15 s) before the standby could lead. Stepping down first hands
+    over at once, while this replica still serves webhooks."""
+    stop = memo.get("stop_flag")
+    if not isinstance(stop, asyncio.Event):
+        return  # run some other way: kopf's handlers stay, the cleanup releases the Lease
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, memo, stop, signum)
+
+
+def on_signal(memo: kopf.Memo, stop: asyncio.Event, signum: int) -> None:
+    """First signal: step down, then stop kopf. A second one stops kopf at once."""
+    if "stepping_down" in memo:
+        stop.set()
+        return
+    logger.info("%s received: stepping down, then stopping", signal.Signals(signum).name)
+    memo["stepping_down"] = asyncio.create_task(_step_down_then_stop(memo, stop))
+
+
+async def _step_down_then_stop(memo: kopf.Memo, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(step_down(memo), STEP_DOWN_SECONDS)
+    except TimeoutError:
+        logger.warning("stepping down took over %.0f s: stopping anyway", STEP_DOWN_SECONDS)
+    finally:
+        stop.set()
+
+
+async def step_down(memo: kopf.Memo) -> None:
+    """Stop campaigning and the engine, then release the Lease (idempotent)."""
     trimmer = memo.get("trimmer")
     if isinstance(trimmer, asyncio.Task):
         trimmer.cancel()
@@ -122,6 +162,13 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     elector = memo.get("elector")
     if isinstance(elector, LeaderElector):
         await elector.release()
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Stop leading, hand the Lease over (if a signal did not already), flush Events,
+    close the HTTP session."""
+    await step_down(memo)
     engine = memo.get("engine")
     if isinstance(engine, Engine):
         unsent = await engine.events.drain(EVENT_DRAIN_SECONDS)

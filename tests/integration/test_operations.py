@@ -259,6 +259,12 @@ def test_two_replicas_one_active_and_failover(
             )
         )
         assert not lease["spec"].get("holderIdentity"), f"lease kept after a clean stop: {lease}"
+        # Released before kopf began its own (slower) shutdown, not in its cleanup after.
+        stopped = standby.log_path.read_text()
+        assert "SIGTERM received: stepping down" in stopped, stopped[-2000:]
+        assert stopped.index("released the lease") < stopped.index("Operator is stopping"), stopped[
+            -2000:
+        ]
         operator.start()
         restarted = True
     finally:

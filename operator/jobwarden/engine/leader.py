@@ -115,6 +115,7 @@ class LeaderElector:
             lease = await self.kube.get(self.path)
             if (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 await self.kube.replace(self.path, self._record(lease, release=True))
+                logger.info("released the lease %s (%s)", self.path, self.identity)
         self.is_leader = False
 
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
