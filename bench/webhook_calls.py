@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -116,9 +117,12 @@ async def measure(count: int, concurrency: int, workdir: Path) -> dict[str, Any]
             await client.merge_patch(path("jobruns", namespace, name), {"spec": {"cancel": True}})
             round_trips.append(time.time() - sent)
 
+        profile = _profile(client, workdir)  # the API server's CPU while the burst settles
         await gather_limited(concurrency, (cancel(n) for n in names))
         cancelled = await webhook_totals(client)
         await wait_for(lambda: runs.count(keys, TERMINAL) == count, timeout=600, what="terminal")
+        if profile is not None:
+            await profile
         cpu_ms_per_run = {
             name: round((sampler.cpu_seconds() - cpu_before[name]) * 1000 / count, 1)
             for name, sampler in samplers.items()
@@ -142,6 +146,22 @@ async def measure(count: int, concurrency: int, workdir: Path) -> dict[str, Any]
             "cpu_ms_per_run_from_cancel_to_terminal": cpu_ms_per_run,
             "operator_writes_per_run": {k: round(v / count, 2) for k, v in writes.items()},
         }
+
+
+def _profile(client: Client, workdir: Path) -> asyncio.Task[None] | None:
+    """With DEVCLUSTER_PROFILING=1 and BENCH_PROFILE_SECONDS=N: the API server's CPU
+    profile over the next N seconds, into DIR/kube-apiserver-cpu.pprof
+    (`go tool pprof -top KUBE_APISERVER_BINARY FILE` reads it)."""
+    seconds = os.environ.get("BENCH_PROFILE_SECONDS")
+    if not (seconds and os.environ.get("DEVCLUSTER_PROFILING")):
+        return None
+
+    async def record() -> None:
+        url = f"{client.server}/debug/pprof/profile?seconds={int(seconds)}"
+        async with client.session.get(url) as response:
+            (workdir / "kube-apiserver-cpu.pprof").write_bytes(await response.read())
+
+    return asyncio.create_task(record())
 
 
 def main() -> None:
