@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import Client
+from bench.env import CpuWindow
 from devcluster.cluster import IDENTITIES, LocalCluster
 from devcluster.install import OperatorProcess, install
 
@@ -218,6 +219,15 @@ class BenchCluster:
             (m["ns"].decode(), m["name"].decode(), float(m["lag"]))
             for m in _FIRE_LINE.finditer(data)
         ]
+
+    def cpu_window(self) -> CpuWindow:
+        """CPU over a window: the machine, each control-plane process, the operator
+        (when it runs) and the benchmark's own client."""
+        pids = {c.name: c.pid for c in self.local.components}
+        if self.operator is not None and self.operator.process is not None:
+            pids["operator"] = self.operator.process.pid
+        pids["benchmark client"] = os.getpid()
+        return CpuWindow(pids)
 
     def component_pid(self, name: str) -> int:
         """The pid of a control-plane component ("kube-apiserver", "etcd", …)."""

@@ -123,3 +123,42 @@ def source_fingerprint() -> str:
         digest.update(str(path.relative_to(REPO)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return total - idle, total
+
+
+class CpuWindow:
+    """CPU used over a window, by the whole machine and by named processes: whether
+    the machine was saturated while a burst ran, and who used it (issue 24)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.samplers = {name: ProcessSampler(pid) for name, pid in pids.items()}
+        self._start: dict[str, float] = {}
+        self._machine: tuple[int, int] = (0, 0)
+        self._began = 0.0
+
+    def start(self) -> CpuWindow:
+        self._start = {n: s.cpu_seconds() for n, s in self.samplers.items()}
+        self._machine = _machine_ticks()
+        self._began = time.monotonic()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        """Percent of one core per process, and of all cores for the machine."""
+        wall = max(time.monotonic() - self._began, 1e-6)
+        busy, total = _machine_ticks()
+        spent = {n: s.cpu_seconds() - self._start[n] for n, s in self.samplers.items()}
+        return {
+            "seconds": round(wall, 2),
+            "machine_busy_percent": round(
+                100 * (busy - self._machine[0]) / max(total - self._machine[1], 1), 1
+            ),
+            "cores": os.cpu_count(),
+            "percent_of_a_core": {n: round(100 * v / wall, 1) for n, v in spent.items()},
+        }

@@ -11,12 +11,13 @@ before it sends the pod DELETE, and `finishedAt`) are on the same machine's cloc
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.client import Watcher, gather_limited
+from bench.client import Client, Watcher, gather_limited
 from bench.cluster import BenchCluster, audit_breakdown, parse_time
 from bench.env import loadavg
-from bench.objects import jobrun, path, sim
+from bench.objects import job, jobrun, path, sim
 from bench.scenarios import Context, guarded
 from bench.stats import rounded, summary
 from bench.track import TERMINAL, PodTracker, RunTracker, wait_for
@@ -38,10 +39,12 @@ async def run(ctx: Context) -> dict[str, Any]:
     nodes = max(3, count // 100 + 1)
     async with BenchCluster(ctx.workdir / "cancel", nodes=nodes) as cluster:
         result["loadavg_before"] = loadavg()
-        only = str(ctx.param("cancel_parts", "serial,burst,queued", "serial,burst,queued"))
+        parts = "serial,burst,native_burst,queued"
+        only = str(ctx.param("cancel_parts", parts, parts))
         for part, work in (
             ("serial", lambda: _running(ctx, cluster, "cancel-serial", count, serial=True)),
             ("burst", lambda: _running(ctx, cluster, "cancel-burst", count, serial=False)),
+            ("native_burst", lambda: _native_burst(ctx, cluster, "suspend-burst", count)),
             ("queued", lambda: _queued(ctx, cluster, "cancel-queued", count)),
         ):
             if part not in only.split(","):
@@ -51,7 +54,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 result[part] = measured
         result["loadavg_after"] = loadavg()
         records = cluster.audit_records()
-        for part in ("serial", "burst", "queued"):
+        for part in ("serial", "burst", "queued"):  # the native part has no operator writes
             if part not in result:
                 continue
             namespace = result[part]["namespace"]
@@ -103,13 +106,14 @@ async def _running(
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
 
-    async def cancel(name: str) -> None:
+    async def cancel(name: str, via: Client = client) -> None:
         key = f"{namespace}/{name}"
         sent[key] = time.time()
-        await client.merge_patch(path("jobruns", namespace, name), {"spec": {"cancel": True}})
+        await via.merge_patch(path("jobruns", namespace, name), {"spec": {"cancel": True}})
         answered[key] = time.time()
 
     ctx.log(f"cancel: cancelling {count} running runs {'one by one' if serial else 'at once'}")
+    cpu = cluster.cpu_window().start()
     if serial:
         for name in names:
             await cancel(name)
@@ -118,13 +122,25 @@ async def _running(
                 lambda key=key: runs.phase(key) in TERMINAL, timeout=120, what=f"{key} terminal"
             )
     else:
-        await gather_limited(100, (cancel(n) for n in names))
+        await _at_once(cluster, names, lambda via, n: cancel(n, via))
     await wait_for(
         lambda: runs.count(keys, TERMINAL) == count, timeout=600, what=f"{count} runs terminal"
     )
+    window = cpu.stop()
     for watcher in watchers:
         await watcher.stop()
-    return _measure(namespace, keys, sent, answered, runs, pods, serial=serial)
+    measured = _measure(namespace, keys, sent, answered, runs, pods, serial=serial)
+    measured["cpu"] = window
+    return measured
+
+
+async def _at_once(
+    cluster: BenchCluster, names: list[str], send: Callable[[Client, str], Awaitable[None]]
+) -> None:
+    """Every request in flight at once, each on its own connection (as many users
+    would be): no request waits for the benchmark client's own connection pool."""
+    async with Client(cluster.local.kubeconfig(), connections=len(names)) as burst:
+        await gather_limited(len(names), (send(burst, n) for n in names))
 
 
 def _measure(  # noqa: PLR0917
@@ -212,20 +228,23 @@ async def _queued(
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}
 
-    async def cancel(name: str) -> None:
+    async def cancel(name: str, via: Client) -> None:
         key = f"{namespace}/{name}"
         sent[key] = time.time()
-        await client.merge_patch(path("jobruns", namespace, name), {"spec": {"cancel": True}})
+        await via.merge_patch(path("jobruns", namespace, name), {"spec": {"cancel": True}})
         answered[key] = time.time()
 
     ctx.log(f"cancel: cancelling {count} queued runs at once")
-    await gather_limited(100, (cancel(n) for n in names))
+    cpu = cluster.cpu_window().start()
+    await _at_once(cluster, names, lambda via, n: cancel(n, via))
     await wait_for(
         lambda: runs.count(keys, TERMINAL) == count, timeout=600, what="queued runs terminal"
     )
+    window = cpu.stop()
     for watcher in watchers:
         await watcher.stop()
     measured = _measure(namespace, keys, sent, answered, runs, pods, serial=None)
+    measured["cpu"] = window
     pods_created = sum(1 for k in keys if f"{k}-1" in pods.added)
     measured["pods_created"] = pods_created
     for name in ("request_to_signalled_operator", "request_to_pod_deletion_seen"):
@@ -234,3 +253,101 @@ async def _queued(
     measured["summary"].pop("terminal_minus_worker_exit", None)
     measured["samples"].pop("terminal_minus_worker_exit", None)
     return measured
+
+
+# ------------------------------------------------------------- the native analogue
+def _job_phase(job: dict[str, Any]) -> str:
+    """A Job's state in the terms of a cancel: Running (a pod active), Suspending (the
+    Job controller took the suspend: its Suspended condition), Stopped (suspended, no
+    pod active or terminating: what Cancelled is to a JobRun)."""
+    status = job.get("status") or {}
+    suspended = any(
+        c.get("type") == "Suspended" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    if suspended:
+        busy = int(status.get("active") or 0) + int(status.get("terminating") or 0)
+        return "Suspending" if busy else "Stopped"
+    return "Running" if int(status.get("active") or 0) else ""
+
+
+async def _native_burst(
+    ctx: Context, cluster: BenchCluster, namespace: str, count: int
+) -> dict[str, Any]:
+    """Kubernetes' own analogue of a cancel burst, on the same control plane: `count`
+    running Jobs suspended at once (`spec.suspend: true`); the Job controller deletes
+    their pods (SIGTERM, the same simulated 0.5 s exit) and reports them gone."""
+    client = cluster.client
+    assert client is not None
+    await cluster.namespace(namespace)
+    jobs, pods = RunTracker(_job_phase), PodTracker()
+    watchers = [
+        await Watcher(client, path("jobs", namespace, group="batch/v1"), jobs.handle).start(),
+        await Watcher(client, path("pods", namespace, group="v1"), pods.handle).start(),
+    ]
+    names = [f"job-{i:04d}" for i in range(count)]
+    keys = [f"{namespace}/{n}" for n in names]
+    ctx.log(f"cancel: creating {count} long-running Jobs in {namespace}")
+    for_jobs = path("jobs", namespace, group="batch/v1")
+    annotations = sim(3600, SIGTERM_EXIT_SECONDS)
+    await gather_limited(50, (client.create(for_jobs, job(n, annotations)) for n in names))
+
+    def running_pods() -> dict[str, str]:
+        by_job = {}
+        for pod_key, pod in pods.latest.items():
+            owner = ((pod.get("metadata") or {}).get("labels") or {}).get("job-name")
+            if owner and pod_key in pods.running:
+                by_job[f"{namespace}/{owner}"] = pod_key
+        return by_job
+
+    await wait_for(
+        lambda: jobs.count(keys, ("Running",)) == count and len(running_pods()) == count,
+        timeout=600,
+        what=f"{count} Jobs with running pods",
+    )
+    pod_of = running_pods()
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+
+    async def suspend(name: str, via: Client) -> None:
+        key = f"{namespace}/{name}"
+        sent[key] = time.time()
+        await via.merge_patch(path("jobs", namespace, name, group="batch/v1"),
+                              {"spec": {"suspend": True}})  # fmt: skip
+        answered[key] = time.time()
+
+    ctx.log(f"cancel: suspending {count} running Jobs at once")
+    cpu = cluster.cpu_window().start()
+    await _at_once(cluster, names, lambda via, n: suspend(n, via))
+    await wait_for(
+        lambda: jobs.count(keys, ("Stopped",)) == count, timeout=600, what=f"{count} Jobs stopped"
+    )
+    window = cpu.stop()
+    for watcher in watchers:
+        await watcher.stop()
+    samples: dict[str, list[float | None]] = {
+        "request_to_suspended_condition": [],
+        "request_to_pod_deletion_seen": [],
+        "request_to_stopped": [],
+        "patch_response": [],
+        "stopped_minus_worker_exit": [],
+    }
+    for key in keys:
+        t0 = sent[key]
+        taken = jobs.first_of(key, ("Suspending", "Stopped"))
+        stopped = jobs.first_of(key, ("Stopped",))
+        deletion = pods.deleting.get(pod_of[key])
+        samples["request_to_suspended_condition"].append(None if taken is None else taken - t0)
+        samples["request_to_pod_deletion_seen"].append(None if deletion is None else deletion - t0)
+        samples["request_to_stopped"].append(None if stopped is None else stopped - t0)
+        samples["patch_response"].append(answered[key] - t0)
+        if stopped is not None and deletion is not None:
+            samples["stopped_minus_worker_exit"].append(stopped - (deletion + SIGTERM_EXIT_SECONDS))
+    return {
+        "namespace": namespace,
+        "mode": "native Jobs suspended at once",
+        "send_window_seconds": round(max(sent.values()) - min(sent.values()), 3),
+        "summary": {name: summary(values) for name, values in samples.items()},
+        "samples": {name: rounded(values) for name, values in samples.items()},
+        "cpu": window,
+    }

@@ -13,6 +13,7 @@ import pytest
 
 from bench import render
 from bench.cluster import actor_of, audit_breakdown, is_dry_run, writes_by_actor
+from bench.scenarios import cancel
 from bench.stats import percentile, summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,12 +106,65 @@ def test_the_headline_judges_each_target() -> None:
     )
     page = render.headline(data)
     assert _row(page, "cancel (one by one): request → Cancelling").endswith("| met |")
-    assert _row(page, "cancel (at once): request → Cancelling").endswith("| **missed** |")
+    assert _row(page, "cancel (at once): request → Cancelling p99 ≤ 1 s").endswith("| met |")
+    assert _row(page, "cancel (at once): request → pod deletion").endswith("| **missed** |")
     assert _row(page, "cancel (one by one): request → Cancelled").endswith("| met |")  # 1.5
     assert _row(page, "admission ≥ native Jobs (fast)").endswith("| met |")
     assert _row(page, "admission ≥ native Jobs (slow)").endswith("| **missed** |")
     assert _row(page, "operator RSS ≤ 200 MiB").endswith("| **missed** |")
     assert _row(page, "≤ 4 mutating requests per succeeded run").endswith("| met |")
+
+
+def test_the_burst_targets_of_issue_24_set_beside_the_native_suspend() -> None:
+    burst = {
+        "summary": {
+            "patch_response": {"p99": 0.31},
+            "request_to_cancelling": {"p99": 1.0},
+            "request_to_terminal": {"p99": 2.01},
+        },
+        "cpu": {"machine_busy_percent": 97.0},
+    }
+    native = {
+        "summary": {
+            "patch_response": {"p99": 0.05},
+            "request_to_suspended_condition": {"p99": 0.4},
+            "request_to_stopped": {"p99": 1.9},
+        }
+    }
+    page = render.headline(_results(cancel={"burst": burst, "native_burst": native}))
+    patch = _row(page, "cancel (at once): cancel PATCH round trip p99 ≤ 0.3 s")
+    assert "native suspend PATCH 0.05 s; machine 97 % busy" in patch
+    assert patch.endswith("| **missed** |")
+    assert _row(page, "cancel (at once): request → Cancelling p99 ≤ 1 s").endswith("| met |")
+    cancelled = _row(page, "cancel (at once): request → Cancelled ≤ worker exit (0.5 s) + 1.5")
+    assert "native: pods gone 1.90 s" in cancelled and cancelled.endswith("| **missed** |")
+
+
+def test_a_suspended_job_is_stopped_only_once_no_pod_is_active_or_terminating() -> None:
+    def job(suspended: bool, active: int, terminating: int = 0) -> dict[str, Any]:
+        conditions = [{"type": "Suspended", "status": "True"}] if suspended else []
+        status = {"active": active, "terminating": terminating, "conditions": conditions}
+        return {"status": status}
+
+    assert [
+        cancel._job_phase(job(False, 0)),
+        cancel._job_phase(job(False, 1)),
+        cancel._job_phase(job(True, 1)),
+        cancel._job_phase(job(True, 0, terminating=1)),
+        cancel._job_phase(job(True, 0)),
+    ] == ["", "Running", "Suspending", "Suspending", "Stopped"]
+
+
+def test_the_cpu_line_names_the_busiest_process_first() -> None:
+    cpu = {
+        "seconds": 9.5,
+        "cores": 2,
+        "machine_busy_percent": 98.4,
+        "percent_of_a_core": {"operator": 40.0, "kube-apiserver": 120.4, "etcd": 12.0},
+    }
+    (line, _) = render._cpu_line(cpu)
+    assert "the machine (2 cores) 98 % busy" in line
+    assert line.index("kube-apiserver 120 %") < line.index("operator 40 %") < line.index("etcd")
 
 
 def _record(user: str, namespace: str, verb: str = "patch", **ref: str) -> dict[str, Any]:
