@@ -113,14 +113,15 @@ def _cancel(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _cpu_line(cpu: dict[str, Any] | None) -> list[str]:
-    """Who used the CPU while a burst settled (first request → last one done)."""
+def _cpu_line(cpu: dict[str, Any] | None, when: str = "") -> list[str]:
+    """Who used the CPU over a window (a burst: first request → last one done)."""
     if not cpu:
         return []
     top = sorted(cpu["percent_of_a_core"].items(), key=lambda kv: -kv[1])
     parts = ", ".join(f"{name} {value:.0f} %" for name, value in top)
     return [
-        f"CPU over those {cpu['seconds']} s: the machine ({cpu['cores']} cores) "
+        f"CPU over those {cpu['seconds']} s{' ' + when if when else ''}: the machine "
+        f"({cpu['cores']} cores) "
         f"{cpu['machine_busy_percent']:.0f} % busy; per process, % of one core: {parts}.",
         "",
     ]
@@ -183,6 +184,7 @@ def _schedule(result: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v}" for k, v in run["operator_requests_per_fire"].items())
             + ".",
             "",
+            *_cpu_line(run.get("cpu"), "from the first fire to the end"),
         ]
     return "\n".join(out)
 
@@ -258,6 +260,10 @@ def _admission(result: dict[str, Any]) -> str:
             )
         )
     out += _admission_cost(result)
+    for v in result["variants"].values():
+        line = _cpu_line(v.get("cpu"), "while it ran")
+        if line:
+            out += ["", f"{v['title']}: {line[0]}"]
     out += [
         "",
         "Queue wait: jobwarden — admission stamp (`status.attempts[0].startTime`) minus the "

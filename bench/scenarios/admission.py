@@ -173,6 +173,7 @@ async def _variant(
     plane_before = {name: p.cpu_seconds() for name, p in control_plane.items()}
     cpu_before = sampler.cpu_seconds()
     load_before = loadavg()
+    window = cluster.cpu_window().start()
     began = time.time()
     await gather_limited(50, coros)
     created_all = time.time()
@@ -183,6 +184,7 @@ async def _variant(
         interval=0.2,
     )
     wall = time.time() - began
+    machine_cpu = window.stop()
     cpu = sampler.cpu_seconds() - cpu_before
     plane_ms_per_run = {
         name: round((p.cpu_seconds() - plane_before[name]) * 1000 / len(keys), 1)
@@ -221,6 +223,7 @@ async def _variant(
         else round(min(total, sum(q for _, _, q in layout)) / RUN_SECONDS, 1),
         "operator_cpu_percent": round(100 * cpu / wall, 1),
         "control_plane_cpu_ms_per_run": plane_ms_per_run,
+        "cpu": machine_cpu,
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
         "summary": {"queue_wait": summary(waits), "create_to_pod_seen": summary(to_pod)},

@@ -115,6 +115,7 @@ async def _one(ctx: Context, size: int, minutes: int) -> dict[str, Any]:
         fires = [float(first_fire + 60 * i) for i in range(minutes)]
         sampler = ProcessSampler(cluster.operator_pid)
         cpu_before, wall_before = sampler.cpu_seconds(), time.time()
+        window = cluster.cpu_window().start()
         load_at_fire: dict[str, list[float]] = {}
         for fire in fires:
             await asyncio.sleep(max(0.0, fire - time.time()))
@@ -133,6 +134,7 @@ async def _one(ctx: Context, size: int, minutes: int) -> dict[str, Any]:
             ctx.log(f"schedule: {error}")
         await asyncio.sleep(5)  # pods of the last fire
         cpu = sampler.cpu_seconds() - cpu_before
+        machine_cpu = window.stop()
         wall = time.time() - wall_before
         rss = sampler.rss_mib()
         for watcher in watchers:
@@ -188,6 +190,7 @@ async def _one(ctx: Context, size: int, minutes: int) -> dict[str, Any]:
             "jobs_missing": expected - len(job_lag),
             "loadavg_at_fire": load_at_fire,
             "operator_cpu_percent": round(100 * cpu / wall, 1),
+            "cpu": machine_cpu,
             "operator_rss_mib": rss,
             "operator_requests_per_fire": {
                 k: round(v / expected, 2) for k, v in sorted(requests.items())
