@@ -41,12 +41,13 @@ async def run(ctx: Context) -> dict[str, Any]:
         result["loadavg_before"] = loadavg()
         parts = "serial,burst,native_burst,queued"
         only = str(ctx.param("cancel_parts", parts, parts))
-        for part, work in (
+        works: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
             ("serial", lambda: _running(ctx, cluster, "cancel-serial", count, serial=True)),
             ("burst", lambda: _running(ctx, cluster, "cancel-burst", count, serial=False)),
             ("native_burst", lambda: _native_burst(ctx, cluster, "suspend-burst", count)),
             ("queued", lambda: _queued(ctx, cluster, "cancel-queued", count)),
-        ):
+        ]
+        for part, work in works:
             if part not in only.split(","):
                 continue
             measured = await guarded(ctx, result, part, work())
@@ -119,7 +120,9 @@ async def _running(
             await cancel(name)
             key = f"{namespace}/{name}"
             await wait_for(
-                lambda key=key: runs.phase(key) in TERMINAL, timeout=120, what=f"{key} terminal"
+                lambda: runs.phase(key) in TERMINAL,  # noqa: B023 - awaited in this iteration
+                timeout=120,
+                what=f"{key} terminal",
             )
     else:
         await _at_once(cluster, names, lambda via, n: cancel(n, via))

@@ -22,14 +22,17 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, minimum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as error:
         raise ValueError(f"{name}={raw!r}: expected a number of seconds") from error
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={raw!r}: must be at least {minimum:g}")
+    return value
 
 
 def _days(name: str, default: float) -> float:
@@ -91,6 +94,10 @@ class OperatorConfig:
     #: so a pod the API server refuses for good refuses the run at `kubectl apply`; off:
     #: such a run is accepted and fails with reason PodRejected when it starts.
     webhook_pod_dry_run: bool = True
+    #: For this long a worker pod the dry run accepted is taken as accepted again for
+    #: another run with the same pod (a burst from one template is dry-run once;
+    #: refusals are never kept); 0: every run is dry-run.
+    webhook_pod_dry_run_cache_seconds: float = 10.0
     #: The operator's own user name (trusted to set the stamped annotations); empty:
     #: asked from the API server at start (SelfSubjectReview).
     operator_username: str = ""
@@ -126,4 +133,7 @@ class OperatorConfig:
             operator_username=os.environ.get("JOBWARDEN_OPERATOR_USERNAME", ""),
             webhook_pod_dry_run=_choice("JOBWARDEN_WEBHOOK_POD_DRY_RUN", "true", ("true", "false"))
             == "true",
+            webhook_pod_dry_run_cache_seconds=_float(
+                "JOBWARDEN_WEBHOOK_POD_DRY_RUN_CACHE_SECONDS", 10.0, minimum=0
+            ),
         )

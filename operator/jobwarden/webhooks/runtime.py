@@ -53,6 +53,7 @@ from jobwarden.webhooks.decisions import (
     request_identity,
     terminal_phase,
 )
+from jobwarden.webhooks.dryruns import AcceptedPods, pod_key
 
 logger = logging.getLogger("jobwarden.webhooks")
 
@@ -143,6 +144,7 @@ class AdmissionRuntime:
             else Path(tempfile.mkdtemp(prefix="jobwarden-webhook-"))
         )
         self.files = CertFiles.for_config(config, self.cert_dir)
+        self.accepted_pods = AcceptedPods(config.webhook_pod_dry_run_cache_seconds)
         self.names = serving_names(config)
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -315,6 +317,12 @@ class AdmissionRuntime:
         metadata = manifest["metadata"]
         metadata.pop("ownerReferences", None)
         metadata["generateName"] = f"{metadata.pop('name')}-"
+        own = run.get("metadata") or {}
+        key = pod_key(
+            namespace, manifest, name=str(own.get("name") or ""), uid=str(own.get("uid") or "")
+        )
+        if key in self.accepted_pods:
+            return None  # the same pod was accepted a moment ago (`dryruns`)
         refusal = await self._dry_run_pod(namespace, manifest)
         spec = manifest["spec"]
         if (
@@ -325,6 +333,8 @@ class AdmissionRuntime:
             spec["serviceAccountName"] = "default"
             spec.pop("serviceAccount", None)
             refusal = await self._dry_run_pod(namespace, manifest)
+        if refusal is None:
+            self.accepted_pods.accepted(key)
         return refusal
 
     async def _dry_run_pod(self, namespace: str, manifest: JSON) -> ApiRefusal | None:
