@@ -29,7 +29,7 @@ import kopf
 
 from jobwarden.api import constants as c
 from jobwarden.settings import OperatorConfig
-from jobwarden.webhooks import decisions, selfskip
+from jobwarden.webhooks import decisions, directpatch, selfskip
 from jobwarden.webhooks.runtime import (
     CONFIGURATION_NAME,
     AdmissionRuntime,
@@ -102,6 +102,7 @@ async def stamp_identity(
     **_: Any,
 ) -> None:
     """Stamp created-by, triggered-by and cancel-requested-by/-at from the user."""
+    directpatch.answer_directly(patch)  # the JSON Patch from the stamps, not a diff
     request = request_from(
         operation=operation,
         body=dict(body),
