@@ -479,6 +479,7 @@ def _dryrun(result: dict[str, Any]) -> str:
     variants = result.get("variants") or {}
     titles = {
         "with": "JobRun create (dry run), webhook dry-runs the worker pod",
+        "cached": "the same pod each time, as shipped: dry-run once, then remembered (10 s)",
         "without": "JobRun create (dry run), JOBWARDEN_WEBHOOK_POD_DRY_RUN=false",
     }
 

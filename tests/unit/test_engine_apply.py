@@ -688,3 +688,35 @@ def test_a_cancelled_backfill_cancels_its_runs_before_its_status_and_audits_it()
     assert [(x["action"], x["user"], x["kind"]) for x in lines] == [
         ("backfill-cancel-requested", "alice", c.KIND_BACKFILL)
     ]
+
+
+def test_each_fire_writes_its_jobs_status_twice_at_the_fire_and_at_the_end() -> None:
+    """As CronJob's controller: one write lists the new run, one when it has ended;
+    its creation, admission and start write nothing to the ScheduledJob."""
+    per_fire: list[int] = []
+
+    async def story(cluster: Cluster) -> None:
+        spec = {"concurrencyPolicy": "Forbid", "successfulRunsHistoryLimit": 1}
+        cluster.api.put(SJ, _job(**spec))
+        cluster.deliver()
+        scheduler = cluster.engine.scheduler
+        for minute in range(1, 4):
+            fire = FIRE + datetime.timedelta(minutes=minute)
+            cluster.now = fire + datetime.timedelta(seconds=0.2)
+            since = cluster.mark()
+            await scheduler.reconcile(NAMESPACE, JOB)
+            cluster.deliver()
+            name = run_name(JOB, fire)
+            key, pod = (c.KIND_JOB_RUN, NAMESPACE, name), f"{PODS}/{name}-1"
+            for exit_code in (None, None, 0):  # admitted (pod created), running, succeeded
+                if exit_code is not None or cluster.api.get_object(pod) is not None:
+                    cluster.now += datetime.timedelta(seconds=1)
+                    await cluster.kubelet(pod, exit_code)
+                await cluster.engine.reconcile_run(key)
+                cluster.deliver()
+                await scheduler.reconcile(NAMESPACE, JOB)  # kicked by the run's events
+                cluster.deliver()
+            per_fire.append(cluster.writes(since).count(("PATCH", SJ_STATUS)))
+
+    run(story)
+    assert per_fire == [2, 2, 2]

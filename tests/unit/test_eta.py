@@ -3,15 +3,24 @@ lifecycle's `status.queue.estimatedStartTime`), as named tables."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
 
-from jobwarden.core.eta import admission_rate, estimate_start, estimate_worth_writing
+from jobwarden.core.conditions import format_micro_time
+from jobwarden.core.eta import (
+    ESTIMATE_WRITES_PER_PASS,
+    admission_rate,
+    estimate_start,
+    estimate_worth_writing,
+)
 from jobwarden.core.lifecycle import decide, queue_update_due
 from jobwarden.core.observed import Slot
 from jobwarden.engine.quota import Slots
+from jobwarden.engine.reconciler import Engine, EngineConfig
 from jobwarden.engine.store import Store
+from tests.support.fakeapi import FakeApi
 from tests.unit.factories import NAMESPACE, T0, at, make_run, run_body
 
 
@@ -127,3 +136,25 @@ def test_the_lifecycle_writes_the_estimate_with_the_position() -> None:
     queue = status["queue"]
     assert queue_update_due(queue, 4, at(300), at(2)) == 0
     assert queue_update_due(queue, 4, at(125), at(2)) is None  # 5 s off: kept
+
+
+def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
+    """When the pace of a queue of 30 becomes known, every estimate is worth writing:
+    one pass kicks only `ESTIMATE_WRITES_PER_PASS` of them for it, from the head
+    (and the run a free slot admits); the rest wait for later passes."""
+    now = at(100)
+    engine = Engine(FakeApi(clock=lambda: now), EngineConfig(), clock=lambda: now)
+    store = engine.store
+    store.put_quota(NAMESPACE, "q", 1)
+    stamp = format_micro_time(at(90))
+    for i in range(30):
+        queue = {"position": i + 1, "reason": "QuotaExhausted", "since": stamp,
+                 "positionTime": stamp}  # fmt: skip
+        status = {"phase": "Queued", "queue": queue}
+        store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
+    for second in range(0, 100, 10):  # the pace: a slot freed every 10 s
+        engine.slots.record_release(NAMESPACE, at(second))
+
+    asyncio.run(engine._rerank(NAMESPACE))
+    kicked = sorted(key[2] for key in engine.queue._dirty if key[0] != "namespace")
+    assert kicked == [f"r{i:02d}" for i in range(1 + ESTIMATE_WRITES_PER_PASS)]

@@ -426,6 +426,30 @@ def _with_estimate(queue: QueueDict, estimate: str | None) -> QueueDict:
     return queue
 
 
+@dataclasses.dataclass(frozen=True)
+class QueueRefresh:
+    """What a queued run's shown `status.queue` is worth rewriting for."""
+
+    #: Seconds until its position is due for an update (0: now), None: not.
+    position_due: float | None
+    #: Its start estimate moved enough to tell the user (core.eta): a write now, within
+    #: the namespace's budget of estimate writes (`eta.ESTIMATE_WRITES_PER_PASS`).
+    estimate: bool
+
+
+def queue_refresh(
+    queue: Mapping[str, Any],
+    actual: int,
+    estimate: datetime.datetime | None,
+    now: datetime.datetime,
+) -> QueueRefresh:
+    """The two reasons `queue_update_due` joins, apart (the engine budgets the second)."""
+    return QueueRefresh(
+        position_update_due(queue, actual, now),
+        estimate_worth_writing(stored_estimate(queue), estimate, now),
+    )
+
+
 def queue_update_due(
     queue: Mapping[str, Any],
     actual: int,

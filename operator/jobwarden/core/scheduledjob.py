@@ -620,13 +620,20 @@ def _close(
     draft: _Draft, phase: ScheduledJobPhase, runs: Sequence[RunView], streak: Streak
 ) -> None:
     pruned = {p.name for p in draft.plan.prune}
-    active = [r for r in runs if not r.phase.terminal]
+    active = [(r.created, r.name, r.scheduled_time) for r in runs if not r.phase.terminal]
+    # The runs this plan creates are active once it is applied (the status is written
+    # after they are created), as the CronJob controller lists the Job it just made:
+    # their watch events then find the status as it should be, with nothing to write.
+    # (creationTimestamp has whole seconds: so has theirs here, and names break ties.)
+    known = {name for _, name, _ in active}
+    created = draft.now.replace(microsecond=0)
+    active += [(created, n.name, n.fire) for n in draft.plan.create if n.name not in known]
     draft.status["active"] = [
         ActiveRunDict(
-            name=r.name,
-            scheduledTime=format_micro_time(r.scheduled_time) if r.scheduled_time else None,
+            name=name,
+            scheduledTime=format_micro_time(scheduled) if scheduled else None,
         )
-        for r in sorted(active, key=lambda r: r.created)
+        for _, name, scheduled in sorted(active, key=lambda entry: entry[:2])
     ][: c.MAX_ACTIVE_LISTED]
     draft.status["activeCount"] = len(active)
     outcomes: list[tuple[datetime.datetime, str]] = [

@@ -24,11 +24,12 @@ from jobwarden.api import constants as c
 from jobwarden.api.paths import object_path, resource_path
 from jobwarden.api.shapes import QueuedByPriorityDict, WorkerQuotaStatusDict
 from jobwarden.core.admission import HOLDING_PHASES
+from jobwarden.core.eta import ESTIMATE_WRITES_PER_PASS
 from jobwarden.core.lifecycle import (
     decide,
     decide_without_scheduled_job,
     needs_snapshot,
-    queue_update_due,
+    queue_refresh,
 )
 from jobwarden.core.observed import TRACKING_FINALIZER, RunView, Slot
 from jobwarden.core.plan import CreatePod, DeletePod, DeleteRun, Plan, ReleasePod, ReleaseRun
@@ -267,6 +268,7 @@ class Engine:
             self.kick_namespace(namespace, _POSITION_SCAN_SECONDS - since)
         else:
             self._position_scans[namespace] = time.monotonic()
+            budget = ESTIMATE_WRITES_PER_PASS  # a rate limit on writes, head first
             for key, ticket in ranking.waiting():
                 if ticket.admit:
                     continue
@@ -274,12 +276,16 @@ class Engine:
                 if view is None:
                     continue
                 estimate = self.slots.estimate_start(namespace, ticket.position, now)
-                queue = view.status.get("queue") or {}
-                due = queue_update_due(queue, ticket.position, estimate, now)
-                if due == 0:
+                refresh = queue_refresh(
+                    view.status.get("queue") or {}, ticket.position, estimate, now
+                )
+                if refresh.position_due == 0:
                     self.kick_run(key)
-                elif due is not None:
-                    self.queue.add_after(key, due + 0.05)
+                elif refresh.estimate and budget > 0:
+                    budget -= 1
+                    self.kick_run(key)
+                elif refresh.position_due is not None:
+                    self.queue.add_after(key, refresh.position_due + 0.05)
             # Counts shown in WorkerQuota status: at most once per scan, not per slot turn.
             await self._publish_quota_usage(
                 namespace, ranking.holders, ranking.queued_by_priority()
