@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any
+from typing import Any, cast
 
 import jsonpatch
 import kopf
@@ -30,7 +30,7 @@ RUN: dict[str, Any] = {
 
 
 def _kopf_ops(body: dict[str, Any], merge: dict[str, Any]) -> list[Any]:
-    return list(kopf.Patch(copy.deepcopy(merge), body=kopf.Body(body)).as_json_patch())
+    return list(kopf.Patch(copy.deepcopy(merge), body=kopf.Body(cast(kopf.RawBody, body))).as_json_patch())
 
 
 def _applied(body: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def _applied(body: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     return result
 
 
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "a new annotation": {"metadata": {"annotations": {"jobwarden.dev/cancel-requested-by": "bob"}}},
     "an annotation overwritten": {"metadata": {"annotations": {"jobwarden.dev/created-by": "eve"}}},
     "an annotation set to what it is": {
@@ -99,7 +99,7 @@ def test_random_merge_patches_give_the_same_object_as_kopfs_diff() -> None:
 
 
 def test_the_handlers_patch_is_answered_directly_and_keeps_its_changes() -> None:
-    patch = kopf.Patch(body=kopf.Body(RUN))
+    patch = kopf.Patch(body=kopf.Body(cast(kopf.RawBody, RUN)))
     patch.metadata.annotations["jobwarden.dev/cancel-requested-by"] = "bob"
     answer_directly(patch)
     assert isinstance(patch, DirectPatch)
@@ -113,6 +113,6 @@ def test_the_handlers_patch_is_answered_directly_and_keeps_its_changes() -> None
 
 
 def test_transformation_functions_still_go_through_kopf() -> None:
-    patch = kopf.Patch(body=kopf.Body(RUN), fns=[lambda body: body["spec"].update(cancel=False)])
+    patch = kopf.Patch(body=kopf.Body(cast(kopf.RawBody, RUN)), fns=[lambda body: body["spec"].update(cancel=False)])
     answer_directly(patch)
     assert patch.as_json_patch() == [{"op": "replace", "path": "/spec/cancel", "value": False}]

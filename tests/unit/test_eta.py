@@ -156,5 +156,5 @@ def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
         engine.slots.record_release(NAMESPACE, at(second))
 
     asyncio.run(engine._rerank(NAMESPACE))
-    kicked = sorted(key[2] for key in engine.queue._dirty if key[0] != "namespace")
+    kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
     assert kicked == [f"r{i:02d}" for i in range(1 + ESTIMATE_WRITES_PER_PASS)]
