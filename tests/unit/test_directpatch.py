@@ -30,7 +30,8 @@ RUN: dict[str, Any] = {
 
 
 def _kopf_ops(body: dict[str, Any], merge: dict[str, Any]) -> list[Any]:
-    return list(kopf.Patch(copy.deepcopy(merge), body=kopf.Body(cast(kopf.RawBody, body))).as_json_patch())
+    patch = kopf.Patch(copy.deepcopy(merge), body=kopf.Body(cast(kopf.RawBody, body)))
+    return list(patch.as_json_patch())
 
 
 def _applied(body: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
@@ -113,6 +114,9 @@ def test_the_handlers_patch_is_answered_directly_and_keeps_its_changes() -> None
 
 
 def test_transformation_functions_still_go_through_kopf() -> None:
-    patch = kopf.Patch(body=kopf.Body(cast(kopf.RawBody, RUN)), fns=[lambda body: body["spec"].update(cancel=False)])
+    patch = kopf.Patch(
+        body=kopf.Body(cast(kopf.RawBody, RUN)),
+        fns=[lambda body: body["spec"].update(cancel=False)],
+    )
     answer_directly(patch)
     assert patch.as_json_patch() == [{"op": "replace", "path": "/spec/cancel", "value": False}]
