@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--docs",
         default=None,
-        help="where to render (default: docs/performance.md for full runs, none for quick)",
+        help=(
+            "where to render (default: docs/performance.md for a whole full run or a "
+            "--merge into one; none for --quick or --only)"
+        ),
     )
     args = parser.parse_args(argv)
     if args.render:
@@ -140,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         data["machine"]["loadavg_at_end"] = loadavg()
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"results: {out}", file=sys.stderr)
-    docs = args.docs or (None if args.quick else str(REPO / "docs" / "performance.md"))
+    # The page is the record of a whole run: a selection (--only) renders it only into
+    # a results file that has every scenario (--merge), or where --docs says.
+    whole = not args.only or args.merge
+    default = None if args.quick or not whole else str(REPO / "docs" / "performance.md")
+    docs = args.docs or default
     if docs:
         render.write(data, Path(docs), results_file=out)
         print(f"rendered: {docs}", file=sys.stderr)
