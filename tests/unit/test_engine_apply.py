@@ -720,3 +720,43 @@ def test_each_fire_writes_its_jobs_status_twice_at_the_fire_and_at_the_end() -> 
 
     run(story)
     assert per_fire == [2, 2, 2]
+
+
+def test_a_finished_run_at_rest_is_not_read_again_for_its_later_events() -> None:
+    """Once its outcome is written and its pod released, the events that follow (its
+    own status, the pod's finalizer gone) cost no GET of the run."""
+
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        await cluster.reconcile()  # Succeeded written, the pod released
+        pod = cluster.pod()
+        assert pod is not None and TRACKING_FINALIZER not in pod["metadata"]["finalizers"]
+        since = cluster.mark()
+        await cluster.reconcile()  # the run's own status event
+        await cluster.reconcile()  # the pod's update
+        assert [c for c in cluster.api.calls[since:] if c.path == RUN] == []
+        assert cluster.writes(since) == []
+
+    run(story)
+
+
+def test_a_finished_run_whose_pod_release_failed_is_read_and_released() -> None:
+    """Not at rest: its pod still holds the tracking finalizer, whose release needs
+    the whole run (the attempt that recorded the pod's outcome)."""
+
+    async def story(cluster: Cluster) -> None:
+        await cluster.running_run()
+        await cluster.kubelet(POD, exit_code=0)
+        cluster.api.fail("PATCH", POD)  # the release after the outcome: a 500
+        await cluster.engine._handle(KEY)  # the work queue's handler: logged, retried
+        cluster.deliver()
+        assert cluster.status()["phase"] == "Succeeded"
+        since = cluster.mark()
+        await cluster.reconcile()
+        assert ("GET", RUN) in cluster.api.requests("GET")[-3:]
+        assert cluster.writes(since) == [("PATCH", POD)]
+
+    cluster = run(story)
+    pod = cluster.pod()
+    assert pod is not None and TRACKING_FINALIZER not in pod["metadata"]["finalizers"]

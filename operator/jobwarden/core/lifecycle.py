@@ -903,6 +903,19 @@ def _retry_or_fail(
 
 
 # --------------------------------------------------------------------- cleanup
+def at_rest(run: RunView, pods: Sequence[PodView]) -> bool:
+    """A finished run with nothing to do but wait for its retention: not being deleted,
+    no cancel to record as ignored, no pod outcome to release and no worker to stop.
+    Its reconcile needs no read of the whole object (finished runs are kept slim, and
+    each later event of the run or its pod used to cost a GET)."""
+    return (
+        run.phase.terminal
+        and not run.deleting
+        and not run.settings.cancel
+        and all(not p.tracked and (not p.alive or p.deletion_requested) for p in pods)
+    )
+
+
 def _release_finished_pods(draft: _Draft, pods: Sequence[PodView]) -> None:
     """Remove the tracking finalizer from pods whose outcome is already recorded."""
     recorded = (

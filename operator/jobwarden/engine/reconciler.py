@@ -26,6 +26,7 @@ from jobwarden.api.shapes import QueuedByPriorityDict, WorkerQuotaStatusDict
 from jobwarden.core.admission import HOLDING_PHASES
 from jobwarden.core.eta import ESTIMATE_WRITES_PER_PASS
 from jobwarden.core.lifecycle import (
+    at_rest,
     decide,
     decide_without_scheduled_job,
     needs_snapshot,
@@ -176,17 +177,9 @@ class Engine:
         self._unwritten.clear()  # a new term: the API (and adoption) are the truth
         # Finished runs without pods need nothing: with thousands of them, reconciling
         # each (a GET apiece) would hold up the runs that do need the engine.
-        now = self.clock()
         for key, view in list(self.store.runs.items()):
-            if not view.phase.terminal or key in self.store.pods or view.deleting:
+            if not self._resting(key, view):
                 self.queue.add(key)
-                continue
-            # Only when its TTL has passed (decided on the slim copy: no GET before).
-            retention = decide_retention(view, now, self.config.retention_seconds)
-            if retention.delete:
-                self.queue.add(key)
-            elif retention.wake_after is not None:
-                self.queue.add_after(key, retention.wake_after + 0.05)
         for namespace in list(self.store.quotas):
             self.kick_namespace(namespace)
         for namespace, name in list(self.store.scheduled_jobs):
@@ -326,6 +319,8 @@ class Engine:
             self.kick_namespace(key[1])
             return
         if not view.complete:
+            if self._resting(key, view):
+                return
             view = await self._refresh(view)
             if view is None:
                 return
@@ -407,6 +402,18 @@ class Engine:
             self.queue.add_after(key, plan.requeue_after + 0.05)
         if view.scheduled_job and plan.status is not None:
             self.kick_scheduled_job(view.namespace, view.scheduled_job)
+
+    def _resting(self, key: RunKey, view: RunView) -> bool:
+        """A finished run `at_rest` whose retention is not due: nothing to reconcile (on
+        the slim copy, without a GET); woken when its retention is due."""
+        if not at_rest(view, self.store.pods_of(key)):
+            return False
+        retention = decide_retention(view, self.clock(), self.config.retention_seconds)
+        if retention.delete:
+            return False
+        if retention.wake_after is not None:
+            self.queue.add_after(key, retention.wake_after + 0.05)
+        return True
 
     async def _read_scheduled_job(self, namespace: str, name: str) -> ScheduledJobView | None:
         """A ScheduledJob the store has not seen (yet): the runs and the jobs come in on
