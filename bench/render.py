@@ -577,27 +577,22 @@ def headline(data: dict[str, Any]) -> str:
     if burst:
         busy = _get(sc, "cancel", "burst", "cpu", "machine_busy_percent")
         load = f"machine {busy:.0f} % busy" if busy is not None else ""
-        v = _get(burst, "patch_response", "p99")
-        w = _get(native, "patch_response", "p99")
-        add(
-            "cancel (at once): cancel PATCH round trip p99 ≤ 0.3 s (issue 24)",
-            f"{_s(v)} s" + _aside(f"native suspend PATCH {_s(w)} s" if w else "", load),
-            _verdict(v, 0.3),
-        )
-        v = _get(burst, "request_to_cancelling", "p99")
-        w = _get(native, "request_to_suspended_condition", "p99")
-        add(
-            "cancel (at once): request → Cancelling p99 ≤ 1 s (issue 24)",
-            f"{_s(v)} s" + _aside(f"native: Suspended condition {_s(w)} s" if w else ""),
-            _verdict(v, 1.0),
-        )
-        v = _get(burst, "request_to_terminal", "p99")
-        w = _get(native, "request_to_stopped", "p99")
-        add(
-            "cancel (at once): request → Cancelled ≤ worker exit (0.5 s) + 1.5 s, p99 (issue 24)",
-            f"{_s(v)} s" + _aside(f"native: pods gone {_s(w)} s" if w else ""),
-            _verdict(v, 2.0),
-        )
+        for target, our_key, native_key, native_title, limit, extra in (
+            ("cancel PATCH round trip p99 ≤ 0.3 s", "patch_response", "patch_response",
+             "native suspend PATCH", 0.3, load),
+            ("request → Cancelling p99 ≤ 1 s", "request_to_cancelling",
+             "request_to_suspended_condition", "native: Suspended condition", 1.0, ""),
+            ("request → Cancelled ≤ worker exit (0.5 s) + 1.5 s, p99", "request_to_terminal",
+             "request_to_stopped", "native: pods gone", 2.0, ""),
+        ):  # fmt: skip
+            mine = _get(burst, our_key, "p99")
+            native_p99 = _get(native, native_key, "p99")
+            beside = f"{native_title} {_s(native_p99)} s" if native_p99 else ""
+            add(
+                f"cancel (at once): {target} (issue 24)",
+                f"{_s(mine)} s" + _aside(beside, extra),
+                _verdict(mine, limit),
+            )
     v = _get(sc, "cancel", "queued", "summary", "request_to_terminal", "p99")
     if v is not None:
         add("cancel (queued, at once): request → Cancelled p99", f"{_s(v)} s", "no target")

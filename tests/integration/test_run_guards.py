@@ -8,7 +8,6 @@ count, and goes on; queued runs show when they should start."""
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import subprocess
 import urllib.request
@@ -20,7 +19,7 @@ from tests.support import runs
 from tests.support.cluster import TestCluster
 from tests.support.dashboard import start_dashboard, stop_dashboard
 from tests.support.kube import JSON, Kube
-from tests.support.plugin import PLUGIN, run_plugin
+from tests.support.plugin import run_plugin
 from tests.support.runs import sim
 from tests.support.wait import wait_until
 
@@ -310,18 +309,8 @@ def test_queued_runs_show_when_they_should_start(
         )
         assert expected > since, queue
 
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-
     def active_with_starts() -> list[list[str]] | None:
-        done = subprocess.run(
-            [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig()), "-n", namespace, "active"],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        done = run_plugin(cluster, namespace, "active")
         lines = [line for line in done.stdout.splitlines() if line.strip()]
         if not lines or "STARTS" not in lines[0].split():
             return None
