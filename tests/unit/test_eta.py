@@ -4,6 +4,7 @@ lifecycle's `status.queue.estimatedStartTime`), as named tables."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from jobwarden.core.conditions import format_micro_time
 from jobwarden.core.eta import (
     ESTIMATE_WRITES_PER_PASS,
+    SOON,
     admission_rate,
     estimate_start,
     estimate_worth_writing,
+    starts_soon,
 )
 from jobwarden.core.lifecycle import decide, queue_update_due
 from jobwarden.core.observed import Slot
@@ -152,9 +155,70 @@ def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
                  "positionTime": stamp}  # fmt: skip
         status = {"phase": "Queued", "queue": queue}
         store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
-    for second in range(0, 100, 10):  # the pace: a slot freed every 10 s
+    for second in range(-160, 100, 50):  # the pace: a slot freed every 50 s
         engine.slots.record_release(NAMESPACE, at(second))
 
     asyncio.run(engine._rerank(NAMESPACE))
     kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
     assert kicked == [f"r{i:02d}" for i in range(1 + ESTIMATE_WRITES_PER_PASS)]
+
+
+SOONS: dict[str, tuple[int, list[datetime.datetime], datetime.datetime, bool]] = {
+    # position, slots freed, now -> starts soon?
+    "position 10 at four a second: soon": (10, every(0.25, 41), at(10), True),
+    "position 120 at four a second: 30 s, soon": (120, every(0.25, 41), at(10), True),
+    "position 200 at four a second: 50 s, not soon": (200, every(0.25, 41), at(10), False),
+    "position 1 at one a minute: not soon": (1, every(60, 11), at(600), False),
+    "a stalled pace is never soon (no slot freed for 40 s)": (1, every(0.25, 41), at(50), False),
+    "no pace: not soon": (1, [at(0)], at(1), False),
+}
+
+
+@pytest.mark.parametrize("name", list(SOONS), ids=list(SOONS))
+def test_starts_soon(name: str) -> None:
+    position, freed, now, expected = SOONS[name]
+    assert starts_soon(position, freed, now) is expected
+
+
+def test_a_run_starting_soon_keeps_its_shown_queue() -> None:
+    """Near the head of a fast queue the shown position and estimate are not
+    rewritten (the admission, seconds away, rewrites them), but looked at again after
+    `eta.SOON` in case the pace stalls; a slower queue is written as before."""
+    fresh = make_run(spec={"template": {"spec": {}}})
+    first = Slot(admit=False, position=40, running=2, limit=2)
+    run = make_run(spec={"template": {"spec": {}}}, status=decide(fresh, [], first, at(0)).status)
+    queue = run.status["queue"]
+    fast = Slot(admit=False, position=3, running=2, limit=2, estimated_start=at(61),
+                starts_soon=True)  # fmt: skip
+    plan = decide(run, [], fast, at(60))
+    assert plan.status is None
+    assert plan.requeue_after == pytest.approx(SOON.total_seconds())
+    slow = dataclasses.replace(fast, starts_soon=False, estimated_start=at(200))
+    status = decide(run, [], slow, at(60)).status or {}
+    assert status["queue"]["position"] == 3
+    assert queue_update_due(queue, 3, at(61), at(60), soon=True) == SOON.total_seconds()
+    assert queue_update_due(queue, 40, at(61), at(60), soon=True) is None  # nothing to show
+
+
+def test_a_pass_skips_estimates_of_runs_starting_soon() -> None:
+    """At a fast pace the head of the queue starts within `eta.SOON`: a pass spends its
+    estimate writes on the runs behind them."""
+    now = at(100)
+    engine = Engine(FakeApi(clock=lambda: now), EngineConfig(), clock=lambda: now)
+    store = engine.store
+    store.put_quota(NAMESPACE, "q", 1)
+    stamp = format_micro_time(at(90))
+    for i in range(30):
+        queue = {"position": i + 1, "reason": "QuotaExhausted", "since": stamp,
+                 "positionTime": stamp}  # fmt: skip
+        status = {"phase": "Queued", "queue": queue}
+        store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
+    for second in range(0, 100, 10):  # a slot freed every 10 s, the last at 90 s
+        engine.slots.record_release(NAMESPACE, at(second))
+
+    asyncio.run(engine._rerank(NAMESPACE))
+    kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
+    soon = 3  # r01-r03: positions 2-4 (r00, at 1, is admitted), due by 130 s
+    assert kicked == ["r00"] + [
+        f"r{i:02d}" for i in range(1 + soon, 1 + soon + ESTIMATE_WRITES_PER_PASS)
+    ]

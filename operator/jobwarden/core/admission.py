@@ -178,10 +178,11 @@ def answer(
     holders: int,
     limit: int,
     estimate: Callable[[int], datetime.datetime | None] | None = None,
+    soon: Callable[[int], bool] | None = None,
 ) -> Slot:
     """The namespace's answer to one run: admitted, or where it waits and why, and for
     a run waiting for the quota when it should start (`estimate` of its position,
-    `core.eta`)."""
+    `core.eta`) and whether that is soon (`soon`)."""
     if holds:
         return Slot(admit=False, position=0, running=holders, limit=limit)
     if blocker is not None:
@@ -195,13 +196,12 @@ def answer(
         )
     if ticket is None:
         return Slot(admit=False, position=0, running=holders, limit=limit)
-    estimated_start = (
-        estimate(ticket.position) if estimate is not None and not ticket.admit else None
-    )
+    waits = not ticket.admit
     return Slot(
         admit=ticket.admit,
         position=ticket.position,
         running=holders,
         limit=limit,
-        estimated_start=estimated_start,
+        estimated_start=estimate(ticket.position) if estimate is not None and waits else None,
+        starts_soon=soon is not None and waits and soon(ticket.position),
     )

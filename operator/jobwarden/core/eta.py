@@ -35,6 +35,12 @@ MIN_DRIFT: Final = datetime.timedelta(seconds=10)
 #: variant took four times as long). Positions and the Queued write carry the
 #: estimate for free.
 ESTIMATE_WRITES_PER_PASS: Final = 5
+#: A run due to start within this, at a pace seen this recently, is "starting soon":
+#: its shown position and estimate are not rewritten, since its admission rewrites
+#: them within seconds. In a fast queue (15 admissions a second) every run passed
+#: the first ten places, each one a position write, less than a second before the
+#: admission write replaced it: a status write per queued run, for nothing.
+SOON: Final = datetime.timedelta(seconds=30)
 
 
 def min_samples(limit: int) -> int:
@@ -88,6 +94,21 @@ def estimate_worth_writing(
     return abs(new - stored) > max(MIN_DRIFT, left * DRIFT_SHARE)
 
 
+def starts_soon(
+    position: int,
+    freed: Sequence[datetime.datetime],
+    now: datetime.datetime,
+    needed: int = 2,
+) -> bool:
+    """Whether the run at `position` should start within SOON at the current pace,
+    and that pace is current: a slot was freed within SOON. A stalled queue (no slot
+    freed lately) is never "soon", so its positions are kept up to date."""
+    rate = admission_rate(freed, now, needed)
+    if rate is None or position < 1 or now - freed[-1] > SOON:
+        return False
+    return freed[-1] + datetime.timedelta(seconds=position / rate) <= now + SOON
+
+
 def stored_estimate(queue: Mapping[str, Any]) -> datetime.datetime | None:
     """`status.queue.estimatedStartTime`, if any."""
     try:
@@ -102,5 +123,6 @@ __all__ = [
     "estimate_start",
     "estimate_worth_writing",
     "min_samples",
+    "starts_soon",
     "stored_estimate",
 ]

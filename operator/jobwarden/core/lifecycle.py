@@ -40,7 +40,7 @@ from jobwarden.core.conditions import (
 )
 from jobwarden.core.deadline import deadline_of, missed
 from jobwarden.core.draft import StatusDraft, clip
-from jobwarden.core.eta import estimate_worth_writing, stored_estimate
+from jobwarden.core.eta import SOON, estimate_worth_writing, stored_estimate
 from jobwarden.core.heartbeat import stuck_condition
 from jobwarden.core.observed import PodView, RunView, Slot, Termination
 from jobwarden.core.plan import (
@@ -379,7 +379,9 @@ def _decide_waiting(draft: _Draft, slot: Slot) -> None:
                 f"waiting for a worker slot: position {position}, {message}",
             )
     else:
-        due = queue_update_due(queue, position, slot.estimated_start, draft.now)
+        due = queue_update_due(
+            queue, position, slot.estimated_start, draft.now, soon=slot.starts_soon
+        )
         if due == 0:
             draft.status["queue"] = _with_estimate(
                 {**queue, "position": position, "message": message, "positionTime": draft.stamp},
@@ -442,8 +444,11 @@ def queue_refresh(
     actual: int,
     estimate: datetime.datetime | None,
     now: datetime.datetime,
+    soon: bool = False,
 ) -> QueueRefresh:
     """The two reasons `queue_update_due` joins, apart (the engine budgets the second)."""
+    if soon:
+        return QueueRefresh(_looked_at_again(position_update_due(queue, actual, now)), False)
     return QueueRefresh(
         position_update_due(queue, actual, now),
         estimate_worth_writing(stored_estimate(queue), estimate, now),
@@ -455,13 +460,22 @@ def queue_update_due(
     actual: int,
     estimate: datetime.datetime | None,
     now: datetime.datetime,
+    soon: bool = False,
 ) -> float | None:
     """Seconds until `status.queue` should be rewritten (0: now), or None: its position
     (`position_update_due`), or at once when the start estimate moved enough to tell
-    the user (core.eta)."""
+    the user (core.eta). Not while the run `starts_soon` (`eta.SOON`): its admission
+    will rewrite both; it is looked at again after SOON in case the pace stalled."""
+    if soon:
+        return _looked_at_again(position_update_due(queue, actual, now))
     if estimate_worth_writing(stored_estimate(queue), estimate, now):
         return 0.0
     return position_update_due(queue, actual, now)
+
+
+def _looked_at_again(due: float | None) -> float | None:
+    """A position update due while the run starts soon waits at least SOON."""
+    return None if due is None else max(due, SOON.total_seconds())
 
 
 def _start_attempt(draft: _Draft, slot: Slot) -> None:

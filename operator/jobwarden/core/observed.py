@@ -396,6 +396,9 @@ class Slot:
     message: str = ""  # details when the reason is not the quota
     #: When it should start (core.eta), for a run waiting for the quota; None: unknown.
     estimated_start: datetime.datetime | None = None
+    #: It should start within `eta.SOON` at a current pace: its shown queue is not
+    #: rewritten meanwhile (`lifecycle.queue_update_due`).
+    starts_soon: bool = False
 
 
 def _optional_int(value: object) -> int | None:

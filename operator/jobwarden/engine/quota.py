@@ -28,7 +28,7 @@ from jobwarden.core.admission import (
     ticket_at,
     wants_slot,
 )
-from jobwarden.core.eta import RATE_SAMPLES, estimate_start, min_samples
+from jobwarden.core.eta import RATE_SAMPLES, estimate_start, min_samples, starts_soon
 from jobwarden.core.observed import RunView, Slot
 from jobwarden.engine.store import RunKey, Store
 
@@ -156,6 +156,12 @@ class Slots:
         needed = min_samples(self.store.quota(namespace, self.default_limit))
         return estimate_start(position, times, now, needed)
 
+    def starts_soon(self, namespace: str, position: int, now: datetime.datetime) -> bool:
+        """Whether the run at `position` should start within `eta.SOON` (core.eta)."""
+        times = list(self.freed.get(namespace, ()))
+        needed = min_samples(self.store.quota(namespace, self.default_limit))
+        return starts_soon(position, times, now, needed)
+
     def holds(self, view: RunView) -> bool:
         """Whether the run occupies a worker slot now (`core.admission.holds_slot`)."""
         return holds_slot(
@@ -240,4 +246,5 @@ class Slots:
             holders=queue.holders,
             limit=queue.limit,
             estimate=lambda position: self.estimate_start(view.namespace, position, now),
+            soon=lambda position: self.starts_soon(view.namespace, position, now),
         )

@@ -269,8 +269,9 @@ class Engine:
                 if view is None:
                     continue
                 estimate = self.slots.estimate_start(namespace, ticket.position, now)
+                soon = self.slots.starts_soon(namespace, ticket.position, now)
                 refresh = queue_refresh(
-                    view.status.get("queue") or {}, ticket.position, estimate, now
+                    view.status.get("queue") or {}, ticket.position, estimate, now, soon
                 )
                 if refresh.position_due == 0:
                     self.kick_run(key)
