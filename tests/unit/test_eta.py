@@ -165,11 +165,11 @@ def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
 
 SOONS: dict[str, tuple[int, list[datetime.datetime], datetime.datetime, bool]] = {
     # position, slots freed, now -> starts soon?
-    "position 10 at four a second: soon": (10, every(0.25, 41), at(10), True),
-    "position 120 at four a second: 30 s, soon": (120, every(0.25, 41), at(10), True),
-    "position 200 at four a second: 50 s, not soon": (200, every(0.25, 41), at(10), False),
+    "position 10 at four a second: 2.5 s, soon": (10, every(0.25, 41), at(10), True),
+    "position 40 at four a second: 10 s, soon": (40, every(0.25, 41), at(10), True),
+    "position 60 at four a second: 15 s, not soon": (60, every(0.25, 41), at(10), False),
     "position 1 at one a minute: not soon": (1, every(60, 11), at(600), False),
-    "a stalled pace is never soon (no slot freed for 40 s)": (1, every(0.25, 41), at(50), False),
+    "a stalled pace is never soon (no slot freed for 11 s)": (1, every(0.25, 41), at(21), False),
     "no pace: not soon": (1, [at(0)], at(1), False),
 }
 
@@ -213,12 +213,12 @@ def test_a_pass_skips_estimates_of_runs_starting_soon() -> None:
                  "positionTime": stamp}  # fmt: skip
         status = {"phase": "Queued", "queue": queue}
         store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
-    for second in range(0, 100, 10):  # a slot freed every 10 s, the last at 90 s
+    for second in range(0, 100, 2):  # a slot freed every 2 s, the last at 98 s
         engine.slots.record_release(NAMESPACE, at(second))
 
     asyncio.run(engine._rerank(NAMESPACE))
     kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
-    soon = 3  # r01-r03: positions 2-4 (r00, at 1, is admitted), due by 130 s
+    soon = 5  # r01-r05: positions 2-6 (r00, at 1, is admitted), due by 110 s
     assert kicked == ["r00"] + [
         f"r{i:02d}" for i in range(1 + soon, 1 + soon + ESTIMATE_WRITES_PER_PASS)
     ]

@@ -37,10 +37,11 @@ MIN_DRIFT: Final = datetime.timedelta(seconds=10)
 ESTIMATE_WRITES_PER_PASS: Final = 5
 #: A run due to start within this, at a pace seen this recently, is "starting soon":
 #: its shown position and estimate are not rewritten, since its admission rewrites
-#: them within seconds. In a fast queue (15 admissions a second) every run passed
-#: the first ten places, each one a position write, less than a second before the
-#: admission write replaced it: a status write per queued run, for nothing.
-SOON: Final = datetime.timedelta(seconds=30)
+#: them within seconds (an estimate is never rewritten for less than MIN_DRIFT
+#: either). In a fast queue (15 admissions a second) every run passed the first ten
+#: places, each one a position write, less than a second before the admission write
+#: replaced it: a status write per queued run, for nothing.
+SOON: Final = datetime.timedelta(seconds=10)
 
 
 def min_samples(limit: int) -> int:
