@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+from collections.abc import Iterable
 
 import pytest
 
@@ -141,10 +142,10 @@ def test_the_lifecycle_writes_the_estimate_with_the_position() -> None:
     assert queue_update_due(queue, 4, at(125), at(2)) is None  # 5 s off: kept
 
 
-def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
-    """When the pace of a queue of 30 becomes known, every estimate is worth writing:
-    one pass kicks only `ESTIMATE_WRITES_PER_PASS` of them for it, from the head
-    (and the run a free slot admits); the rest wait for later passes."""
+def _kicked_by_one_pass(freed: Iterable[float]) -> list[str]:
+    """The runs one pass over a queue of 30 (quota 1, now 100 s) kicks, with slots
+    freed at the seconds `freed`: the run a free slot admits, and those whose shown
+    queue is worth a write."""
     now = at(100)
     engine = Engine(FakeApi(clock=lambda: now), EngineConfig(), clock=lambda: now)
     store = engine.store
@@ -155,11 +156,17 @@ def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
                  "positionTime": stamp}  # fmt: skip
         status = {"phase": "Queued", "queue": queue}
         store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
-    for second in range(-160, 100, 50):  # the pace: a slot freed every 50 s
+    for second in freed:
         engine.slots.record_release(NAMESPACE, at(second))
-
     asyncio.run(engine._rerank(NAMESPACE))
-    kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
+    return sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
+
+
+def test_a_pass_over_a_long_queue_writes_a_few_estimates_head_first() -> None:
+    """When the pace of a queue of 30 becomes known, every estimate is worth writing:
+    one pass kicks only `ESTIMATE_WRITES_PER_PASS` of them for it, from the head
+    (and the run a free slot admits); the rest wait for later passes."""
+    kicked = _kicked_by_one_pass(range(-160, 100, 50))  # a slot freed every 50 s
     assert kicked == [f"r{i:02d}" for i in range(1 + ESTIMATE_WRITES_PER_PASS)]
 
 
@@ -203,21 +210,7 @@ def test_a_run_starting_soon_keeps_its_shown_queue() -> None:
 def test_a_pass_skips_estimates_of_runs_starting_soon() -> None:
     """At a fast pace the head of the queue starts within `eta.SOON`: a pass spends its
     estimate writes on the runs behind them."""
-    now = at(100)
-    engine = Engine(FakeApi(clock=lambda: now), EngineConfig(), clock=lambda: now)
-    store = engine.store
-    store.put_quota(NAMESPACE, "q", 1)
-    stamp = format_micro_time(at(90))
-    for i in range(30):
-        queue = {"position": i + 1, "reason": "QuotaExhausted", "since": stamp,
-                 "positionTime": stamp}  # fmt: skip
-        status = {"phase": "Queued", "queue": queue}
-        store.put_run(run_body(f"r{i:02d}", uid=f"u{i:02d}", created=at(i), status=status))
-    for second in range(0, 100, 2):  # a slot freed every 2 s, the last at 98 s
-        engine.slots.record_release(NAMESPACE, at(second))
-
-    asyncio.run(engine._rerank(NAMESPACE))
-    kicked = sorted(str(key[-1]) for key in engine.queue._dirty if key[0] != "namespace")
+    kicked = _kicked_by_one_pass(range(0, 100, 2))  # a slot freed every 2 s, the last at 98 s
     soon = 5  # r01-r05: positions 2-6 (r00, at 1, is admitted), due by 110 s
     assert kicked == ["r00"] + [
         f"r{i:02d}" for i in range(1 + soon, 1 + soon + ESTIMATE_WRITES_PER_PASS)

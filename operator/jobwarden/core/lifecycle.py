@@ -466,11 +466,8 @@ def queue_update_due(
     (`position_update_due`), or at once when the start estimate moved enough to tell
     the user (core.eta). Not while the run `starts_soon` (`eta.SOON`): its admission
     will rewrite both; it is looked at again after SOON in case the pace stalled."""
-    if soon:
-        return _looked_at_again(position_update_due(queue, actual, now))
-    if estimate_worth_writing(stored_estimate(queue), estimate, now):
-        return 0.0
-    return position_update_due(queue, actual, now)
+    refresh = queue_refresh(queue, actual, estimate, now, soon)
+    return 0.0 if refresh.estimate else refresh.position_due
 
 
 def _looked_at_again(due: float | None) -> float | None:

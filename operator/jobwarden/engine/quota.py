@@ -152,15 +152,18 @@ class Slots:
         self, namespace: str, position: int, now: datetime.datetime
     ) -> datetime.datetime | None:
         """When the run at `position` of the namespace's queue should start."""
-        times = list(self.freed.get(namespace, ()))
-        needed = min_samples(self.store.quota(namespace, self.default_limit))
-        return estimate_start(position, times, now, needed)
+        return estimate_start(position, *self._pace(namespace, now))
 
     def starts_soon(self, namespace: str, position: int, now: datetime.datetime) -> bool:
         """Whether the run at `position` should start within `eta.SOON` (core.eta)."""
-        times = list(self.freed.get(namespace, ()))
+        return starts_soon(position, *self._pace(namespace, now))
+
+    def _pace(
+        self, namespace: str, now: datetime.datetime
+    ) -> tuple[list[datetime.datetime], datetime.datetime, int]:
+        """The arguments core.eta measures a namespace's pace from, after a position."""
         needed = min_samples(self.store.quota(namespace, self.default_limit))
-        return starts_soon(position, times, now, needed)
+        return list(self.freed.get(namespace, ())), now, needed
 
     def holds(self, view: RunView) -> bool:
         """Whether the run occupies a worker slot now (`core.admission.holds_slot`)."""
